@@ -1,0 +1,360 @@
+//! The command line (every flag also readable from an environment variable), checked into a
+//! [`Config`] before anything starts. Bad values are refused here with one clear line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Largest width or height accepted (JPEG allows 65535; no camera we serve goes past 8K).
+pub const MAX_DIMENSION: u32 = 8192;
+/// Smallest width or height accepted (one JPEG block and room for the overlay text).
+pub const MIN_DIMENSION: u32 = 16;
+/// Highest frame rate accepted.
+pub const MAX_FPS: u32 = 240;
+
+/// framecast: live camera viewer for the browser, MJPEG tools and snapshots.
+#[derive(Debug, Parser)]
+#[command(name = "framecast", version, about)]
+pub struct Cli {
+    /// Address to listen on (port 0 picks a free port; the bound address is printed).
+    #[arg(long, env = "FRAMECAST_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Camera to serve: `emulated` (moving test pattern) or `files:DIR` (the JPEGs of a folder
+    /// in a loop). `NAME=SPEC` gives the camera an id; repeat for several cameras.
+    #[arg(
+        long = "camera",
+        env = "CAMERA",
+        default_value = "emulated",
+        value_name = "SPEC"
+    )]
+    pub cameras: Vec<CameraArg>,
+
+    /// Frame size for cameras that can choose it.
+    #[arg(
+        long,
+        env = "FRAMECAST_SIZE",
+        default_value = "1280x720",
+        value_name = "WxH"
+    )]
+    pub size: Size,
+
+    /// Frames per second (1–240).
+    #[arg(long, env = "FRAMECAST_FPS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=MAX_FPS as i64))]
+    pub fps: u32,
+
+    /// JPEG quality (1–100) where the server encodes.
+    #[arg(long, env = "FRAMECAST_QUALITY", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
+
+    /// Seconds a camera keeps running with no viewer before it stops (fractions allowed).
+    #[arg(long, env = "FRAMECAST_IDLE_TIMEOUT", default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
+    pub idle_timeout: Duration,
+}
+
+/// Width and height in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Size, String> {
+        let (w, h) = s
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))
+        };
+        let size = Size {
+            width: parse(w)?,
+            height: parse(h)?,
+        };
+        let ok = |v: u32| (MIN_DIMENSION..=MAX_DIMENSION).contains(&v);
+        if !ok(size.width) || !ok(size.height) {
+            return Err(format!(
+                "{s}: width and height must be between {MIN_DIMENSION} and {MAX_DIMENSION}"
+            ));
+        }
+        Ok(size)
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a number of seconds from 0 up"))
+}
+
+/// What kind of camera, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraSpec {
+    /// A moving test pattern rendered and encoded here.
+    Emulated,
+    /// The JPEG files of a folder, played in a loop.
+    Files(PathBuf),
+}
+
+/// The spec kinds accepted, for error messages and `--help`.
+pub const VALID_SPECS: &str = "emulated, files:DIR";
+
+impl CameraSpec {
+    /// Short name of the kind, as shown in `/api/state`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CameraSpec::Emulated => "emulated",
+            CameraSpec::Files(_) => "files",
+        }
+    }
+}
+
+impl FromStr for CameraSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CameraSpec, String> {
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (s, None),
+        };
+        match (kind, arg) {
+            ("emulated", None) => Ok(CameraSpec::Emulated),
+            ("files", Some(dir)) if !dir.is_empty() => Ok(CameraSpec::Files(PathBuf::from(dir))),
+            ("files", _) => Err("files needs a folder: files:DIR".into()),
+            _ => Err(format!("unknown camera '{s}'; valid: {VALID_SPECS}")),
+        }
+    }
+}
+
+/// One `--camera` value: an optional `NAME=` and a spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraArg {
+    /// The id asked for, if any.
+    pub name: Option<String>,
+    /// The camera itself.
+    pub spec: CameraSpec,
+}
+
+impl FromStr for CameraArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CameraArg, String> {
+        // `files:/a=b` is a path, not a name: a name comes before any ':'.
+        match s.split_once('=') {
+            Some((name, spec)) if !name.contains(':') => {
+                let valid = !name.is_empty()
+                    && name.len() <= 32
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !valid {
+                    return Err(format!(
+                        "camera name '{name}' must be 1-32 letters, digits, '-' or '_'"
+                    ));
+                }
+                Ok(CameraArg {
+                    name: Some(name.to_string()),
+                    spec: spec.parse()?,
+                })
+            }
+            _ => Ok(CameraArg {
+                name: None,
+                spec: s.parse()?,
+            }),
+        }
+    }
+}
+
+/// Settings a camera is opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Frame size, for sources that can choose it.
+    pub size: Size,
+    /// Frames per second.
+    pub fps: u32,
+    /// JPEG quality 1–100.
+    pub quality: u8,
+}
+
+/// One camera of the configuration, with its final id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraConfig {
+    /// Unique id, used in `?camera=`.
+    pub id: String,
+    /// The camera itself.
+    pub spec: CameraSpec,
+}
+
+/// The checked configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Cameras, in the order given; the first is the default.
+    pub cameras: Vec<CameraConfig>,
+    /// Settings every camera starts with.
+    pub settings: Settings,
+    /// How long a camera runs with nobody watching.
+    pub idle_timeout: Duration,
+}
+
+impl Config {
+    /// Turns parsed arguments into a configuration, giving each camera a unique id (its name,
+    /// or its kind, with `-2`, `-3`... for repeats).
+    pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        let mut cameras: Vec<CameraConfig> = Vec::new();
+        for arg in cli.cameras {
+            let id = match arg.name {
+                Some(name) => {
+                    if cameras.iter().any(|c| c.id == name) {
+                        return Err(format!("two cameras are named '{name}'"));
+                    }
+                    name
+                }
+                None => {
+                    let kind = arg.spec.kind();
+                    let mut id = kind.to_string();
+                    let mut n = 2;
+                    while cameras.iter().any(|c| c.id == id) {
+                        id = format!("{kind}-{n}");
+                        n += 1;
+                    }
+                    id
+                }
+            };
+            cameras.push(CameraConfig { id, spec: arg.spec });
+        }
+        Ok(Config {
+            listen: cli.listen,
+            cameras,
+            settings: Settings {
+                size: cli.size,
+                fps: cli.fps,
+                quality: cli.quality,
+            },
+            idle_timeout: cli.idle_timeout,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let cli = Cli::try_parse_from(std::iter::once("framecast").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Config::from_cli(cli)
+    }
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(
+            c.cameras,
+            vec![CameraConfig {
+                id: "emulated".into(),
+                spec: CameraSpec::Emulated
+            }]
+        );
+        assert_eq!(
+            c.settings,
+            Settings {
+                size: Size {
+                    width: 1280,
+                    height: 720
+                },
+                fps: 30,
+                quality: 80
+            }
+        );
+        assert_eq!(c.idle_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn sizes_parse_and_bad_sizes_are_refused() {
+        assert_eq!(
+            "640x480".parse::<Size>().unwrap(),
+            Size {
+                width: 640,
+                height: 480
+            }
+        );
+        assert_eq!(
+            "1920X1080".parse::<Size>().unwrap(),
+            Size {
+                width: 1920,
+                height: 1080
+            }
+        );
+        for bad in [
+            "0x0",
+            "640",
+            "x480",
+            "640x",
+            "-1x5",
+            "100000x10",
+            "axb",
+            "15x100",
+        ] {
+            assert!(bad.parse::<Size>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused() {
+        assert!(parse(&["--fps", "0"]).is_err());
+        assert!(parse(&["--fps", "241"]).is_err());
+        assert!(parse(&["--quality", "200"]).is_err());
+        assert!(parse(&["--quality", "0"]).is_err());
+        assert!(parse(&["--idle-timeout", "-1"]).is_err());
+        assert_eq!(
+            parse(&["--idle-timeout", "0.25"]).unwrap().idle_timeout,
+            Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn camera_specs_and_names() {
+        let c = parse(&[
+            "--camera",
+            "emulated",
+            "--camera",
+            "yard=files:/tmp/a=b",
+            "--camera",
+            "emulated",
+        ])
+        .unwrap();
+        let ids: Vec<_> = c.cameras.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["emulated", "yard", "emulated-2"]);
+        assert_eq!(c.cameras[1].spec, CameraSpec::Files("/tmp/a=b".into()));
+        assert_eq!("files:/x=y".parse::<CameraArg>().unwrap().name, None);
+    }
+
+    #[test]
+    fn unknown_specs_list_the_valid_ones() {
+        let err = "webcam".parse::<CameraSpec>().unwrap_err();
+        assert!(err.contains(VALID_SPECS), "{err}");
+        assert!("files:".parse::<CameraSpec>().is_err());
+        assert!("bad name=emulated".parse::<CameraArg>().is_err());
+        assert!(parse(&["--camera", "a=emulated", "--camera", "a=emulated"]).is_err());
+    }
+}

@@ -1,0 +1,16 @@
+//! `GET /api/state`: every camera with its status, settings and viewer count.
+
+use axum::Json;
+use axum::extract::State;
+use framecast_shared::{ApiState, PROTOCOL_VERSION};
+
+use super::AppState;
+
+/// The state document.
+pub async fn state(State(state): State<AppState>) -> Json<ApiState> {
+    Json(ApiState {
+        protocol: PROTOCOL_VERSION,
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+        cameras: state.hubs.iter().map(|h| h.info()).collect(),
+    })
+}

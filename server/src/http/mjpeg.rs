@@ -1,0 +1,119 @@
+//! `GET /stream.mjpg`: `multipart/x-mixed-replace` MJPEG for `<img>`, VLC, ffmpeg, OctoPrint.
+//!
+//! Each part is written as: headers, the JPEG (shared, not copied), then the *next* boundary
+//! at once, so a browser knows the frame is complete without waiting for the next one (the
+//! "one frame late" problem of streams that put the boundary in front of each part).
+//! The body is pulled by hyper only as the socket drains (see [`super::serve`]), and each
+//! pull takes the newest frame: a slow reader skips frames rather than queueing them.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::{AppState, CameraQuery};
+use crate::error::ApiError;
+use crate::hub::{Frame, Viewer};
+
+/// Multipart boundary.
+pub const BOUNDARY: &str = "framecast";
+
+/// Route handler.
+pub async fn handler(State(state): State<AppState>, Query(q): Query<CameraQuery>) -> Response {
+    respond(&state, q.camera.as_deref()).into_response()
+}
+
+/// The stream of camera `id`.
+pub fn respond(state: &AppState, id: Option<&str>) -> Result<Response, ApiError> {
+    let viewer = state.camera(id)?.watch();
+    let parts = Parts {
+        viewer,
+        shutdown: state.shutdown.clone(),
+        pending: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
+    };
+    let body = futures_util::stream::unfold(parts, Parts::next);
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                "no-cache, no-store, must-revalidate".into(),
+            ),
+            (header::PRAGMA, "no-cache".into()),
+            // Tell reverse proxies (nginx) not to buffer the stream.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                "no".into(),
+            ),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+struct Parts {
+    viewer: Viewer,
+    shutdown: CancellationToken,
+    pending: VecDeque<Bytes>,
+}
+
+impl Parts {
+    async fn next(mut self) -> Option<(Result<Bytes, Infallible>, Parts)> {
+        if let Some(chunk) = self.pending.pop_front() {
+            return Some((Ok(chunk), self));
+        }
+        let frame = self.viewer.next_frame(&self.shutdown).await?;
+        self.pending.push_back(frame.jpeg.clone());
+        self.pending
+            .push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
+        Some((Ok(part_head(&frame)), self))
+    }
+}
+
+/// Headers of one part.
+fn part_head(frame: &Frame) -> Bytes {
+    Bytes::from(format!(
+        "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
+        frame.jpeg.len(),
+        timestamp(frame.captured_us)
+    ))
+}
+
+/// Unix seconds with six decimals, as µStreamer writes `X-Timestamp`.
+pub fn timestamp(unix_us: u64) -> String {
+    format!("{}.{:06}", unix_us / 1_000_000, unix_us % 1_000_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_has_microsecond_fraction() {
+        assert_eq!(timestamp(1_700_000_000_000_042), "1700000000.000042");
+        assert_eq!(timestamp(5), "0.000005");
+    }
+
+    #[test]
+    fn part_head_declares_length_and_time() {
+        let frame = Frame {
+            seq: 1,
+            width: 2,
+            height: 2,
+            captured_us: 1_500_000,
+            jpeg: Bytes::from_static(&[1, 2, 3]),
+        };
+        assert_eq!(
+            part_head(&frame),
+            "Content-Type: image/jpeg\r\nContent-Length: 3\r\nX-Timestamp: 1.500000\r\n\r\n"
+        );
+    }
+}

@@ -1,0 +1,177 @@
+//! `GET /ws`: the viewer protocol (see `docs/protocol.md`).
+//!
+//! One task per viewer. It sends the newest frame whenever the credit window allows, answers
+//! pings at once, reports camera status changes, and ends with a close frame at shutdown.
+//! Sending never blocks another viewer: each viewer only reads the hub's newest frame.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use framecast_shared::{
+    ClientMessage, ErrorCode, FrameHeader, PROTOCOL_VERSION, ServerMessage, unix_micros_now,
+};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::{AppState, CameraQuery};
+use crate::flow::CreditWindow;
+use crate::hub::{Change, Frame, Viewer};
+
+/// Largest message accepted from a viewer (control messages are tiny).
+const MAX_INCOMING: usize = 64 * 1024;
+
+/// A send that makes no progress for this long means the viewer is gone.
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// WebSocket close code "going away", sent at shutdown.
+const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Route handler: picks the camera, then upgrades.
+pub async fn handler(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Query(q): Query<CameraQuery>,
+) -> Response {
+    let hub = match state.camera(q.camera.as_deref()) {
+        Ok(hub) => hub.clone(),
+        Err(e) => return e.into_response(),
+    };
+    ws.max_message_size(MAX_INCOMING)
+        .max_frame_size(MAX_INCOMING)
+        .on_upgrade(move |socket: WebSocket| async move {
+            let viewer = hub.watch();
+            let cameras = state.hubs.iter().map(|h| h.info()).collect();
+            run_session(socket, viewer, cameras, state.shutdown.clone()).await;
+        })
+}
+
+/// Serves one viewer until it leaves or the server shuts down. Generic over the socket so it
+/// can be driven by channels as well as by a real WebSocket.
+pub async fn run_session<S>(
+    socket: S,
+    mut viewer: Viewer,
+    cameras: Vec<framecast_shared::CameraInfo>,
+    shutdown: CancellationToken,
+) where
+    S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Send + Unpin,
+{
+    let (mut tx, mut rx) = socket.split();
+    let camera = viewer.hub().id().to_string();
+    let mut credit = CreditWindow::default();
+    let hello = ServerMessage::Hello {
+        protocol: PROTOCOL_VERSION,
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+        camera: camera.clone(),
+        window: credit.window(),
+        cameras,
+    };
+    // The hello already describes the current status.
+    viewer.status();
+    if !send(&mut tx, text(&hello), &shutdown).await {
+        return;
+    }
+    loop {
+        if credit.can_send()
+            && let Some(frame) = viewer.newest().filter(|f| credit.is_new(f.seq))
+        {
+            let Some(message) = frame_message(&frame, &camera) else {
+                continue;
+            };
+            if !send(&mut tx, message, &shutdown).await {
+                break;
+            }
+            credit.on_sent(frame.seq);
+        }
+        let reply = tokio::select! {
+            _ = shutdown.cancelled() => {
+                let close = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
+                let _ = tokio::time::timeout(Duration::from_millis(200), tx.send(Message::Close(Some(close)))).await;
+                break;
+            }
+            change = viewer.changed(credit.can_send()) => match change {
+                None => break,
+                // The loop's top sends it.
+                Some(Change::Frame) => None,
+                Some(Change::Status) => {
+                    viewer.status();
+                    Some(ServerMessage::State { camera: viewer.hub().info() })
+                }
+            },
+            incoming = rx.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut credit),
+                Some(Ok(Message::Binary(_))) => Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text")),
+                // Protocol-level pings are answered by the WebSocket layer itself.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+            },
+        };
+        if let Some(reply) = reply
+            && !send(&mut tx, text(&reply), &shutdown).await
+        {
+            break;
+        }
+    }
+}
+
+/// Acts on one client text message; returns the reply, if any.
+fn handle_text(text: &str, credit: &mut CreditWindow) -> Option<ServerMessage> {
+    match ClientMessage::parse(text) {
+        Err(e) => Some(error(e.code(), &e.to_string())),
+        Ok(ClientMessage::Ack { seq }) => credit
+            .on_ack(seq)
+            .err()
+            .map(|e| error(ErrorCode::BadAck, &e.to_string())),
+        Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong {
+            t,
+            server_us: unix_micros_now(),
+        }),
+        Ok(ClientMessage::Hello { window: None }) => None,
+        Ok(ClientMessage::Hello { window: Some(w) }) => credit
+            .set_window(w)
+            .err()
+            .map(|e| error(ErrorCode::OutOfRange, &e.to_string())),
+    }
+}
+
+fn error(code: ErrorCode, message: &str) -> ServerMessage {
+    ServerMessage::Error {
+        code,
+        message: message.to_string(),
+    }
+}
+
+fn text(message: &ServerMessage) -> Message {
+    Message::Text(message.to_json().into())
+}
+
+/// The binary frame message, stamped with the send time.
+fn frame_message(frame: &Frame, camera: &str) -> Option<Message> {
+    let header = FrameHeader {
+        seq: frame.seq,
+        camera: camera.to_string(),
+        width: frame.width,
+        height: frame.height,
+        captured_us: frame.captured_us,
+        sent_us: unix_micros_now(),
+    };
+    match header.encode_message(&frame.jpeg) {
+        Ok(bytes) => Some(Message::Binary(bytes.into())),
+        Err(e) => {
+            tracing::error!("cannot build frame message: {e}");
+            None
+        }
+    }
+}
+
+/// Sends one message; false when the viewer is gone, stuck, or the server is shutting down.
+async fn send<T>(tx: &mut T, message: Message, shutdown: &CancellationToken) -> bool
+where
+    T: Sink<Message> + Unpin,
+{
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        sent = tokio::time::timeout(SEND_TIMEOUT, tx.send(message)) => matches!(sent, Ok(Ok(()))),
+    }
+}

@@ -1,0 +1,342 @@
+//! Per-camera fan-out: one capture, any number of viewers, newest frame wins.
+//!
+//! The hub keeps exactly one frame, the newest, in a [`tokio::sync::watch`] channel. A viewer
+//! reads whatever is newest when it is ready for a frame, so a slow viewer simply skips the
+//! frames it had no time for and nobody ever waits for anybody else. Frames are shared as
+//! `Arc<Frame>` around a [`Bytes`] buffer: fan-out copies no pixels.
+//!
+//! The hub also owns the camera's life cycle (see [`Hub::spawn_supervisor`]): the camera runs
+//! only while someone is watching, stops after the idle timeout, and a camera that fails is
+//! reported offline and retried with backoff while viewers remain.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use framecast_shared::{CameraInfo, CameraStatus};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::CaptureHandle;
+use crate::config::Settings;
+use crate::source::{Jpeg, Source};
+
+/// One captured frame, shared by every viewer.
+#[derive(Debug)]
+pub struct Frame {
+    /// Capture counter of the camera (+1 per frame, never reset while the server runs).
+    pub seq: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Grab time, µs since the Unix epoch.
+    pub captured_us: u64,
+    /// The JPEG.
+    pub jpeg: Bytes,
+}
+
+/// Status and, when offline, the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// What the camera is doing.
+    pub status: CameraStatus,
+    /// Why it is offline.
+    pub reason: Option<String>,
+}
+
+impl Status {
+    fn new(status: CameraStatus) -> Status {
+        Status {
+            status,
+            reason: None,
+        }
+    }
+}
+
+/// Shortest and longest wait before retrying a failed camera.
+const RETRY_MIN: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// A camera and its viewers. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Hub(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    id: String,
+    source: Arc<dyn Source>,
+    settings: Mutex<Settings>,
+    idle_timeout: Duration,
+    frame: watch::Sender<Option<Arc<Frame>>>,
+    status: watch::Sender<Status>,
+    viewers: watch::Sender<usize>,
+    seq: AtomicU64,
+}
+
+impl Hub {
+    /// A stopped camera.
+    pub fn new(
+        id: String,
+        source: Box<dyn Source>,
+        settings: Settings,
+        idle_timeout: Duration,
+    ) -> Hub {
+        Hub(Arc::new(Inner {
+            id,
+            source: Arc::from(source),
+            settings: Mutex::new(settings),
+            idle_timeout,
+            frame: watch::Sender::new(None),
+            status: watch::Sender::new(Status::new(CameraStatus::Stopped)),
+            viewers: watch::Sender::new(0),
+            seq: AtomicU64::new(0),
+        }))
+    }
+
+    /// The camera's id.
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// Called by the capture thread for every frame: numbers it and makes it the newest.
+    pub fn publish(&self, jpeg: Jpeg, captured_us: u64) {
+        let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let frame = Frame {
+            seq,
+            width: jpeg.width,
+            height: jpeg.height,
+            captured_us,
+            jpeg: jpeg.data,
+        };
+        self.0.frame.send_replace(Some(Arc::new(frame)));
+        self.0.status.send_if_modified(|s| {
+            let changed = s.status != CameraStatus::Running;
+            *s = Status::new(CameraStatus::Running);
+            changed
+        });
+    }
+
+    /// Becomes a viewer: the camera starts if it was stopped, and stays on while any
+    /// [`Viewer`] exists (plus the idle timeout).
+    pub fn watch(&self) -> Viewer {
+        self.0.viewers.send_modify(|n| *n += 1);
+        let mut frame = self.0.frame.subscribe();
+        // Hand the current frame to the new viewer at once instead of after the next capture.
+        frame.mark_changed();
+        Viewer {
+            hub: self.clone(),
+            frame,
+            status: self.0.status.subscribe(),
+        }
+    }
+
+    /// The camera as described to clients.
+    pub fn info(&self) -> CameraInfo {
+        let status = self.0.status.borrow().clone();
+        let settings = *self.0.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let (width, height) = match &*self.0.frame.borrow() {
+            Some(f) => (f.width, f.height),
+            None => (settings.size.width, settings.size.height),
+        };
+        CameraInfo {
+            id: self.0.id.clone(),
+            kind: self.0.source.kind().to_string(),
+            running: status.status == CameraStatus::Running,
+            status: status.status,
+            reason: status.reason,
+            width,
+            height,
+            fps: settings.fps,
+            quality: settings.quality,
+            viewers: *self.0.viewers.borrow(),
+            frames: self.0.seq.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs the camera's life cycle until `shutdown`: start on the first viewer, stop after the
+    /// idle timeout with none, retry with backoff after a failure.
+    pub fn spawn_supervisor(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            let mut viewers = hub.0.viewers.subscribe();
+            loop {
+                let closed = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = viewers.wait_for(|n| *n > 0) => r.is_err(),
+                };
+                if closed {
+                    return;
+                }
+                if hub
+                    .run_while_watched(&mut viewers, &shutdown)
+                    .await
+                    .is_break()
+                {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Keeps the camera running (and retried) until nobody has watched for the idle timeout
+    /// (`Continue`) or the server shuts down (`Break`).
+    async fn run_while_watched(
+        &self,
+        viewers: &mut watch::Receiver<usize>,
+        shutdown: &CancellationToken,
+    ) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        let mut retry = RETRY_MIN;
+        loop {
+            self.set_status(Status::new(CameraStatus::Starting));
+            let settings = *self.0.settings.lock().unwrap_or_else(|e| e.into_inner());
+            let seq_before = self.0.seq.load(Ordering::Relaxed);
+            let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
+            tracing::info!(camera = %self.0.id, "camera started");
+            let ended = tokio::select! {
+                _ = shutdown.cancelled() => Ended::Shutdown,
+                _ = idle(viewers, self.0.idle_timeout) => Ended::Idle,
+                result = capture.finished() => Ended::Failed(match result {
+                    Err(e) => e.to_string(),
+                    Ok(()) => "capture ended".to_string(),
+                }),
+            };
+            let reason = match ended {
+                Ended::Shutdown => {
+                    capture.stop().await;
+                    self.stopped();
+                    return Break(());
+                }
+                Ended::Idle => {
+                    capture.stop().await;
+                    tracing::info!(camera = %self.0.id, "camera stopped: no viewers");
+                    self.stopped();
+                    return Continue(());
+                }
+                Ended::Failed(reason) => reason,
+            };
+            // A camera that failed after producing frames restarts quickly; one that keeps
+            // failing at once backs off.
+            if self.0.seq.load(Ordering::Relaxed) > seq_before {
+                retry = RETRY_MIN;
+            }
+            tracing::warn!(camera = %self.0.id, "camera offline: {reason}; retrying in {retry:?}");
+            self.set_status(Status {
+                status: CameraStatus::Offline,
+                reason: Some(reason),
+            });
+            tokio::select! {
+                _ = shutdown.cancelled() => { self.stopped(); return Break(()); }
+                _ = idle(viewers, self.0.idle_timeout) => { self.stopped(); return Continue(()); }
+                _ = tokio::time::sleep(retry) => {}
+            }
+            retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    fn set_status(&self, status: Status) {
+        self.0.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+
+    /// The camera is off: forget the last frame so nobody is later shown a stale picture as live.
+    fn stopped(&self) {
+        self.0.frame.send_replace(None);
+        self.set_status(Status::new(CameraStatus::Stopped));
+    }
+}
+
+/// Why a capture run ended.
+enum Ended {
+    Shutdown,
+    Idle,
+    Failed(String),
+}
+
+/// Completes once the viewer count has stayed at zero for `timeout`.
+async fn idle(viewers: &mut watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        let closed = viewers.wait_for(|n| *n == 0).await.is_err();
+        if closed {
+            return std::future::pending().await;
+        }
+        let woken = tokio::time::timeout(timeout, viewers.wait_for(|n| *n > 0))
+            .await
+            .map(|r| r.is_ok());
+        match woken {
+            Err(_elapsed) => return,
+            Ok(false) => return std::future::pending().await,
+            Ok(true) => continue,
+        }
+    }
+}
+
+/// What [`Viewer::changed`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A newer frame is there.
+    Frame,
+    /// The camera's status changed.
+    Status,
+}
+
+/// One viewer of a camera. Keeps the camera running while it exists.
+#[derive(Debug)]
+pub struct Viewer {
+    hub: Hub,
+    frame: watch::Receiver<Option<Arc<Frame>>>,
+    status: watch::Receiver<Status>,
+}
+
+impl Viewer {
+    /// The camera being watched.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Waits for the next change: a frame newer than the last one taken (only when
+    /// `want_frames`), or a status change. `None` when the camera is gone. Cancel-safe: use it
+    /// in `select!`.
+    pub async fn changed(&mut self, want_frames: bool) -> Option<Change> {
+        let alive = tokio::select! {
+            r = self.frame.changed(), if want_frames => r.map(|()| Change::Frame),
+            r = self.status.changed() => r.map(|()| Change::Status),
+        };
+        alive.ok()
+    }
+
+    /// Takes the newest frame (marking it seen), if the camera has one.
+    pub fn newest(&mut self) -> Option<Arc<Frame>> {
+        self.frame.borrow_and_update().clone()
+    }
+
+    /// Waits for the next frame not yet taken; `None` when `shutdown` fires first.
+    pub async fn next_frame(&mut self, shutdown: &CancellationToken) -> Option<Arc<Frame>> {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                ok = self.frame.changed() => if !ok.is_ok() { return None },
+            }
+            if let Some(frame) = self.newest() {
+                return Some(frame);
+            }
+        }
+    }
+
+    /// The current status, marking it seen.
+    pub fn status(&mut self) -> Status {
+        self.status.borrow_and_update().clone()
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.hub.0.viewers.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}

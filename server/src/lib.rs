@@ -1,0 +1,87 @@
+//! framecast: a live camera server for browsers, MJPEG tools and snapshot clients.
+//!
+//! The data path reads top to bottom through the modules:
+//!
+//! - [`config`]: the command line, checked before anything starts.
+//! - [`source`]: camera kinds behind the [`source::Source`] trait (emulated, files, ...). A
+//!   source opens into a [`source::Capture`] that grabs JPEG frames.
+//! - [`capture`]: the thread that drives one capture, paces it, stamps each frame and hands it
+//!   to the hub. Capture and encoding never run on the async runtime's workers.
+//! - [`hub`]: per-camera fan-out. Holds only the newest frame; starts the camera for the first
+//!   viewer, stops it after the idle timeout, retries a failed camera.
+//! - [`flow`]: credit flow control for WebSocket viewers (pure logic).
+//! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
+//!   accept loop with socket tuning and graceful shutdown.
+//! - [`error`]: typed errors and their mapping to what users see.
+//!
+//! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
+//! tests run exactly what users run.
+
+pub mod capture;
+pub mod config;
+pub mod error;
+pub mod flow;
+pub mod http;
+pub mod hub;
+pub mod source;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use config::Config;
+pub use error::StartError;
+
+/// A configured server: cameras opened as far as can be checked up front, not yet listening.
+#[derive(Debug)]
+pub struct Server {
+    hubs: Vec<hub::Hub>,
+}
+
+impl Server {
+    /// Builds every camera from the configuration. Fails, before anything listens, on a camera
+    /// that can be known to be unusable now (an empty or unreadable folder, ...).
+    pub fn new(config: &Config) -> Result<Server, StartError> {
+        let mut hubs = Vec::new();
+        for camera in &config.cameras {
+            let source = source::open_source(&camera.spec, &config.settings).map_err(|e| {
+                StartError::Camera {
+                    id: camera.id.clone(),
+                    source: e,
+                }
+            })?;
+            hubs.push(hub::Hub::new(
+                camera.id.clone(),
+                source,
+                config.settings,
+                config.idle_timeout,
+            ));
+        }
+        Ok(Server { hubs })
+    }
+
+    /// Serves until `shutdown` is cancelled, then closes every WebSocket and stream and returns
+    /// within about a second.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> std::io::Result<()> {
+        let supervisors: Vec<_> = self
+            .hubs
+            .iter()
+            .map(|hub| hub.spawn_supervisor(shutdown.clone()))
+            .collect();
+        let state = http::AppState {
+            hubs: Arc::new(self.hubs),
+            shutdown: shutdown.clone(),
+        };
+        let result = http::serve(listener, http::router(state), shutdown.clone()).await;
+        shutdown.cancel();
+        for supervisor in supervisors {
+            let _ = supervisor.await;
+        }
+        result
+    }
+}

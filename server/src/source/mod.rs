@@ -1,0 +1,85 @@
+//! Camera kinds. Each kind is a [`Source`] (what the camera is) that opens into a [`Capture`]
+//! (a running camera that grabs frames). The capture thread in [`crate::capture`] drives it;
+//! nothing here knows about viewers or the network.
+//!
+//! Layout: [`emulated`] renders a test pattern, [`files`] plays a folder of JPEGs,
+//! [`pacer`] keeps software cameras on schedule, [`jpeg`] reads what a JPEG says about itself.
+
+pub mod emulated;
+pub mod files;
+pub mod jpeg;
+pub mod pacer;
+pub mod pattern;
+
+use bytes::Bytes;
+
+use crate::config::{CameraSpec, Settings};
+
+/// A camera as configured: cheap to keep, opened when the first viewer arrives.
+pub trait Source: Send + Sync + std::fmt::Debug + 'static {
+    /// Short name of the kind (`emulated`, `files`).
+    fn kind(&self) -> &'static str;
+
+    /// Starts the camera. Called on the capture thread, so it may block.
+    fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError>;
+}
+
+/// A running camera.
+pub trait Capture: Send {
+    /// Frames per second at which the capture thread should call [`Capture::grab`], for sources
+    /// that produce a frame whenever asked; `None` when `grab` itself waits for the device.
+    fn pace(&self) -> Option<u32>;
+
+    /// Produces the next frame. Blocking.
+    fn grab(&mut self) -> Result<Jpeg, SourceError>;
+}
+
+/// One encoded frame and its size.
+#[derive(Debug, Clone)]
+pub struct Jpeg {
+    /// The complete JPEG file.
+    pub data: Bytes,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+/// Why a camera cannot start or stopped working.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A folder or file that cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// What was being read.
+        path: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// A folder with no JPEG files in it.
+    #[error("no JPEG files (*.jpg, *.jpeg) in {0}")]
+    NoJpegs(String),
+    /// A file that should be a JPEG but is not.
+    #[error("{path} is not a usable JPEG: {reason}")]
+    BadJpeg {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The encoder refused the picture.
+    #[error("JPEG encoding failed: {0}")]
+    Encode(String),
+}
+
+/// Makes the [`Source`] for a spec, checking up front what can be checked (so `framecast`
+/// refuses a bad folder at start instead of failing for the first viewer).
+pub fn open_source(
+    spec: &CameraSpec,
+    _settings: &Settings,
+) -> Result<Box<dyn Source>, SourceError> {
+    Ok(match spec {
+        CameraSpec::Emulated => Box::new(emulated::EmulatedSource),
+        CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),
+    })
+}

@@ -1,0 +1,309 @@
+//! JSON text messages on `/ws`, and the `/api/state` document.
+//!
+//! Every text message is one JSON object with a `"type"` tag. Unknown fields are ignored so
+//! either side can add fields without breaking the other; unknown types are an error.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest text message a client may send, in bytes. Real messages are under 100 bytes; the
+/// limit keeps a hostile client from making the server parse megabytes of JSON.
+pub const MAX_CLIENT_MESSAGE: usize = 4096;
+
+/// A message from a viewer to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Optional first message: viewer preferences.
+    Hello {
+        /// How many frames may be sent but not yet acknowledged (1–8, default 2). 1 gives the
+        /// freshest picture; more hides network round trips on slow links.
+        #[serde(default)]
+        window: Option<u8>,
+    },
+    /// "I have shown every frame up to and including `seq`." Cumulative: frames the viewer
+    /// dropped unseen are acknowledged by the next ack. Each ack returns credit, and the
+    /// server answers with the newest frame.
+    Ack {
+        /// `seq` of the newest frame the viewer has finished with.
+        seq: u64,
+    },
+    /// Clock sync probe; answered at once with [`ServerMessage::Pong`].
+    Ping {
+        /// Any number of the client's choosing (its own clock), echoed back unchanged.
+        t: f64,
+    },
+}
+
+/// A message from the server to a viewer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// First message on every connection.
+    Hello {
+        /// [`crate::PROTOCOL_VERSION`] of the server.
+        protocol: u32,
+        /// The server's program version.
+        server_version: String,
+        /// Id of the camera this connection shows.
+        camera: String,
+        /// Credit window in force (see [`ClientMessage::Hello`]).
+        window: u8,
+        /// Every camera the server has, with current settings and status.
+        cameras: Vec<CameraInfo>,
+    },
+    /// The shown camera changed status or settings.
+    State {
+        /// The camera's current description.
+        camera: CameraInfo,
+    },
+    /// Answer to [`ClientMessage::Ping`].
+    Pong {
+        /// The client's `t`, unchanged.
+        t: f64,
+        /// Server clock (µs since the Unix epoch) when the ping was answered.
+        server_us: u64,
+    },
+    /// The last client message was refused; the connection stays usable.
+    Error {
+        /// Machine-readable reason.
+        code: ErrorCode,
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+/// Machine-readable error reasons in [`ServerMessage::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, unknown `type`, or a field of the wrong type.
+    BadMessage,
+    /// Longer than [`MAX_CLIENT_MESSAGE`].
+    TooLarge,
+    /// A binary message where only text is accepted.
+    NotText,
+    /// A value outside its allowed range (e.g. window 0).
+    OutOfRange,
+    /// An ack for a frame that was never sent.
+    BadAck,
+}
+
+/// What a camera is doing right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraStatus {
+    /// Nobody is watching; the camera is off and starts with the first viewer.
+    Stopped,
+    /// Opening the device; no frame yet.
+    Starting,
+    /// Frames are flowing.
+    Running,
+    /// The camera failed; `reason` says why, and it is retried while viewers remain.
+    Offline,
+}
+
+/// One camera as described to clients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraInfo {
+    /// Stable id used in `?camera=ID`.
+    pub id: String,
+    /// Source kind (`emulated`, `files`, ...).
+    pub kind: String,
+    /// Current status.
+    pub status: CameraStatus,
+    /// `status == running`, for tools that only want a yes/no.
+    pub running: bool,
+    /// Why the camera is offline, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Frame width in pixels (configured, or of the newest frame).
+    pub width: u32,
+    /// Frame height in pixels.
+    pub height: u32,
+    /// Target frames per second.
+    pub fps: u32,
+    /// JPEG quality 1–100 where the server encodes.
+    pub quality: u8,
+    /// Viewers connected now (WebSocket, MJPEG and waiting snapshots).
+    pub viewers: usize,
+    /// Frames captured since the server started (the newest `seq`).
+    pub frames: u64,
+}
+
+/// The `/api/state` document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiState {
+    /// [`crate::PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The server's program version.
+    pub server_version: String,
+    /// Every camera.
+    pub cameras: Vec<CameraInfo>,
+}
+
+/// Why a client text message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// Over [`MAX_CLIENT_MESSAGE`] bytes.
+    #[error("message of {0} bytes exceeds the {MAX_CLIENT_MESSAGE}-byte limit")]
+    TooLarge(usize),
+    /// Not a valid client message.
+    #[error("bad message: {0}")]
+    Malformed(String),
+}
+
+impl ProtocolError {
+    /// The [`ErrorCode`] to report to the client.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ProtocolError::TooLarge(_) => ErrorCode::TooLarge,
+            ProtocolError::Malformed(_) => ErrorCode::BadMessage,
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Parses one text message from a client, enforcing [`MAX_CLIENT_MESSAGE`] first.
+    pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
+        if text.len() > MAX_CLIENT_MESSAGE {
+            return Err(ProtocolError::TooLarge(text.len()));
+        }
+        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
+    }
+
+    /// Serializes for sending.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("ClientMessage always serializes")
+    }
+}
+
+impl ServerMessage {
+    /// Serializes for sending.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("ServerMessage always serializes")
+    }
+
+    /// Parses a server message (used by clients and tests).
+    pub fn parse(text: &str) -> Result<ServerMessage, ProtocolError> {
+        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn camera() -> CameraInfo {
+        CameraInfo {
+            id: "main".into(),
+            kind: "emulated".into(),
+            status: CameraStatus::Offline,
+            running: false,
+            reason: Some("device unplugged".into()),
+            width: 640,
+            height: 480,
+            fps: 30,
+            quality: 80,
+            viewers: 3,
+            frames: 99,
+        }
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        for msg in [
+            ClientMessage::Hello { window: Some(4) },
+            ClientMessage::Hello { window: None },
+            ClientMessage::Ack { seq: u64::MAX },
+            ClientMessage::Ping { t: 1234.5 },
+        ] {
+            assert_eq!(ClientMessage::parse(&msg.to_json()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn server_messages_round_trip() {
+        for msg in [
+            ServerMessage::Hello {
+                protocol: crate::PROTOCOL_VERSION,
+                server_version: "0.1.0".into(),
+                camera: "main".into(),
+                window: 2,
+                cameras: vec![camera()],
+            },
+            ServerMessage::State { camera: camera() },
+            ServerMessage::Pong {
+                t: 1.5,
+                server_us: 7,
+            },
+            ServerMessage::Error {
+                code: ErrorCode::BadAck,
+                message: "no".into(),
+            },
+        ] {
+            assert_eq!(ServerMessage::parse(&msg.to_json()).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn wire_shape_matches_the_documented_protocol() {
+        let ack: serde_json::Value =
+            serde_json::from_str(&ClientMessage::Ack { seq: 5 }.to_json()).unwrap();
+        assert_eq!(ack, serde_json::json!({"type": "ack", "seq": 5}));
+        let pong: serde_json::Value = serde_json::from_str(
+            &ServerMessage::Pong {
+                t: 2.0,
+                server_us: 9,
+            }
+            .to_json(),
+        )
+        .unwrap();
+        assert_eq!(
+            pong,
+            serde_json::json!({"type": "pong", "t": 2.0, "server_us": 9})
+        );
+        let state: serde_json::Value =
+            serde_json::from_str(&ServerMessage::State { camera: camera() }.to_json()).unwrap();
+        assert_eq!(state["camera"]["status"], "offline");
+        assert_eq!(state["camera"]["reason"], "device unplugged");
+    }
+
+    #[test]
+    fn hello_without_window_is_accepted() {
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"hello"}"#).unwrap(),
+            ClientMessage::Hello { window: None }
+        );
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let cases = [
+            "",
+            "not json",
+            "[]",
+            r#"{"seq":1}"#,
+            r#"{"type":"fly"}"#,
+            r#"{"type":"ack"}"#,
+            r#"{"type":"ack","seq":"1"}"#,
+            r#"{"type":"ack","seq":-1}"#,
+            r#"{"type":"hello","window":300}"#,
+        ];
+        for text in cases {
+            let err = ClientMessage::parse(text).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::BadMessage, "{text}");
+        }
+    }
+
+    #[test]
+    fn oversized_message_is_refused_before_parsing() {
+        let text = format!(
+            r#"{{"type":"ping","t":1,"pad":"{}"}}"#,
+            "x".repeat(MAX_CLIENT_MESSAGE)
+        );
+        assert_eq!(
+            ClientMessage::parse(&text).unwrap_err(),
+            ProtocolError::TooLarge(text.len())
+        );
+    }
+}

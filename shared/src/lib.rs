@@ -1,0 +1,39 @@
+//! The framecast wire protocol, shared by the server and the browser client.
+//!
+//! Everything that crosses the network between `framecast` and its viewers is defined here
+//! once, so both sides agree by construction. `docs/protocol.md` describes the same protocol
+//! for people writing other clients.
+//!
+//! Layout:
+//! - [`frame`]: the binary WebSocket message that carries one JPEG frame and its header.
+//! - [`control`]: JSON text messages in both directions (hello, ack, ping/pong, state, error)
+//!   and the `/api/state` document.
+
+pub mod control;
+pub mod frame;
+
+pub use control::{
+    ApiState, CameraInfo, CameraStatus, ClientMessage, ErrorCode, ProtocolError, ServerMessage,
+};
+pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
+
+/// Version of the protocol described in `docs/protocol.md`; sent in the server's `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Frames a client may hold unacknowledged when it does not choose (see [`ClientMessage::Hello`]).
+pub const DEFAULT_WINDOW: u8 = 2;
+
+/// Smallest and largest credit window a client may ask for.
+pub const WINDOW_RANGE: std::ops::RangeInclusive<u8> = 1..=8;
+
+/// Microseconds since the Unix epoch on this machine's clock: the unit of every timestamp in
+/// the protocol.
+///
+/// Not available on wasm32 (no system clock there); the browser uses `Date.now()` instead.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn unix_micros_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
