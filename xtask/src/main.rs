@@ -1,1 +1,229 @@
-fn main() {}
+//! `cargo xtask`: the project's own commands. They install what is missing, then build, run or
+//! test, so the README's two commands work on a fresh machine.
+//!
+//! - `cargo xtask run [-- ARGS]`: set up, build the web client and the release server, start
+//!   `framecast` (emulated camera on http://0.0.0.0:8080 unless ARGS say otherwise).
+//! - `cargo xtask test`: set up (plus Chromium, chromedriver, ffmpeg), build the web client,
+//!   check formatting and lints, run every test: unit, integration, browser.
+//! - `cargo xtask build`: the web client and `target/release/framecast`, nothing started.
+//! - `cargo xtask dev`: `framecast` on :8080 plus `trunk serve` on :8081 (proxying to it).
+//! - `cargo xtask setup [--test]`: only install the tools.
+//!
+//! Layout: [`setup`] installs tools (apt packages, wasm target, pinned Trunk,
+//! wasm-bindgen-cli matching Cargo.lock, wasm-opt); this file sequences the steps.
+
+mod setup;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use setup::{Tools, Want};
+
+type Result<T> = std::result::Result<T, String>;
+
+const HELP: &str = "usage: cargo xtask <command>
+
+commands:
+  run [-- ARGS]   set up, build, and start framecast (ARGS go to framecast; see --help)
+  test            set up (with browser and ffmpeg), then fmt, clippy and every test
+  build           set up, build the web client and target/release/framecast
+  dev             framecast on :8080 and `trunk serve` on :8081 with live reload
+  setup [--test]  only install what is missing";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((c, rest)) => (c.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let root = workspace_root();
+    let result = match command {
+        "run" => run(&root, rest),
+        "test" => test(&root),
+        "build" => build(&root, Want::Run).map(|_| ()),
+        "dev" => dev(&root),
+        "setup" => Tools::install(
+            &root,
+            if rest.iter().any(|a| a == "--test") {
+                Want::Test
+            } else {
+                Want::Run
+            },
+        )
+        .map(|_| ()),
+        "help" | "--help" | "-h" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown command '{other}'\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Set up, build everything, return the tools (with the PATH they need).
+fn build(root: &Path, want: Want) -> Result<Tools> {
+    let tools = Tools::install(root, want)?;
+    build_web(root, &tools)?;
+    step("building the release server", || {
+        run_cmd(Command::new("cargo").current_dir(root).args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "framecast",
+        ]))
+    })?;
+    Ok(tools)
+}
+
+fn build_web(root: &Path, tools: &Tools) -> Result<()> {
+    step("building the web client (trunk build --release)", || {
+        run_cmd(tools.command("trunk").current_dir(root).args([
+            "build",
+            "--release",
+            "--skip-version-check",
+        ]))
+    })
+}
+
+fn run(root: &Path, args: &[String]) -> Result<()> {
+    build(root, Want::Run)?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    let binary = root.join("target/release/framecast");
+    println!("==> starting {} {}", binary.display(), args.join(" "));
+    let mut command = Command::new(&binary);
+    command.args(args);
+    #[cfg(unix)]
+    {
+        // Become framecast, so Ctrl-C and exit codes are its own.
+        use std::os::unix::process::CommandExt;
+        let err = command.exec();
+        Err(format!("cannot start {}: {err}", binary.display()))
+    }
+    #[cfg(not(unix))]
+    run_cmd(&mut command)
+}
+
+fn test(root: &Path) -> Result<()> {
+    let started = Instant::now();
+    let tools = Tools::install(root, Want::Test)?;
+    build_web(root, &tools)?;
+    step("checking formatting", || {
+        run_cmd(
+            Command::new("cargo")
+                .current_dir(root)
+                .args(["fmt", "--all", "--check"]),
+        )
+    })?;
+    step("linting the server side", || {
+        run_cmd(Command::new("cargo").current_dir(root).args([
+            "clippy",
+            "--locked",
+            "--workspace",
+            "--exclude",
+            "framecast-frontend",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    step("linting the web client", || {
+        run_cmd(Command::new("cargo").current_dir(root).args([
+            "clippy",
+            "--locked",
+            "-p",
+            "framecast-frontend",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+    // Release mode: the tests drive real video at real frame rates, and the release build of
+    // the dependencies is shared with `cargo xtask build`.
+    step("running every test", || {
+        run_cmd(tools.command("cargo").current_dir(root).args([
+            "test",
+            "--release",
+            "--locked",
+            "--workspace",
+            "--exclude",
+            "framecast-frontend",
+        ]))
+    })?;
+    println!("==> all checks passed in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn dev(root: &Path) -> Result<()> {
+    let tools = Tools::install(root, Want::Run)?;
+    step("building the server", || {
+        run_cmd(
+            Command::new("cargo")
+                .current_dir(root)
+                .args(["build", "-p", "framecast"]),
+        )
+    })?;
+    let mut server = Command::new(root.join("target/debug/framecast"))
+        .args(["--listen", "127.0.0.1:8080"])
+        .spawn()
+        .map_err(|e| format!("cannot start framecast: {e}"))?;
+    println!(
+        "==> framecast on http://127.0.0.1:8080, trunk serve on http://127.0.0.1:8081 (open this one)"
+    );
+    let result = run_cmd(
+        tools
+            .command("trunk")
+            .current_dir(root)
+            .args(["serve", "--skip-version-check"]),
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    result
+}
+
+/// Runs `f` between a heading and its duration.
+fn step(what: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {what}");
+    let started = Instant::now();
+    f()?;
+    println!("    done in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Runs a command to completion; a failure names the command.
+fn run_cmd(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} failed ({status})", describe(command)))
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let mut s = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        s.push(' ');
+        s.push_str(&arg.to_string_lossy());
+    }
+    s
+}
