@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -28,15 +29,20 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// WebSocket close code "going away", sent at shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
-/// Route handler: picks the camera, then upgrades.
+/// Route handler: picks the camera (an unknown one is a 404 even before the upgrade is
+/// looked at), then upgrades.
 pub async fn handler(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(q): Query<CameraQuery>,
 ) -> Response {
     let hub = match state.camera(q.camera.as_deref()) {
         Ok(hub) => hub.clone(),
         Err(e) => return e.into_response(),
+    };
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     ws.max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)

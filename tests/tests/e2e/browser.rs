@@ -1,0 +1,232 @@
+//! What a person sees: headless Chromium (Debian's, driven through chromedriver) opens the
+//! page served by framecast and must show live, moving video on the canvas.
+//!
+//! Screenshots are saved under `target/tmp/artifacts/` for a human to look at.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+use crate::util::{Server, temp_dir};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver process and a browser session, both ended on drop.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+}
+
+impl Browser {
+    /// A desktop window of `width` x `height`, or with `phone`, Chromium's mobile emulation of
+    /// a phone screen that size (touch, device pixel ratio 3, mobile viewport rules).
+    async fn start(name: &str, width: u32, height: u32, phone: bool) -> Browser {
+        assert!(
+            std::path::Path::new(CHROMIUM).exists(),
+            "{CHROMIUM} is missing: `cargo xtask test` installs Debian's chromium and chromium-driver"
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is on PATH (package chromium-driver)");
+        let profile = temp_dir(&format!("chromium-{name}"));
+        let capabilities = json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.display()),
+                    format!("--window-size={width},{height}"),
+                ]
+            }
+        });
+        let mut capabilities = capabilities;
+        if phone {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true } });
+        }
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let mut browser = Browser {
+            client: None,
+            driver,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(client) => {
+                    browser.client = Some(client);
+                    return browser;
+                }
+                Err(e) if Instant::now() > deadline => {
+                    panic!("cannot start a Chromium session: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().unwrap()
+    }
+
+    async fn eval(&self, script: &str) -> Value {
+        self.client()
+            .execute(script, vec![])
+            .await
+            .expect("script runs")
+    }
+
+    /// Polls `script` until it returns true.
+    async fn wait_until(&self, what: &str, script: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.eval(script).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) -> PathBuf {
+        let png = self.client().screenshot().await.expect("screenshot");
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// A fingerprint of the canvas pixels, the number of distinct colours in a sample, and the
+/// canvas's own size.
+const SAMPLE_CANVAS: &str = r#"
+    const c = document.querySelector('canvas');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let hash = 0; const colours = new Set();
+    for (let i = 0; i < d.length; i += 4 * 61) {
+        hash = (hash * 31 + d[i] + d[i + 1] * 7 + d[i + 2] * 13) | 0;
+        colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+    }
+    return [hash, colours.size, c.width, c.height];
+"#;
+
+const FRAMES_DRAWN: &str =
+    "return Number(document.querySelector('canvas')?.getAttribute('data-frames-drawn') || 0)";
+
+#[tokio::test]
+async fn the_page_draws_live_moving_video_on_the_canvas() {
+    let server = Server::start(&["--size", "640x360", "--fps", "25"]);
+    let browser = Browser::start("desktop", 1280, 800, false).await;
+    browser
+        .client()
+        .goto(&server.url("/"))
+        .await
+        .expect("page loads");
+    browser
+        .wait_until(
+            "10 frames drawn",
+            &format!("{FRAMES_DRAWN} >= 10"),
+            Duration::from_secs(30),
+        )
+        .await;
+
+    let first = browser.eval(SAMPLE_CANVAS).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let second = browser.eval(SAMPLE_CANVAS).await;
+    assert_eq!(
+        (first[2].as_u64(), first[3].as_u64()),
+        (Some(640), Some(360)),
+        "canvas takes the camera's size"
+    );
+    assert!(
+        first[1].as_u64().unwrap() > 5,
+        "the canvas looks blank: {first}"
+    );
+    assert_ne!(first[0], second[0], "the picture did not change in 400 ms");
+
+    // Frames keep coming at about the camera's rate, and the page says it is live.
+    let before = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let drawn = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() - before;
+    assert!(drawn >= 30, "only {drawn} frames drawn in 2 s at 25 fps");
+    let state = browser
+        .eval("return document.querySelector('[data-testid=state]').textContent")
+        .await;
+    assert_eq!(state, "live");
+
+    let shot = browser.screenshot("browser-desktop").await;
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
+    let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
+    let browser = Browser::start("phone", 390, 844, true).await;
+    browser
+        .client()
+        .goto(&server.url("/"))
+        .await
+        .expect("page loads");
+    browser
+        .wait_until(
+            "5 frames drawn",
+            &format!("{FRAMES_DRAWN} >= 5"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let overflow = browser
+        .eval("return document.documentElement.scrollWidth - window.innerWidth")
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "page is wider than the phone by {overflow} px"
+    );
+    let viewport = browser.eval("return window.innerWidth").await;
+    assert_eq!(viewport.as_u64(), Some(390), "phone viewport");
+    let canvas_width = browser
+        .eval("return document.querySelector('canvas').getBoundingClientRect().width")
+        .await;
+    assert!(
+        canvas_width.as_f64().unwrap() <= 390.0,
+        "canvas is {canvas_width} px wide on a 390 px screen"
+    );
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(
+        sample[1].as_u64().unwrap() > 5,
+        "the canvas looks blank: {sample}"
+    );
+    let shot = browser.screenshot("browser-phone").await;
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+}

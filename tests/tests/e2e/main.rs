@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `framecast` binary, real sockets on loopback, real clients.
+//! One test binary with shared helpers in [`util`]; one module per surface.
+
+mod browser;
+mod cli;
+mod lifecycle;
+mod mjpeg;
+mod snapshot;
+mod util;
+mod websocket;
