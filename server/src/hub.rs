@@ -321,7 +321,7 @@ impl Viewer {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
-                ok = self.frame.changed() => if !ok.is_ok() { return None },
+                changed = self.frame.changed() => if changed.is_err() { return None },
             }
             if let Some(frame) = self.newest() {
                 return Some(frame);

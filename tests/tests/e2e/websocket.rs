@@ -143,49 +143,22 @@ async fn ping_is_answered_with_the_servers_clock() {
 async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
     let server = Server::start(SMALL);
     let (mut viewer, _) = Viewer::connect(&server, "").await;
-    let cases: Vec<(Box<dyn Fn() -> Vec<u8>>, bool, ErrorCode)> = vec![
-        (
-            Box::new(|| b"not json".to_vec()),
-            true,
-            ErrorCode::BadMessage,
-        ),
-        (
-            Box::new(|| br#"{"type":"teleport"}"#.to_vec()),
-            true,
-            ErrorCode::BadMessage,
-        ),
-        (
-            Box::new(|| br#"{"type":"ack","seq":"seven"}"#.to_vec()),
-            true,
-            ErrorCode::BadMessage,
-        ),
-        (
-            Box::new(|| br#"{"type":"hello","window":0}"#.to_vec()),
-            true,
-            ErrorCode::OutOfRange,
-        ),
-        (
-            Box::new(|| br#"{"type":"ack","seq":999999999}"#.to_vec()),
-            true,
-            ErrorCode::BadAck,
-        ),
-        (
-            Box::new(|| {
-                format!(r#"{{"type":"ping","t":1,"x":"{}"}}"#, "y".repeat(5000)).into_bytes()
-            }),
-            true,
-            ErrorCode::TooLarge,
-        ),
-        (Box::new(|| vec![1, 2, 3]), false, ErrorCode::NotText),
+    let oversized = format!(r#"{{"type":"ping","t":1,"x":"{}"}}"#, "y".repeat(5000));
+    // (payload, sent as text?, expected error)
+    let cases: Vec<(&[u8], bool, ErrorCode)> = vec![
+        (b"not json", true, ErrorCode::BadMessage),
+        (br#"{"type":"teleport"}"#, true, ErrorCode::BadMessage),
+        (br#"{"type":"ack","seq":"seven"}"#, true, ErrorCode::BadMessage),
+        (br#"{"type":"hello","window":0}"#, true, ErrorCode::OutOfRange),
+        (br#"{"type":"ack","seq":999999999}"#, true, ErrorCode::BadAck),
+        (oversized.as_bytes(), true, ErrorCode::TooLarge),
+        (&[1, 2, 3], false, ErrorCode::NotText),
     ];
-    for (make, as_text, expected) in cases {
-        let payload = make();
+    for (payload, as_text, expected) in cases {
         if as_text {
-            viewer
-                .send_text(std::str::from_utf8(&payload).unwrap())
-                .await;
+            viewer.send_text(std::str::from_utf8(payload).unwrap()).await;
         } else {
-            viewer.send_binary(&payload).await;
+            viewer.send_binary(payload).await;
         }
         loop {
             match viewer.next_control(5).await {
@@ -197,7 +170,7 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
                 ServerMessage::State { .. } => continue,
                 other => panic!(
                     "expected an error for {:?}, got {other:?}",
-                    String::from_utf8_lossy(&payload)
+                    String::from_utf8_lossy(payload)
                 ),
             }
         }
