@@ -148,15 +148,29 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
     let cases: Vec<(&[u8], bool, ErrorCode)> = vec![
         (b"not json", true, ErrorCode::BadMessage),
         (br#"{"type":"teleport"}"#, true, ErrorCode::BadMessage),
-        (br#"{"type":"ack","seq":"seven"}"#, true, ErrorCode::BadMessage),
-        (br#"{"type":"hello","window":0}"#, true, ErrorCode::OutOfRange),
-        (br#"{"type":"ack","seq":999999999}"#, true, ErrorCode::BadAck),
+        (
+            br#"{"type":"ack","seq":"seven"}"#,
+            true,
+            ErrorCode::BadMessage,
+        ),
+        (
+            br#"{"type":"hello","window":0}"#,
+            true,
+            ErrorCode::OutOfRange,
+        ),
+        (
+            br#"{"type":"ack","seq":999999999}"#,
+            true,
+            ErrorCode::BadAck,
+        ),
         (oversized.as_bytes(), true, ErrorCode::TooLarge),
         (&[1, 2, 3], false, ErrorCode::NotText),
     ];
     for (payload, as_text, expected) in cases {
         if as_text {
-            viewer.send_text(std::str::from_utf8(payload).unwrap()).await;
+            viewer
+                .send_text(std::str::from_utf8(payload).unwrap())
+                .await;
         } else {
             viewer.send_binary(payload).await;
         }
