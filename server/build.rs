@@ -20,10 +20,7 @@ fn main() {
 
     let mut code = String::from("pub static ASSETS: &[(&str, &[u8])] = &[\n");
     for (url, path) in &files {
-        code.push_str(&format!(
-            "    ({url:?}, include_bytes!({:?})),\n",
-            path.display().to_string()
-        ));
+        code.push_str(&format!("    ({url:?}, include_bytes!({:?})),\n", path.display().to_string()));
     }
     code.push_str("];\n");
     let out = PathBuf::from(env::var("OUT_DIR").unwrap()).join("assets.rs");

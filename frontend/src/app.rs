@@ -21,11 +21,7 @@ pub fn App() -> impl IntoView {
         let Some(element) = canvas.get() else {
             return false;
         };
-        Stream::start(
-            element,
-            move |s| set_state.set(s),
-            move |s| set_stats.set(s),
-        );
+        Stream::start(element, move |s| set_state.set(s), move |s| set_stats.set(s));
         true
     });
 

@@ -96,11 +96,7 @@ impl Stream {
 
 fn ws_url() -> String {
     let location = web_sys::window().expect("a window").location();
-    let scheme = if location.protocol().as_deref() == Ok("https:") {
-        "wss"
-    } else {
-        "ws"
-    };
+    let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
     let query = location.search().unwrap_or_default();
     format!("{scheme}://{host}/ws{query}")
@@ -152,8 +148,7 @@ fn on_close(stream: &Shared, generation: u32) {
     let stream = stream.clone();
     let retry = Closure::once_into_js(move || connect(&stream));
     if let Some(window) = web_sys::window() {
-        let _ = window
-            .set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
     }
 }
 
@@ -180,8 +175,7 @@ fn on_message(stream: &Shared, generation: u32, event: MessageEvent) {
     let jpeg = bytes.subarray(offset as u32, total);
     let options = BlobPropertyBag::new();
     options.set_type("image/jpeg");
-    let Ok(blob) = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&jpeg), &options)
-    else {
+    let Ok(blob) = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&jpeg), &options) else {
         return;
     };
     let busy = {
@@ -221,9 +215,7 @@ fn on_text(stream: &Shared, text: &str) {
             (stream.borrow().set_state)(state);
         }
         Ok(ServerMessage::Error { message, .. }) => {
-            web_sys::console::warn_1(
-                &format!("framecast: server refused a message: {message}").into(),
-            );
+            web_sys::console::warn_1(&format!("framecast: server refused a message: {message}").into());
         }
         Ok(ServerMessage::Pong { .. }) => {}
         Err(e) => web_sys::console::warn_1(&format!("framecast: bad message: {e}").into()),
@@ -272,9 +264,7 @@ fn draw(stream: &Shared, header: &FrameHeader, bitmap: ImageBitmap) {
         s.stats.width = header.width;
         s.stats.height = header.height;
         s.stats.drawn += 1;
-        let _ = s
-            .canvas
-            .set_attribute("data-frames-drawn", &s.stats.drawn.to_string());
+        let _ = s.canvas.set_attribute("data-frames-drawn", &s.stats.drawn.to_string());
         s.stats.clone()
     };
     (stream.borrow().set_stats)(stats);

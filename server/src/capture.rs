@@ -23,11 +23,7 @@ pub struct CaptureHandle {
 
 impl CaptureHandle {
     /// Opens `source` on a new thread and publishes its frames to `hub` until stopped or failed.
-    pub fn start(
-        hub: Hub,
-        source: std::sync::Arc<dyn Source>,
-        settings: Settings,
-    ) -> CaptureHandle {
+    pub fn start(hub: Hub, source: std::sync::Arc<dyn Source>, settings: Settings) -> CaptureHandle {
         let (stop_tx, stop_rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let name = format!("capture-{}", hub.id());
@@ -39,10 +35,7 @@ impl CaptureHandle {
             // The closure (and its sender) was dropped: `finished` reports the failure.
             tracing::error!("cannot start capture thread: {e}");
         }
-        CaptureHandle {
-            stop: stop_tx,
-            done: done_rx,
-        }
+        CaptureHandle { stop: stop_tx, done: done_rx }
     }
 
     /// Waits until the capture ends by itself (a failure) and returns why.
@@ -77,10 +70,7 @@ fn capture_loop(
             Some(pacer) => {
                 let due = pacer.next_due(Instant::now());
                 let wait = due.saturating_duration_since(Instant::now());
-                !matches!(
-                    stop.recv_timeout(wait),
-                    Err(mpsc::RecvTimeoutError::Timeout)
-                )
+                !matches!(stop.recv_timeout(wait), Err(mpsc::RecvTimeoutError::Timeout))
             }
             None => !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)),
         };

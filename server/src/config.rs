@@ -25,21 +25,11 @@ pub struct Cli {
 
     /// Camera to serve: `emulated` (moving test pattern) or `files:DIR` (the JPEGs of a folder
     /// in a loop). `NAME=SPEC` gives the camera an id; repeat for several cameras.
-    #[arg(
-        long = "camera",
-        env = "CAMERA",
-        default_value = "emulated",
-        value_name = "SPEC"
-    )]
+    #[arg(long = "camera", env = "CAMERA", default_value = "emulated", value_name = "SPEC")]
     pub cameras: Vec<CameraArg>,
 
     /// Frame size for cameras that can choose it.
-    #[arg(
-        long,
-        env = "FRAMECAST_SIZE",
-        default_value = "1280x720",
-        value_name = "WxH"
-    )]
+    #[arg(long, env = "FRAMECAST_SIZE", default_value = "1280x720", value_name = "WxH")]
     pub size: Size,
 
     /// Frames per second (1–240).
@@ -68,23 +58,15 @@ impl FromStr for Size {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Size, String> {
-        let (w, h) = s
-            .split_once(['x', 'X'])
-            .ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))?;
+        let (w, h) =
+            s.split_once(['x', 'X']).ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))?;
         let parse = |v: &str| {
-            v.trim()
-                .parse::<u32>()
-                .map_err(|_| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))
+            v.trim().parse::<u32>().map_err(|_| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))
         };
-        let size = Size {
-            width: parse(w)?,
-            height: parse(h)?,
-        };
+        let size = Size { width: parse(w)?, height: parse(h)? };
         let ok = |v: u32| (MIN_DIMENSION..=MAX_DIMENSION).contains(&v);
         if !ok(size.width) || !ok(size.height) {
-            return Err(format!(
-                "{s}: width and height must be between {MIN_DIMENSION} and {MAX_DIMENSION}"
-            ));
+            return Err(format!("{s}: width and height must be between {MIN_DIMENSION} and {MAX_DIMENSION}"));
         }
         Ok(size)
     }
@@ -97,11 +79,8 @@ impl std::fmt::Display for Size {
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("'{s}' is not a number of seconds from 0 up"))
+    let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a number of seconds from 0 up"))
 }
 
 /// What kind of camera, and where it is.
@@ -161,23 +140,13 @@ impl FromStr for CameraArg {
             Some((name, spec)) if !name.contains(':') => {
                 let valid = !name.is_empty()
                     && name.len() <= 32
-                    && name
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !valid {
-                    return Err(format!(
-                        "camera name '{name}' must be 1-32 letters, digits, '-' or '_'"
-                    ));
+                    return Err(format!("camera name '{name}' must be 1-32 letters, digits, '-' or '_'"));
                 }
-                Ok(CameraArg {
-                    name: Some(name.to_string()),
-                    spec: spec.parse()?,
-                })
+                Ok(CameraArg { name: Some(name.to_string()), spec: spec.parse()? })
             }
-            _ => Ok(CameraArg {
-                name: None,
-                spec: s.parse()?,
-            }),
+            _ => Ok(CameraArg { name: None, spec: s.parse()? }),
         }
     }
 }
@@ -244,11 +213,7 @@ impl Config {
         Ok(Config {
             listen: cli.listen,
             cameras,
-            settings: Settings {
-                size: cli.size,
-                fps: cli.fps,
-                quality: cli.quality,
-            },
+            settings: Settings { size: cli.size, fps: cli.fps, quality: cli.quality },
             idle_timeout: cli.idle_timeout,
         })
     }
@@ -268,53 +233,16 @@ mod tests {
     fn defaults_match_the_documentation() {
         let c = parse(&[]).unwrap();
         assert_eq!(c.listen, "0.0.0.0:8080".parse().unwrap());
-        assert_eq!(
-            c.cameras,
-            vec![CameraConfig {
-                id: "emulated".into(),
-                spec: CameraSpec::Emulated
-            }]
-        );
-        assert_eq!(
-            c.settings,
-            Settings {
-                size: Size {
-                    width: 1280,
-                    height: 720
-                },
-                fps: 30,
-                quality: 80
-            }
-        );
+        assert_eq!(c.cameras, vec![CameraConfig { id: "emulated".into(), spec: CameraSpec::Emulated }]);
+        assert_eq!(c.settings, Settings { size: Size { width: 1280, height: 720 }, fps: 30, quality: 80 });
         assert_eq!(c.idle_timeout, Duration::from_secs(10));
     }
 
     #[test]
     fn sizes_parse_and_bad_sizes_are_refused() {
-        assert_eq!(
-            "640x480".parse::<Size>().unwrap(),
-            Size {
-                width: 640,
-                height: 480
-            }
-        );
-        assert_eq!(
-            "1920X1080".parse::<Size>().unwrap(),
-            Size {
-                width: 1920,
-                height: 1080
-            }
-        );
-        for bad in [
-            "0x0",
-            "640",
-            "x480",
-            "640x",
-            "-1x5",
-            "100000x10",
-            "axb",
-            "15x100",
-        ] {
+        assert_eq!("640x480".parse::<Size>().unwrap(), Size { width: 640, height: 480 });
+        assert_eq!("1920X1080".parse::<Size>().unwrap(), Size { width: 1920, height: 1080 });
+        for bad in ["0x0", "640", "x480", "640x", "-1x5", "100000x10", "axb", "15x100"] {
             assert!(bad.parse::<Size>().is_err(), "{bad}");
         }
     }
@@ -326,23 +254,13 @@ mod tests {
         assert!(parse(&["--quality", "200"]).is_err());
         assert!(parse(&["--quality", "0"]).is_err());
         assert!(parse(&["--idle-timeout", "-1"]).is_err());
-        assert_eq!(
-            parse(&["--idle-timeout", "0.25"]).unwrap().idle_timeout,
-            Duration::from_millis(250)
-        );
+        assert_eq!(parse(&["--idle-timeout", "0.25"]).unwrap().idle_timeout, Duration::from_millis(250));
     }
 
     #[test]
     fn camera_specs_and_names() {
-        let c = parse(&[
-            "--camera",
-            "emulated",
-            "--camera",
-            "yard=files:/tmp/a=b",
-            "--camera",
-            "emulated",
-        ])
-        .unwrap();
+        let c = parse(&["--camera", "emulated", "--camera", "yard=files:/tmp/a=b", "--camera", "emulated"])
+            .unwrap();
         let ids: Vec<_> = c.cameras.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["emulated", "yard", "emulated-2"]);
         assert_eq!(c.cameras[1].spec, CameraSpec::Files("/tmp/a=b".into()));

@@ -50,9 +50,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::UnknownCamera { .. } => StatusCode::NOT_FOUND,
-            ApiError::CameraOffline { .. } | ApiError::ShuttingDown => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::CameraOffline { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoFrame(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -60,11 +58,6 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status(),
-            [("cache-control", "no-store")],
-            format!("{self}\n"),
-        )
-            .into_response()
+        (self.status(), [("cache-control", "no-store")], format!("{self}\n")).into_response()
     }
 }

@@ -36,11 +36,7 @@ pub struct CreditWindow {
 
 impl Default for CreditWindow {
     fn default() -> Self {
-        CreditWindow {
-            window: DEFAULT_WINDOW,
-            in_flight: VecDeque::new(),
-            newest_sent: None,
-        }
+        CreditWindow { window: DEFAULT_WINDOW, in_flight: VecDeque::new(), newest_sent: None }
     }
 }
 
@@ -83,10 +79,7 @@ impl CreditWindow {
     /// Records an ack for every frame up to and including `seq`.
     pub fn on_ack(&mut self, seq: u64) -> Result<(), FlowError> {
         if self.newest_sent.is_none_or(|newest| seq > newest) {
-            return Err(FlowError::AckFromFuture {
-                acked: seq,
-                newest_sent: self.newest_sent,
-            });
+            return Err(FlowError::AckFromFuture { acked: seq, newest_sent: self.newest_sent });
         }
         while self.in_flight.front().is_some_and(|&s| s <= seq) {
             self.in_flight.pop_front();
@@ -136,13 +129,7 @@ mod tests {
     #[test]
     fn ack_for_an_unsent_frame_is_refused() {
         let mut w = CreditWindow::default();
-        assert_eq!(
-            w.on_ack(1),
-            Err(FlowError::AckFromFuture {
-                acked: 1,
-                newest_sent: None
-            })
-        );
+        assert_eq!(w.on_ack(1), Err(FlowError::AckFromFuture { acked: 1, newest_sent: None }));
         w.on_sent(5);
         assert!(w.on_ack(6).is_err());
         assert_eq!(w.in_flight(), 1, "a refused ack changes nothing");

@@ -49,10 +49,7 @@ pub struct Status {
 
 impl Status {
     fn new(status: CameraStatus) -> Status {
-        Status {
-            status,
-            reason: None,
-        }
+        Status { status, reason: None }
     }
 }
 
@@ -78,12 +75,7 @@ struct Inner {
 
 impl Hub {
     /// A stopped camera.
-    pub fn new(
-        id: String,
-        source: Box<dyn Source>,
-        settings: Settings,
-        idle_timeout: Duration,
-    ) -> Hub {
+    pub fn new(id: String, source: Box<dyn Source>, settings: Settings, idle_timeout: Duration) -> Hub {
         Hub(Arc::new(Inner {
             id,
             source: Arc::from(source),
@@ -104,13 +96,7 @@ impl Hub {
     /// Called by the capture thread for every frame: numbers it and makes it the newest.
     pub fn publish(&self, jpeg: Jpeg, captured_us: u64) {
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let frame = Frame {
-            seq,
-            width: jpeg.width,
-            height: jpeg.height,
-            captured_us,
-            jpeg: jpeg.data,
-        };
+        let frame = Frame { seq, width: jpeg.width, height: jpeg.height, captured_us, jpeg: jpeg.data };
         self.0.frame.send_replace(Some(Arc::new(frame)));
         self.0.status.send_if_modified(|s| {
             let changed = s.status != CameraStatus::Running;
@@ -126,11 +112,7 @@ impl Hub {
         let mut frame = self.0.frame.subscribe();
         // Hand the current frame to the new viewer at once instead of after the next capture.
         frame.mark_changed();
-        Viewer {
-            hub: self.clone(),
-            frame,
-            status: self.0.status.subscribe(),
-        }
+        Viewer { hub: self.clone(), frame, status: self.0.status.subscribe() }
     }
 
     /// The camera as described to clients.
@@ -170,11 +152,7 @@ impl Hub {
                 if closed {
                     return;
                 }
-                if hub
-                    .run_while_watched(&mut viewers, &shutdown)
-                    .await
-                    .is_break()
-                {
+                if hub.run_while_watched(&mut viewers, &shutdown).await.is_break() {
                     return;
                 }
             }
@@ -224,10 +202,7 @@ impl Hub {
                 retry = RETRY_MIN;
             }
             tracing::warn!(camera = %self.0.id, "camera offline: {reason}; retrying in {retry:?}");
-            self.set_status(Status {
-                status: CameraStatus::Offline,
-                reason: Some(reason),
-            });
+            self.set_status(Status { status: CameraStatus::Offline, reason: Some(reason) });
             tokio::select! {
                 _ = shutdown.cancelled() => { self.stopped(); return Break(()); }
                 _ = idle(viewers, self.0.idle_timeout) => { self.stopped(); return Continue(()); }
@@ -266,9 +241,7 @@ async fn idle(viewers: &mut watch::Receiver<usize>, timeout: Duration) {
         if closed {
             return std::future::pending().await;
         }
-        let woken = tokio::time::timeout(timeout, viewers.wait_for(|n| *n > 0))
-            .await
-            .map(|r| r.is_ok());
+        let woken = tokio::time::timeout(timeout, viewers.wait_for(|n| *n > 0)).await.map(|r| r.is_ok());
         match woken {
             Err(_elapsed) => return,
             Ok(false) => return std::future::pending().await,

@@ -45,38 +45,19 @@ impl Server {
     pub fn new(config: &Config) -> Result<Server, StartError> {
         let mut hubs = Vec::new();
         for camera in &config.cameras {
-            let source = source::open_source(&camera.spec, &config.settings).map_err(|e| {
-                StartError::Camera {
-                    id: camera.id.clone(),
-                    source: e,
-                }
-            })?;
-            hubs.push(hub::Hub::new(
-                camera.id.clone(),
-                source,
-                config.settings,
-                config.idle_timeout,
-            ));
+            let source = source::open_source(&camera.spec, &config.settings)
+                .map_err(|e| StartError::Camera { id: camera.id.clone(), source: e })?;
+            hubs.push(hub::Hub::new(camera.id.clone(), source, config.settings, config.idle_timeout));
         }
         Ok(Server { hubs })
     }
 
     /// Serves until `shutdown` is cancelled, then closes every WebSocket and stream and returns
     /// within about a second.
-    pub async fn run(
-        self,
-        listener: TcpListener,
-        shutdown: CancellationToken,
-    ) -> std::io::Result<()> {
-        let supervisors: Vec<_> = self
-            .hubs
-            .iter()
-            .map(|hub| hub.spawn_supervisor(shutdown.clone()))
-            .collect();
-        let state = http::AppState {
-            hubs: Arc::new(self.hubs),
-            shutdown: shutdown.clone(),
-        };
+    pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+        let supervisors: Vec<_> =
+            self.hubs.iter().map(|hub| hub.spawn_supervisor(shutdown.clone())).collect();
+        let state = http::AppState { hubs: Arc::new(self.hubs), shutdown: shutdown.clone() };
         let result = http::serve(listener, http::router(state), shutdown.clone()).await;
         shutdown.cancel();
         for supervisor in supervisors {

@@ -83,10 +83,8 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+        else {
             return std::future::pending().await;
         };
         tokio::select! {
@@ -121,20 +119,13 @@ fn urls_to_open(addr: SocketAddr) -> Vec<String> {
         {
             continue;
         }
-        urls.push(format!(
-            "http://{}/  (LAN: {})",
-            SocketAddr::new(ip, port),
-            iface.name
-        ));
+        urls.push(format!("http://{}/  (LAN: {})", SocketAddr::new(ip, port), iface.name));
     }
     urls
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(text)
-        .trim()
+    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -232,14 +232,8 @@ mod tests {
                 cameras: vec![camera()],
             },
             ServerMessage::State { camera: camera() },
-            ServerMessage::Pong {
-                t: 1.5,
-                server_us: 7,
-            },
-            ServerMessage::Error {
-                code: ErrorCode::BadAck,
-                message: "no".into(),
-            },
+            ServerMessage::Pong { t: 1.5, server_us: 7 },
+            ServerMessage::Error { code: ErrorCode::BadAck, message: "no".into() },
         ] {
             assert_eq!(ServerMessage::parse(&msg.to_json()).unwrap(), msg);
         }
@@ -247,21 +241,11 @@ mod tests {
 
     #[test]
     fn wire_shape_matches_the_documented_protocol() {
-        let ack: serde_json::Value =
-            serde_json::from_str(&ClientMessage::Ack { seq: 5 }.to_json()).unwrap();
+        let ack: serde_json::Value = serde_json::from_str(&ClientMessage::Ack { seq: 5 }.to_json()).unwrap();
         assert_eq!(ack, serde_json::json!({"type": "ack", "seq": 5}));
-        let pong: serde_json::Value = serde_json::from_str(
-            &ServerMessage::Pong {
-                t: 2.0,
-                server_us: 9,
-            }
-            .to_json(),
-        )
-        .unwrap();
-        assert_eq!(
-            pong,
-            serde_json::json!({"type": "pong", "t": 2.0, "server_us": 9})
-        );
+        let pong: serde_json::Value =
+            serde_json::from_str(&ServerMessage::Pong { t: 2.0, server_us: 9 }.to_json()).unwrap();
+        assert_eq!(pong, serde_json::json!({"type": "pong", "t": 2.0, "server_us": 9}));
         let state: serde_json::Value =
             serde_json::from_str(&ServerMessage::State { camera: camera() }.to_json()).unwrap();
         assert_eq!(state["camera"]["status"], "offline");
@@ -297,13 +281,7 @@ mod tests {
 
     #[test]
     fn oversized_message_is_refused_before_parsing() {
-        let text = format!(
-            r#"{{"type":"ping","t":1,"pad":"{}"}}"#,
-            "x".repeat(MAX_CLIENT_MESSAGE)
-        );
-        assert_eq!(
-            ClientMessage::parse(&text).unwrap_err(),
-            ProtocolError::TooLarge(text.len())
-        );
+        let text = format!(r#"{{"type":"ping","t":1,"pad":"{}"}}"#, "x".repeat(MAX_CLIENT_MESSAGE));
+        assert_eq!(ClientMessage::parse(&text).unwrap_err(), ProtocolError::TooLarge(text.len()));
     }
 }

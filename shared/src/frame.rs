@@ -60,8 +60,7 @@ impl FrameHeader {
     /// Builds the complete binary message: length prefix, JSON header, then `jpeg`.
     pub fn encode_message(&self, jpeg: &[u8]) -> Result<Vec<u8>, FrameEncodeError> {
         let json = serde_json::to_vec(self).expect("FrameHeader always serializes");
-        let len =
-            u16::try_from(json.len()).map_err(|_| FrameEncodeError::HeaderTooLong(json.len()))?;
+        let len = u16::try_from(json.len()).map_err(|_| FrameEncodeError::HeaderTooLong(json.len()))?;
         let mut out = Vec::with_capacity(2 + json.len() + jpeg.len());
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&json);
@@ -78,10 +77,7 @@ impl FrameHeader {
         let len = Self::header_len(message)?;
         let end = 2 + len;
         if message.len() < end {
-            return Err(FrameDecodeError::HeaderOverrun {
-                header: len,
-                message: message.len() - 2,
-            });
+            return Err(FrameDecodeError::HeaderOverrun { header: len, message: message.len() - 2 });
         }
         let header: FrameHeader = serde_json::from_slice(&message[2..end])
             .map_err(|e| FrameDecodeError::BadHeader(e.to_string()))?;
@@ -133,7 +129,8 @@ mod tests {
 
     #[test]
     fn unknown_header_fields_are_ignored() {
-        let json = br#"{"seq":1,"camera":"c","width":2,"height":3,"captured_us":4,"sent_us":5,"future":true}"#;
+        let json =
+            br#"{"seq":1,"camera":"c","width":2,"height":3,"captured_us":4,"sent_us":5,"future":true}"#;
         let mut msg = (json.len() as u16).to_le_bytes().to_vec();
         msg.extend_from_slice(json);
         let (h, off) = FrameHeader::decode_message(&msg).unwrap();
@@ -143,20 +140,11 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_errors_not_panics() {
-        assert_eq!(
-            FrameHeader::decode_message(&[]),
-            Err(FrameDecodeError::TooShort(0))
-        );
-        assert_eq!(
-            FrameHeader::decode_message(&[5]),
-            Err(FrameDecodeError::TooShort(1))
-        );
+        assert_eq!(FrameHeader::decode_message(&[]), Err(FrameDecodeError::TooShort(0)));
+        assert_eq!(FrameHeader::decode_message(&[5]), Err(FrameDecodeError::TooShort(1)));
         assert_eq!(
             FrameHeader::decode_message(&[10, 0, b'{']),
-            Err(FrameDecodeError::HeaderOverrun {
-                header: 10,
-                message: 1
-            })
+            Err(FrameDecodeError::HeaderOverrun { header: 10, message: 1 })
         );
         assert!(matches!(
             FrameHeader::decode_message(&[2, 0, b'{', b'}']),
@@ -168,9 +156,6 @@ mod tests {
     fn oversized_header_is_refused() {
         let mut h = header();
         h.camera = "x".repeat(70_000);
-        assert!(matches!(
-            h.encode_message(b""),
-            Err(FrameEncodeError::HeaderTooLong(_))
-        ));
+        assert!(matches!(h.encode_message(b""), Err(FrameEncodeError::HeaderTooLong(_))));
     }
 }

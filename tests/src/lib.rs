@@ -1,3 +1,9 @@
-//! End-to-end tests of framecast live in `tests/e2e/`: they start the real binary (built from
-//! the server's own `main.rs` as `framecast-under-test`) on 127.0.0.1 port 0 and talk to it as
-//! real clients do: WebSocket viewers, MJPEG readers, ffmpeg, and headless Chromium.
+//! Clients that speak framecast's protocols the way real clients do, shared by the
+//! end-to-end tests (`tests/e2e/`) and the load generator (`src/bin/loadgen.rs`).
+//!
+//! Layout: [`process`] starts and measures a `framecast` process; [`http_client`] is a raw
+//! HTTP/1.1 client with MJPEG part parsing. The WebSocket side uses `tokio-tungstenite` and
+//! the `framecast-shared` protocol types directly.
+
+pub mod http_client;
+pub mod process;

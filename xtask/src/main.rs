@@ -43,15 +43,10 @@ fn main() -> ExitCode {
         "test" => test(&root),
         "build" => build(&root, Want::Run).map(|_| ()),
         "dev" => dev(&root),
-        "setup" => Tools::install(
-            &root,
-            if rest.iter().any(|a| a == "--test") {
-                Want::Test
-            } else {
-                Want::Run
-            },
-        )
-        .map(|_| ()),
+        "setup" => {
+            Tools::install(&root, if rest.iter().any(|a| a == "--test") { Want::Test } else { Want::Run })
+                .map(|_| ())
+        }
         "help" | "--help" | "-h" => {
             println!("{HELP}");
             Ok(())
@@ -68,10 +63,7 @@ fn main() -> ExitCode {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives in the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
 /// Set up, build everything, return the tools (with the PATH they need).
@@ -92,11 +84,7 @@ fn build(root: &Path, want: Want) -> Result<Tools> {
 
 fn build_web(root: &Path, tools: &Tools) -> Result<()> {
     step("building the web client (trunk build --release)", || {
-        run_cmd(tools.command("trunk").current_dir(root).args([
-            "build",
-            "--release",
-            "--skip-version-check",
-        ]))
+        run_cmd(tools.command("trunk").current_dir(root).args(["build", "--release", "--skip-version-check"]))
     })
 }
 
@@ -123,11 +111,7 @@ fn test(root: &Path) -> Result<()> {
     let tools = Tools::install(root, Want::Test)?;
     build_web(root, &tools)?;
     step("checking formatting", || {
-        run_cmd(
-            Command::new("cargo")
-                .current_dir(root)
-                .args(["fmt", "--all", "--check"]),
-        )
+        run_cmd(Command::new("cargo").current_dir(root).args(["fmt", "--all", "--check"]))
     })?;
     step("linting the server side", || {
         run_cmd(Command::new("cargo").current_dir(root).args([
@@ -174,25 +158,14 @@ fn test(root: &Path) -> Result<()> {
 fn dev(root: &Path) -> Result<()> {
     let tools = Tools::install(root, Want::Run)?;
     step("building the server", || {
-        run_cmd(
-            Command::new("cargo")
-                .current_dir(root)
-                .args(["build", "-p", "framecast"]),
-        )
+        run_cmd(Command::new("cargo").current_dir(root).args(["build", "-p", "framecast"]))
     })?;
     let mut server = Command::new(root.join("target/debug/framecast"))
         .args(["--listen", "127.0.0.1:8080"])
         .spawn()
         .map_err(|e| format!("cannot start framecast: {e}"))?;
-    println!(
-        "==> framecast on http://127.0.0.1:8080, trunk serve on http://127.0.0.1:8081 (open this one)"
-    );
-    let result = run_cmd(
-        tools
-            .command("trunk")
-            .current_dir(root)
-            .args(["serve", "--skip-version-check"]),
-    );
+    println!("==> framecast on http://127.0.0.1:8080, trunk serve on http://127.0.0.1:8081 (open this one)");
+    let result = run_cmd(tools.command("trunk").current_dir(root).args(["serve", "--skip-version-check"]));
     let _ = server.kill();
     let _ = server.wait();
     result
@@ -209,14 +182,8 @@ fn step(what: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
 
 /// Runs a command to completion; a failure names the command.
 fn run_cmd(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{} failed ({status})", describe(command)))
-    }
+    let status = command.status().map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{} failed ({status})", describe(command))) }
 }
 
 fn describe(command: &Command) -> String {

@@ -25,14 +25,10 @@ pub fn client_embedded() -> bool {
 /// `/`: the client's `index.html`.
 pub fn index() -> Response {
     match find("/index.html") {
-        Some(body) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CACHE_CONTROL, "no-cache"),
-            ],
-            body,
-        )
-            .into_response(),
+        Some(body) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], body)
+                .into_response()
+        }
         None => Html(NOT_BUILT).into_response(),
     }
 }
@@ -45,10 +41,7 @@ pub async fn handler(uri: Uri) -> Response {
     }
     match find(path) {
         Some(body) => (
-            [
-                (header::CONTENT_TYPE, content_type(path)),
-                (header::CACHE_CONTROL, "public, max-age=3600"),
-            ],
+            [(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "public, max-age=3600")],
             body,
         )
             .into_response(),
@@ -57,10 +50,7 @@ pub async fn handler(uri: Uri) -> Response {
 }
 
 fn find(path: &str) -> Option<&'static [u8]> {
-    ASSETS
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, body)| *body)
+    ASSETS.iter().find(|(p, _)| *p == path).map(|(_, body)| *body)
 }
 
 fn content_type(path: &str) -> &'static str {

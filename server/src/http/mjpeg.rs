@@ -39,20 +39,11 @@ pub fn respond(state: &AppState, id: Option<&str>) -> Result<Response, ApiError>
     let body = futures_util::stream::unfold(parts, Parts::next);
     Ok((
         [
-            (
-                header::CONTENT_TYPE,
-                format!("multipart/x-mixed-replace; boundary={BOUNDARY}"),
-            ),
-            (
-                header::CACHE_CONTROL,
-                "no-cache, no-store, must-revalidate".into(),
-            ),
+            (header::CONTENT_TYPE, format!("multipart/x-mixed-replace; boundary={BOUNDARY}")),
+            (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate".into()),
             (header::PRAGMA, "no-cache".into()),
             // Tell reverse proxies (nginx) not to buffer the stream.
-            (
-                header::HeaderName::from_static("x-accel-buffering"),
-                "no".into(),
-            ),
+            (header::HeaderName::from_static("x-accel-buffering"), "no".into()),
         ],
         Body::from_stream(body),
     )
@@ -72,8 +63,7 @@ impl Parts {
         }
         let frame = self.viewer.next_frame(&self.shutdown).await?;
         self.pending.push_back(frame.jpeg.clone());
-        self.pending
-            .push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
+        self.pending.push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
         Some((Ok(part_head(&frame)), self))
     }
 }

@@ -42,24 +42,14 @@ impl AppState {
     /// The camera `?camera=ID` asks for, or the default one.
     pub fn camera(&self, id: Option<&str>) -> Result<&Hub, ApiError> {
         match id {
-            None | Some("") => self.hubs.first().ok_or_else(|| ApiError::UnknownCamera {
-                requested: String::new(),
-                known: String::new(),
+            None | Some("") => self
+                .hubs
+                .first()
+                .ok_or_else(|| ApiError::UnknownCamera { requested: String::new(), known: String::new() }),
+            Some(id) => self.hubs.iter().find(|h| h.id() == id).ok_or_else(|| ApiError::UnknownCamera {
+                requested: id.to_string(),
+                known: self.hubs.iter().map(|h| h.id()).collect::<Vec<_>>().join(", "),
             }),
-            Some(id) => {
-                self.hubs
-                    .iter()
-                    .find(|h| h.id() == id)
-                    .ok_or_else(|| ApiError::UnknownCamera {
-                        requested: id.to_string(),
-                        known: self
-                            .hubs
-                            .iter()
-                            .map(|h| h.id())
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    })
-            }
         }
     }
 }
@@ -96,9 +86,7 @@ async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>) -> Resp
     match q.action.as_deref() {
         None => assets::index(),
         Some("stream") => mjpeg::respond(&state, q.camera.as_deref()).into_response(),
-        Some("snapshot") => snapshot::respond(&state, q.camera.as_deref())
-            .await
-            .into_response(),
+        Some("snapshot") => snapshot::respond(&state, q.camera.as_deref()).await.into_response(),
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!("unknown action '{other}'; use ?action=stream or ?action=snapshot\n"),
@@ -126,11 +114,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(900);
 
 /// Accepts connections until `shutdown`, then lets open responses end (every stream and
 /// WebSocket watches `shutdown` too) for at most [`SHUTDOWN_GRACE`].
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
     let connections = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -152,9 +136,7 @@ pub async fn serve(
         };
         tune_socket(&stream);
         let service = TowerToHyperService::new(app.clone());
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades();
+        let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
         let shutdown = shutdown.clone();
         connections.spawn(async move {
             let mut conn = std::pin::pin!(conn);
@@ -174,10 +156,7 @@ pub async fn serve(
     }
     drop(listener);
     connections.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait())
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(SHUTDOWN_GRACE, connections.wait()).await.is_err() {
         tracing::warn!("some connections were still open at shutdown");
     }
     Ok(())
@@ -207,10 +186,7 @@ fn set_notsent_lowat(stream: &TcpStream, bytes: u32) {
             )
         };
         if rc != 0 {
-            tracing::debug!(
-                "TCP_NOTSENT_LOWAT not set: {}",
-                std::io::Error::last_os_error()
-            );
+            tracing::debug!("TCP_NOTSENT_LOWAT not set: {}", std::io::Error::last_os_error());
         }
     }
     #[cfg(not(target_os = "linux"))]

@@ -48,10 +48,7 @@ pub async fn respond(state: &AppState, id: Option<&str>) -> Result<Response, Api
         [
             (header::CONTENT_TYPE, "image/jpeg".to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
-            (
-                header::HeaderName::from_static("x-timestamp"),
-                super::mjpeg::timestamp(frame.captured_us),
-            ),
+            (header::HeaderName::from_static("x-timestamp"), super::mjpeg::timestamp(frame.captured_us)),
         ],
         frame.jpeg.clone(),
     )

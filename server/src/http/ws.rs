@@ -44,13 +44,13 @@ pub async fn handler(
         Ok(ws) => ws,
         Err(rejection) => return rejection.into_response(),
     };
-    ws.max_message_size(MAX_INCOMING)
-        .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket: WebSocket| async move {
+    ws.max_message_size(MAX_INCOMING).max_frame_size(MAX_INCOMING).on_upgrade(
+        move |socket: WebSocket| async move {
             let viewer = hub.watch();
             let cameras = state.hubs.iter().map(|h| h.info()).collect();
             run_session(socket, viewer, cameras, state.shutdown.clone()).await;
-        })
+        },
+    )
 }
 
 /// Serves one viewer until it leaves or the server shuts down. Generic over the socket so it
@@ -125,27 +125,19 @@ pub async fn run_session<S>(
 fn handle_text(text: &str, credit: &mut CreditWindow) -> Option<ServerMessage> {
     match ClientMessage::parse(text) {
         Err(e) => Some(error(e.code(), &e.to_string())),
-        Ok(ClientMessage::Ack { seq }) => credit
-            .on_ack(seq)
-            .err()
-            .map(|e| error(ErrorCode::BadAck, &e.to_string())),
-        Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong {
-            t,
-            server_us: unix_micros_now(),
-        }),
+        Ok(ClientMessage::Ack { seq }) => {
+            credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
+        }
+        Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong { t, server_us: unix_micros_now() }),
         Ok(ClientMessage::Hello { window: None }) => None,
-        Ok(ClientMessage::Hello { window: Some(w) }) => credit
-            .set_window(w)
-            .err()
-            .map(|e| error(ErrorCode::OutOfRange, &e.to_string())),
+        Ok(ClientMessage::Hello { window: Some(w) }) => {
+            credit.set_window(w).err().map(|e| error(ErrorCode::OutOfRange, &e.to_string()))
+        }
     }
 }
 
 fn error(code: ErrorCode, message: &str) -> ServerMessage {
-    ServerMessage::Error {
-        code,
-        message: message.to_string(),
-    }
+    ServerMessage::Error { code, message: message.to_string() }
 }
 
 fn text(message: &ServerMessage) -> Message {

@@ -51,22 +51,10 @@ impl Capture for EmulatedCapture {
     fn grab(&mut self) -> Result<Jpeg, SourceError> {
         self.frame_no += 1;
         let (width, height) = (self.settings.size.width, self.settings.size.height);
-        let rgb = self
-            .pattern
-            .render(self.frame_no, framecast_shared::unix_micros_now());
-        let data = encode_rgb(
-            rgb,
-            width,
-            height,
-            self.settings.quality,
-            self.last_len + self.last_len / 4,
-        )?;
+        let rgb = self.pattern.render(self.frame_no, framecast_shared::unix_micros_now());
+        let data = encode_rgb(rgb, width, height, self.settings.quality, self.last_len + self.last_len / 4)?;
         self.last_len = data.len();
-        Ok(Jpeg {
-            data: Bytes::from(data),
-            width,
-            height,
-        })
+        Ok(Jpeg { data: Bytes::from(data), width, height })
     }
 }
 
@@ -79,10 +67,8 @@ pub fn encode_rgb(
     capacity: usize,
 ) -> Result<Vec<u8>, SourceError> {
     let too_big = || SourceError::Encode(format!("{width}x{height} is larger than JPEG allows"));
-    let (w, h) = (
-        u16::try_from(width).map_err(|_| too_big())?,
-        u16::try_from(height).map_err(|_| too_big())?,
-    );
+    let (w, h) =
+        (u16::try_from(width).map_err(|_| too_big())?, u16::try_from(height).map_err(|_| too_big())?);
     let mut out = Vec::with_capacity(capacity);
     let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
@@ -99,14 +85,7 @@ mod tests {
 
     #[test]
     fn frames_are_jpegs_of_the_configured_size() {
-        let settings = Settings {
-            size: Size {
-                width: 320,
-                height: 240,
-            },
-            fps: 30,
-            quality: 70,
-        };
+        let settings = Settings { size: Size { width: 320, height: 240 }, fps: 30, quality: 70 };
         let mut cam = EmulatedSource.open(&settings).unwrap();
         assert_eq!(cam.pace(), Some(30));
         let a = cam.grab().unwrap();

@@ -21,18 +21,15 @@ pub struct FilesSource {
 impl FilesSource {
     /// Reads every `*.jpg`/`*.jpeg` of `dir` in natural name order (`2.jpg` before `10.jpg`).
     pub fn load(dir: &Path) -> Result<FilesSource, SourceError> {
-        let io = |source| SourceError::Io {
-            path: dir.display().to_string(),
-            source,
-        };
+        let io = |source| SourceError::Io { path: dir.display().to_string(), source };
         let mut paths: Vec<_> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.is_file()
-                    && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                        e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg")
-                    })
+                    && p.extension()
+                        .and_then(|e| e.to_str())
+                        .is_some_and(|e| e.eq_ignore_ascii_case("jpg") || e.eq_ignore_ascii_case("jpeg"))
             })
             .collect();
         if paths.is_empty() {
@@ -42,24 +39,13 @@ impl FilesSource {
         let mut frames = Vec::with_capacity(paths.len());
         for path in paths {
             let shown = path.display().to_string();
-            let data = std::fs::read(&path).map_err(|source| SourceError::Io {
-                path: shown.clone(),
-                source,
-            })?;
-            let (width, height) =
-                super::jpeg::dimensions(&data).map_err(|reason| SourceError::BadJpeg {
-                    path: shown,
-                    reason,
-                })?;
-            frames.push(Jpeg {
-                data: Bytes::from(data),
-                width,
-                height,
-            });
+            let data =
+                std::fs::read(&path).map_err(|source| SourceError::Io { path: shown.clone(), source })?;
+            let (width, height) = super::jpeg::dimensions(&data)
+                .map_err(|reason| SourceError::BadJpeg { path: shown, reason })?;
+            frames.push(Jpeg { data: Bytes::from(data), width, height });
         }
-        Ok(FilesSource {
-            frames: frames.into(),
-        })
+        Ok(FilesSource { frames: frames.into() })
     }
 
     /// The loaded frames, in playback order.
@@ -74,11 +60,7 @@ impl Source for FilesSource {
     }
 
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
-        Ok(Box::new(FilesCapture {
-            frames: self.frames.clone(),
-            next: 0,
-            fps: settings.fps,
-        }))
+        Ok(Box::new(FilesCapture { frames: self.frames.clone(), next: 0, fps: settings.fps }))
     }
 }
 
@@ -143,14 +125,7 @@ mod tests {
     use crate::config::Size;
 
     fn settings() -> Settings {
-        Settings {
-            size: Size {
-                width: 64,
-                height: 48,
-            },
-            fps: 5,
-            quality: 80,
-        }
+        Settings { size: Size { width: 64, height: 48 }, fps: 5, quality: 80 }
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
@@ -172,9 +147,7 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), "not a frame").unwrap();
         let source = FilesSource::load(&dir).unwrap();
         let mut cam = source.open(&settings()).unwrap();
-        let sizes: Vec<_> = (0..4)
-            .map(|_| cam.grab().map(|j| (j.width, j.height)).unwrap())
-            .collect();
+        let sizes: Vec<_> = (0..4).map(|_| cam.grab().map(|j| (j.width, j.height)).unwrap()).collect();
         assert_eq!(sizes, [(16, 16), (32, 16), (16, 16), (32, 16)]);
         assert_eq!(cam.pace(), Some(5));
     }
@@ -185,10 +158,7 @@ mod tests {
         assert!(matches!(missing, SourceError::Io { .. }), "{missing}");
 
         let empty = tempdir("empty");
-        assert!(matches!(
-            FilesSource::load(&empty).unwrap_err(),
-            SourceError::NoJpegs(_)
-        ));
+        assert!(matches!(FilesSource::load(&empty).unwrap_err(), SourceError::NoJpegs(_)));
 
         let broken = tempdir("broken");
         std::fs::write(broken.join("1.jpg"), b"not a jpeg at all").unwrap();
@@ -197,8 +167,7 @@ mod tests {
     }
 
     fn tempdir(name: &str) -> std::path::PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("framecast-files-{}-{name}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("framecast-files-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

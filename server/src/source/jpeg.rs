@@ -29,9 +29,7 @@ pub fn dimensions(data: &[u8]) -> Result<(u32, u32), String> {
         }
         let is_sof = matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF);
         if is_sof {
-            let seg = data
-                .get(i + 4..i + 2 + len)
-                .ok_or("truncated start-of-frame segment")?;
+            let seg = data.get(i + 4..i + 2 + len).ok_or("truncated start-of-frame segment")?;
             if seg.len() < 5 {
                 return Err("start-of-frame segment too short".into());
             }
@@ -55,9 +53,7 @@ mod tests {
     fn sample() -> Vec<u8> {
         let mut v = vec![0xFF, 0xD8];
         v.extend_from_slice(&[0xFF, 0xE0, 0x00, 0x04, 0xAA, 0xBB]);
-        v.extend_from_slice(&[
-            0xFF, 0xC0, 0x00, 0x0B, 8, 0x00, 200, 0x01, 0x40, 1, 1, 0x11, 0,
-        ]);
+        v.extend_from_slice(&[0xFF, 0xC0, 0x00, 0x0B, 8, 0x00, 200, 0x01, 0x40, 1, 1, 0x11, 0]);
         v.extend_from_slice(&[0xFF, 0xD9]);
         v
     }
@@ -81,8 +77,7 @@ mod tests {
     fn reads_size_of_an_encoded_frame() {
         let mut out = Vec::new();
         let enc = jpeg_encoder::Encoder::new(&mut out, 80);
-        enc.encode(&[128u8; 3 * 40 * 24], 40, 24, jpeg_encoder::ColorType::Rgb)
-            .unwrap();
+        enc.encode(&[128u8; 3 * 40 * 24], 40, 24, jpeg_encoder::ColorType::Rgb).unwrap();
         assert_eq!(dimensions(&out), Ok((40, 24)));
     }
 }

@@ -74,10 +74,7 @@ pub enum SourceError {
 
 /// Makes the [`Source`] for a spec, checking up front what can be checked (so `framecast`
 /// refuses a bad folder at start instead of failing for the first viewer).
-pub fn open_source(
-    spec: &CameraSpec,
-    _settings: &Settings,
-) -> Result<Box<dyn Source>, SourceError> {
+pub fn open_source(spec: &CameraSpec, _settings: &Settings) -> Result<Box<dyn Source>, SourceError> {
     Ok(match spec {
         CameraSpec::Emulated => Box::new(emulated::EmulatedSource),
         CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),

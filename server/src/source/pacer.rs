@@ -17,10 +17,7 @@ pub struct Pacer {
 impl Pacer {
     /// A schedule of `fps` frames per second (at least 1).
     pub fn new(fps: u32) -> Pacer {
-        Pacer {
-            interval: Duration::from_secs(1) / fps.max(1),
-            next: None,
-        }
+        Pacer { interval: Duration::from_secs(1) / fps.max(1), next: None }
     }
 
     /// Time between frames.

@@ -35,12 +35,7 @@ impl Pattern {
             let bar = (x % width) * BARS.len() / width;
             bars.extend_from_slice(&BARS[bar]);
         }
-        Pattern {
-            width,
-            height,
-            bars,
-            rgb: vec![0; width * height * 3],
-        }
+        Pattern { width, height, bars, rgb: vec![0; width * height * 3] }
     }
 
     /// Draws frame `frame_no` stamped with `unix_us` (µs since the epoch) and returns the RGB
@@ -96,13 +91,7 @@ impl Pattern {
             for (gy, bits) in glyph.iter().enumerate() {
                 for gx in 0..8 {
                     if bits & (1 << gx) != 0 {
-                        self.fill(
-                            x + (i * 8 + gx) * scale,
-                            y + gy * scale,
-                            scale,
-                            scale,
-                            [255, 255, 255],
-                        );
+                        self.fill(x + (i * 8 + gx) * scale, y + gy * scale, scale, scale, [255, 255, 255]);
                     }
                 }
             }

@@ -29,11 +29,7 @@ impl Browser {
             std::path::Path::new(CHROMIUM).exists(),
             "{CHROMIUM} is missing: `cargo xtask test` installs Debian's chromium and chromium-driver"
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -57,13 +53,8 @@ impl Browser {
         if phone {
             capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true } });
         }
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        let mut browser = Browser {
-            client: None,
-            driver,
-        };
+        let Value::Object(capabilities) = capabilities else { unreachable!() };
+        let mut browser = Browser { client: None, driver };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -89,10 +80,7 @@ impl Browser {
     }
 
     async fn eval(&self, script: &str) -> Value {
-        self.client()
-            .execute(script, vec![])
-            .await
-            .expect("script runs")
+        self.client().execute(script, vec![]).await.expect("script runs")
     }
 
     /// Polls `script` until it returns true.
@@ -147,18 +135,8 @@ const FRAMES_DRAWN: &str =
 async fn the_page_draws_live_moving_video_on_the_canvas() {
     let server = Server::start(&["--size", "640x360", "--fps", "25"]);
     let browser = Browser::start("desktop", 1280, 800, false).await;
-    browser
-        .client()
-        .goto(&server.url("/"))
-        .await
-        .expect("page loads");
-    browser
-        .wait_until(
-            "10 frames drawn",
-            &format!("{FRAMES_DRAWN} >= 10"),
-            Duration::from_secs(30),
-        )
-        .await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("10 frames drawn", &format!("{FRAMES_DRAWN} >= 10"), Duration::from_secs(30)).await;
 
     let first = browser.eval(SAMPLE_CANVAS).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -168,10 +146,7 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
         (Some(640), Some(360)),
         "canvas takes the camera's size"
     );
-    assert!(
-        first[1].as_u64().unwrap() > 5,
-        "the canvas looks blank: {first}"
-    );
+    assert!(first[1].as_u64().unwrap() > 5, "the canvas looks blank: {first}");
     assert_ne!(first[0], second[0], "the picture did not change in 400 ms");
 
     // Frames keep coming at about the camera's rate, and the page says it is live.
@@ -179,9 +154,7 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let drawn = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() - before;
     assert!(drawn >= 30, "only {drawn} frames drawn in 2 s at 25 fps");
-    let state = browser
-        .eval("return document.querySelector('[data-testid=state]').textContent")
-        .await;
+    let state = browser.eval("return document.querySelector('[data-testid=state]').textContent").await;
     assert_eq!(state, "live");
 
     let shot = browser.screenshot("browser-desktop").await;
@@ -193,39 +166,17 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
 async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
     let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
     let browser = Browser::start("phone", 390, 844, true).await;
-    browser
-        .client()
-        .goto(&server.url("/"))
-        .await
-        .expect("page loads");
-    browser
-        .wait_until(
-            "5 frames drawn",
-            &format!("{FRAMES_DRAWN} >= 5"),
-            Duration::from_secs(30),
-        )
-        .await;
-    let overflow = browser
-        .eval("return document.documentElement.scrollWidth - window.innerWidth")
-        .await;
-    assert!(
-        overflow.as_i64().unwrap() <= 0,
-        "page is wider than the phone by {overflow} px"
-    );
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("5 frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+    let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
     let viewport = browser.eval("return window.innerWidth").await;
     assert_eq!(viewport.as_u64(), Some(390), "phone viewport");
-    let canvas_width = browser
-        .eval("return document.querySelector('canvas').getBoundingClientRect().width")
-        .await;
-    assert!(
-        canvas_width.as_f64().unwrap() <= 390.0,
-        "canvas is {canvas_width} px wide on a 390 px screen"
-    );
+    let canvas_width =
+        browser.eval("return document.querySelector('canvas').getBoundingClientRect().width").await;
+    assert!(canvas_width.as_f64().unwrap() <= 390.0, "canvas is {canvas_width} px wide on a 390 px screen");
     let sample = browser.eval(SAMPLE_CANVAS).await;
-    assert!(
-        sample[1].as_u64().unwrap() > 5,
-        "the canvas looks blank: {sample}"
-    );
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
     let shot = browser.screenshot("browser-phone").await;
     eprintln!("screenshot: {}", shot.display());
     browser.close().await;

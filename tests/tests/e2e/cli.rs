@@ -7,22 +7,11 @@ use crate::util::{run_to_exit, temp_dir};
 /// Runs framecast with `args`, expects exit code 2 and a single stderr line containing `needle`.
 fn refuses(args: &[&str], needle: &str) {
     let (code, stderr) = run_to_exit(args, Duration::from_secs(20));
-    assert_eq!(
-        code,
-        Some(2),
-        "{args:?} should exit with 2; stderr: {stderr}"
-    );
+    assert_eq!(code, Some(2), "{args:?} should exit with 2; stderr: {stderr}");
     let lines: Vec<_> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "{args:?} should print one line, printed: {stderr}"
-    );
+    assert_eq!(lines.len(), 1, "{args:?} should print one line, printed: {stderr}");
     assert!(lines[0].starts_with("framecast: "), "{args:?}: {stderr}");
-    assert!(
-        lines[0].contains(needle),
-        "{args:?}: expected {needle:?} in {stderr}"
-    );
+    assert!(lines[0].contains(needle), "{args:?}: expected {needle:?} in {stderr}");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
 }
 
@@ -44,21 +33,12 @@ fn unknown_camera_lists_the_valid_kinds() {
 
 #[test]
 fn unusable_folders_are_refused_at_start() {
-    refuses(
-        &["--camera", "files:/nonexistent/framecast-test"],
-        "cannot read /nonexistent/framecast-test",
-    );
+    refuses(&["--camera", "files:/nonexistent/framecast-test"], "cannot read /nonexistent/framecast-test");
     let empty = temp_dir("cli-empty");
-    refuses(
-        &["--camera", &format!("files:{}", empty.display())],
-        "no JPEG files",
-    );
+    refuses(&["--camera", &format!("files:{}", empty.display())], "no JPEG files");
     let broken = temp_dir("cli-broken");
     std::fs::write(broken.join("1.jpg"), b"this is not a jpeg").unwrap();
-    refuses(
-        &["--camera", &format!("files:{}", broken.display())],
-        "1.jpg is not a usable JPEG",
-    );
+    refuses(&["--camera", &format!("files:{}", broken.display())], "1.jpg is not a usable JPEG");
 }
 
 #[test]

@@ -20,10 +20,7 @@ async fn wait_for_status(server: &Server, wanted: CameraStatus, limit: Duration)
         if s.cameras[0].status == wanted {
             return s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "camera did not become {wanted:?} within {limit:?}: {s:?}"
-        );
+        assert!(Instant::now() < deadline, "camera did not become {wanted:?} within {limit:?}: {s:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -31,10 +28,7 @@ async fn wait_for_status(server: &Server, wanted: CameraStatus, limit: Duration)
 #[tokio::test]
 async fn camera_stops_when_idle_and_restarts_for_the_next_viewer() {
     let server = Server::start(&["--size", "160x120", "--fps", "20", "--idle-timeout", "0.5"]);
-    assert_eq!(
-        state(&server).await.cameras[0].status,
-        CameraStatus::Stopped
-    );
+    assert_eq!(state(&server).await.cameras[0].status, CameraStatus::Stopped);
 
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     let first = viewer.watch_for(Duration::from_millis(600)).await;
@@ -78,7 +72,7 @@ async fn one_capture_serves_every_viewer() {
         viewers.push(Viewer::connect(&server, "").await.0);
     }
     let (_s, _h, mut mjpeg) = http_get(&server, "/stream.mjpg").await;
-    mjpeg.read_until(b"--framecast\r\n").await;
+    mjpeg.read_until(b"--framecast\r\n").await.unwrap();
     read_part(&mut mjpeg, "framecast").await;
     let before = state(&server).await.cameras[0].frames;
     let started = Instant::now();
@@ -95,10 +89,7 @@ async fn one_capture_serves_every_viewer() {
     let mut viewers = Vec::new();
     for h in handles {
         let (viewer, received) = h.await.unwrap();
-        assert!(
-            received > 20,
-            "a viewer received only {received} frames in 2 s at 20 fps"
-        );
+        assert!(received > 20, "a viewer received only {received} frames in 2 s at 20 fps");
         viewers.push(viewer);
     }
     let s = state(&server).await;
@@ -118,7 +109,7 @@ async fn sigterm_closes_every_viewer_and_exits_within_a_second() {
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     viewer.watch_for(Duration::from_millis(300)).await;
     let (_s, _h, mut mjpeg) = http_get(&server, "/stream.mjpg").await;
-    mjpeg.read_until(b"--framecast\r\n").await;
+    mjpeg.read_until(b"--framecast\r\n").await.unwrap();
 
     let asked = Instant::now();
     server.terminate();
@@ -135,13 +126,9 @@ async fn sigterm_closes_every_viewer_and_exits_within_a_second() {
     .await
     .expect("no close frame within 1 s of SIGTERM");
     assert_eq!(close_code, Some(1001), "close code 'going away'");
-    assert!(
-        mjpeg.ends_within(Duration::from_secs(1)).await,
-        "the MJPEG stream did not end within 1 s"
-    );
-    let status = server
-        .wait_exit(Duration::from_millis(1500))
-        .expect("framecast still running after SIGTERM");
+    assert!(mjpeg.ends_within(Duration::from_secs(1)).await, "the MJPEG stream did not end within 1 s");
+    let status =
+        server.wait_exit(Duration::from_millis(1500)).expect("framecast still running after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(asked.elapsed() < Duration::from_millis(2500));
 }

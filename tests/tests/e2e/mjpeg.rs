@@ -11,49 +11,24 @@ async fn parts_carry_length_and_timestamp_and_end_with_the_next_boundary() {
     let (status, headers, mut body) = http_get(&server, "/stream.mjpg").await;
     assert_eq!(status, 200);
     let content_type = header(&headers, "content-type").unwrap();
-    assert_eq!(
-        content_type,
-        "multipart/x-mixed-replace; boundary=framecast"
-    );
-    assert!(
-        header(&headers, "content-encoding").is_none(),
-        "the stream must never be compressed"
-    );
-    assert!(
-        header(&headers, "cache-control")
-            .unwrap()
-            .contains("no-cache")
-    );
-    assert_eq!(
-        body.read_until(b"--framecast\r\n").await,
-        b"--framecast\r\n"
-    );
+    assert_eq!(content_type, "multipart/x-mixed-replace; boundary=framecast");
+    assert!(header(&headers, "content-encoding").is_none(), "the stream must never be compressed");
+    assert!(header(&headers, "cache-control").unwrap().contains("no-cache"));
+    assert_eq!(body.read_until(b"--framecast\r\n").await.unwrap(), b"--framecast\r\n");
     let started = Instant::now();
     let mut stamps = Vec::new();
     for _ in 0..20 {
         let part = read_part(&mut body, "framecast").await;
         assert_eq!(header(&part.headers, "content-type"), Some("image/jpeg"));
         assert!(is_jpeg(&part.jpeg));
-        let stamp: f64 = header(&part.headers, "x-timestamp")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let stamp: f64 = header(&part.headers, "x-timestamp").unwrap().parse().unwrap();
         let now = framecast_shared::unix_micros_now() as f64 / 1e6;
-        assert!(
-            (now - stamp).abs() < 5.0,
-            "X-Timestamp {stamp} is far from now {now}"
-        );
+        assert!((now - stamp).abs() < 5.0, "X-Timestamp {stamp} is far from now {now}");
         stamps.push(stamp);
     }
-    assert!(
-        stamps.windows(2).all(|w| w[1] > w[0]),
-        "timestamps must increase: {stamps:?}"
-    );
+    assert!(stamps.windows(2).all(|w| w[1] > w[0]), "timestamps must increase: {stamps:?}");
     let fps = 19.0 / (stamps[19] - stamps[0]);
-    assert!(
-        (14.0..=22.0).contains(&fps),
-        "MJPEG at {fps:.1} fps, camera at 20"
-    );
+    assert!((14.0..=22.0).contains(&fps), "MJPEG at {fps:.1} fps, camera at 20");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -63,17 +38,9 @@ async fn aliases_serve_the_same_stream() {
     for path in ["/stream", "/?action=stream", "/stream.mjpg?camera=emulated"] {
         let (status, headers, mut body) = http_get(&server, path).await;
         assert_eq!(status, 200, "{path}");
-        assert!(
-            header(&headers, "content-type")
-                .unwrap()
-                .starts_with("multipart/x-mixed-replace"),
-            "{path}"
-        );
-        body.read_until(b"--framecast\r\n").await;
-        assert!(
-            is_jpeg(&read_part(&mut body, "framecast").await.jpeg),
-            "{path}"
-        );
+        assert!(header(&headers, "content-type").unwrap().starts_with("multipart/x-mixed-replace"), "{path}");
+        body.read_until(b"--framecast\r\n").await.unwrap();
+        assert!(is_jpeg(&read_part(&mut body, "framecast").await.jpeg), "{path}");
     }
     let (status, _, _) = http_get(&server, "/stream.mjpg?camera=attic").await;
     assert_eq!(status, 404);

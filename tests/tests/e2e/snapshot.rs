@@ -5,31 +5,15 @@ use crate::util::{Server, header, http_get_body, is_jpeg, temp_dir};
 #[tokio::test]
 async fn snapshot_and_aliases_return_a_fresh_jpeg() {
     let server = Server::start(&["--size", "320x240", "--fps", "15"]);
-    for path in [
-        "/snapshot.jpg",
-        "/snapshot",
-        "/?action=snapshot",
-        "/snapshot.jpg?camera=emulated",
-    ] {
+    for path in ["/snapshot.jpg", "/snapshot", "/?action=snapshot", "/snapshot.jpg?camera=emulated"] {
         let (status, headers, body) = http_get_body(&server, path).await;
         assert_eq!(status, 200, "{path}");
-        assert_eq!(
-            header(&headers, "content-type"),
-            Some("image/jpeg"),
-            "{path}"
-        );
-        assert_eq!(
-            header(&headers, "cache-control"),
-            Some("no-store"),
-            "{path}"
-        );
+        assert_eq!(header(&headers, "content-type"), Some("image/jpeg"), "{path}");
+        assert_eq!(header(&headers, "cache-control"), Some("no-store"), "{path}");
         assert!(is_jpeg(&body), "{path}");
         let stamp: f64 = header(&headers, "x-timestamp").unwrap().parse().unwrap();
         let now = framecast_shared::unix_micros_now() as f64 / 1e6;
-        assert!(
-            (now - stamp).abs() < 5.0,
-            "{path}: X-Timestamp {stamp} vs now {now}"
-        );
+        assert!((now - stamp).abs() < 5.0, "{path}: X-Timestamp {stamp} vs now {now}");
     }
     let (status, _, body) = http_get_body(&server, "/snapshot.jpg?camera=attic").await;
     assert_eq!(status, 404);
@@ -44,14 +28,8 @@ async fn api_state_describes_the_camera() {
     assert_eq!(header(&headers, "content-type"), Some("application/json"));
     let state: framecast_shared::ApiState = serde_json::from_slice(&body).unwrap();
     let cam = &state.cameras[0];
-    assert_eq!(
-        (cam.id.as_str(), cam.kind.as_str()),
-        ("emulated", "emulated")
-    );
-    assert_eq!(
-        (cam.width, cam.height, cam.fps, cam.quality),
-        (320, 240, 15, 60)
-    );
+    assert_eq!((cam.id.as_str(), cam.kind.as_str()), ("emulated", "emulated"));
+    assert_eq!((cam.width, cam.height, cam.fps, cam.quality), (320, 240, 15, 60));
     assert_eq!(cam.viewers, 0);
     assert!(!cam.running, "nobody watches yet, so the camera is off");
 }
@@ -66,21 +44,13 @@ async fn files_camera_plays_the_folder_in_order() {
         std::fs::write(dir.join(format!("{}.jpg", i + 1)), &jpeg).unwrap();
         originals.push(jpeg);
     }
-    let server = Server::start(&[
-        "--camera",
-        &format!("files:{}", dir.display()),
-        "--fps",
-        "10",
-    ]);
+    let server = Server::start(&["--camera", &format!("files:{}", dir.display()), "--fps", "10"]);
     let (mut viewer, _) = crate::util::Viewer::connect(&server, "").await;
     let mut seen = Vec::new();
     while seen.len() < 6 {
         let (h, jpeg) = viewer.next_frame(10).await;
         viewer.ack(h.seq).await;
-        let index = originals
-            .iter()
-            .position(|o| *o == jpeg)
-            .expect("frames are the files, byte for byte");
+        let index = originals.iter().position(|o| *o == jpeg).expect("frames are the files, byte for byte");
         seen.push((index, h.width, h.height));
     }
     // Consecutive frames follow the folder order 1, 2, 3, 1, ... (a viewer that acks at once

@@ -13,24 +13,12 @@ const SMALL: &[&str] = &["--size", "320x240", "--fps", "20"];
 async fn hello_describes_the_protocol_and_cameras() {
     let server = Server::start(SMALL);
     let (_viewer, hello) = Viewer::connect(&server, "").await;
-    let ServerMessage::Hello {
-        protocol,
-        camera,
-        window,
-        cameras,
-        ..
-    } = hello
-    else {
-        unreachable!()
-    };
+    let ServerMessage::Hello { protocol, camera, window, cameras, .. } = hello else { unreachable!() };
     assert_eq!(protocol, framecast_shared::PROTOCOL_VERSION);
     assert_eq!(camera, "emulated");
     assert_eq!(window, 2);
     assert_eq!(cameras.len(), 1);
-    assert_eq!(
-        (cameras[0].width, cameras[0].height, cameras[0].fps),
-        (320, 240, 20)
-    );
+    assert_eq!((cameras[0].width, cameras[0].height, cameras[0].fps), (320, 240, 20));
 }
 
 #[tokio::test]
@@ -40,10 +28,7 @@ async fn frames_arrive_at_the_configured_rate_with_increasing_seq() {
     // Let the camera start, then measure.
     viewer.watch_for(Duration::from_millis(500)).await;
     let headers = viewer.watch_for(Duration::from_secs(3)).await;
-    assert!(
-        headers.windows(2).all(|w| w[1].seq > w[0].seq),
-        "seq must increase"
-    );
+    assert!(headers.windows(2).all(|w| w[1].seq > w[0].seq), "seq must increase");
     let fps = fps_of(&headers);
     assert!(
         (14.0..=22.0).contains(&fps),
@@ -51,19 +36,12 @@ async fn frames_arrive_at_the_configured_rate_with_increasing_seq() {
         headers.len()
     );
     for h in &headers {
-        assert_eq!(
-            (h.width, h.height, h.camera.as_str()),
-            (320, 240, "emulated")
-        );
+        assert_eq!((h.width, h.height, h.camera.as_str()), (320, 240, "emulated"));
         assert!(h.sent_us >= h.captured_us, "sent before captured: {h:?}");
     }
     // A viewer that acks at once keeps up: it skips few frames.
     let span = headers.last().unwrap().seq - headers[0].seq + 1;
-    assert!(
-        headers.len() as u64 * 10 >= span * 8,
-        "received {} of {span} frames",
-        headers.len()
-    );
+    assert!(headers.len() as u64 * 10 >= span * 8, "received {} of {span} frames", headers.len());
 }
 
 #[tokio::test]
@@ -83,20 +61,11 @@ async fn a_viewer_that_never_acks_gets_exactly_its_window() {
     assert!(second.seq > first.seq);
     // The camera runs at 20 fps; with no ack, nothing more may come.
     let more = tokio::time::timeout(Duration::from_millis(800), viewer.next_frame(5)).await;
-    assert!(
-        more.is_err(),
-        "a third frame arrived without an ack: {:?}",
-        more.map(|f| f.0)
-    );
+    assert!(more.is_err(), "a third frame arrived without an ack: {:?}", more.map(|f| f.0));
     // One ack returns credit: the newest frame comes, never an old one.
     viewer.ack(first.seq).await;
     let third = viewer.next_frame(5).await.0;
-    assert!(
-        third.seq > second.seq + 5,
-        "expected a fresh frame, got seq {} after {}",
-        third.seq,
-        second.seq
-    );
+    assert!(third.seq > second.seq + 5, "expected a fresh frame, got seq {} after {}", third.seq, second.seq);
     let more = tokio::time::timeout(Duration::from_millis(500), viewer.next_frame(5)).await;
     assert!(more.is_err(), "only one credit was returned");
 }
@@ -109,9 +78,7 @@ async fn the_window_can_be_chosen_in_the_first_message() {
     // Frames may already be in flight under the default window; drain them, ack, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut newest = 0;
-    while let Ok(frame) =
-        tokio::time::timeout(Duration::from_millis(300), viewer.next_frame(5)).await
-    {
+    while let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), viewer.next_frame(5)).await {
         newest = frame.0.seq;
     }
     viewer.ack(newest).await;
@@ -130,10 +97,7 @@ async fn ping_is_answered_with_the_servers_clock() {
     loop {
         if let ServerMessage::Pong { t, server_us } = viewer.next_control(5).await {
             assert_eq!(t, 12345.5);
-            assert!(
-                server_us.abs_diff(now) < 5_000_000,
-                "server clock {server_us} vs {now}"
-            );
+            assert!(server_us.abs_diff(now) < 5_000_000, "server clock {server_us} vs {now}");
             break;
         }
     }
@@ -148,29 +112,15 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
     let cases: Vec<(&[u8], bool, ErrorCode)> = vec![
         (b"not json", true, ErrorCode::BadMessage),
         (br#"{"type":"teleport"}"#, true, ErrorCode::BadMessage),
-        (
-            br#"{"type":"ack","seq":"seven"}"#,
-            true,
-            ErrorCode::BadMessage,
-        ),
-        (
-            br#"{"type":"hello","window":0}"#,
-            true,
-            ErrorCode::OutOfRange,
-        ),
-        (
-            br#"{"type":"ack","seq":999999999}"#,
-            true,
-            ErrorCode::BadAck,
-        ),
+        (br#"{"type":"ack","seq":"seven"}"#, true, ErrorCode::BadMessage),
+        (br#"{"type":"hello","window":0}"#, true, ErrorCode::OutOfRange),
+        (br#"{"type":"ack","seq":999999999}"#, true, ErrorCode::BadAck),
         (oversized.as_bytes(), true, ErrorCode::TooLarge),
         (&[1, 2, 3], false, ErrorCode::NotText),
     ];
     for (payload, as_text, expected) in cases {
         if as_text {
-            viewer
-                .send_text(std::str::from_utf8(payload).unwrap())
-                .await;
+            viewer.send_text(std::str::from_utf8(payload).unwrap()).await;
         } else {
             viewer.send_binary(payload).await;
         }
@@ -182,10 +132,9 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
                     break;
                 }
                 ServerMessage::State { .. } => continue,
-                other => panic!(
-                    "expected an error for {:?}, got {other:?}",
-                    String::from_utf8_lossy(payload)
-                ),
+                other => {
+                    panic!("expected an error for {:?}, got {other:?}", String::from_utf8_lossy(payload))
+                }
             }
         }
     }
@@ -201,9 +150,7 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
 async fn camera_status_changes_are_reported() {
     let server = Server::start(SMALL);
     let (mut viewer, hello) = Viewer::connect(&server, "").await;
-    let ServerMessage::Hello { cameras, .. } = hello else {
-        unreachable!()
-    };
+    let ServerMessage::Hello { cameras, .. } = hello else { unreachable!() };
     if cameras[0].status != CameraStatus::Running {
         let running = within(10, "running state", async {
             loop {
@@ -236,18 +183,13 @@ async fn a_stalled_viewer_does_not_slow_the_others() {
     let (_status, _headers, stalled_mjpeg) = http_get(&server, "/stream.mjpg").await;
     // Stalled WebSocket viewer with the largest window: never reads after its hello.
     let (mut stalled_ws, _) = Viewer::connect(&server, "").await;
-    stalled_ws
-        .send(&ClientMessage::Hello { window: Some(8) })
-        .await;
+    stalled_ws.send(&ClientMessage::Hello { window: Some(8) }).await;
 
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     viewer.watch_for(Duration::from_millis(500)).await;
     let headers = viewer.watch_for(Duration::from_secs(3)).await;
     let fps = fps_of(&headers);
-    assert!(
-        fps >= 14.0,
-        "a normal viewer got {fps:.1} fps next to stalled ones (camera: 20)"
-    );
+    assert!(fps >= 14.0, "a normal viewer got {fps:.1} fps next to stalled ones (camera: 20)");
     drop((stalled_mjpeg, stalled_ws));
 }
 

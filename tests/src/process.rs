@@ -1,0 +1,140 @@
+//! A `framecast` child process: started on a free loopback port, found by the
+//! `listening on http://ADDR` line it prints, measured through `/proc`, killed on drop.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running server process.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// How long from spawn until it printed its address.
+    pub startup: Duration,
+}
+
+impl ServerProcess {
+    /// Starts `binary ARGS --listen 127.0.0.1:0` and waits (up to 20 s) for its address.
+    pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
+        let started = Instant::now();
+        let mut child = Command::new(binary)
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("listening on http://") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).ok().and_then(|a| a.parse().ok());
+        match addr {
+            Some(addr) => Ok(ServerProcess { child, addr, startup: started.elapsed() }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(io::Error::other(format!("{} did not print its address within 20 s", binary.display())))
+            }
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        send_signal(self.child.id(), libc::SIGTERM);
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// CPU time and memory of the process now.
+    pub fn usage(&self) -> io::Result<Usage> {
+        Usage::of(self.child.id())
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[allow(unsafe_code)]
+fn send_signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) on the pid of our own child with a valid signal number.
+    unsafe {
+        libc::kill(pid as libc::pid_t, signal);
+    }
+}
+
+/// CPU time, resident memory and open files of a process, from `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    /// User + system CPU time.
+    pub cpu: Duration,
+    /// Resident set size in bytes.
+    pub rss: u64,
+    /// Open file descriptors.
+    pub fds: usize,
+}
+
+impl Usage {
+    /// Reads `/proc/PID`.
+    pub fn of(pid: u32) -> io::Result<Usage> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+        let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let hz = clock_ticks_per_second();
+        let cpu_ticks = ticks(11) + ticks(12);
+        let cpu = Duration::from_nanos(cpu_ticks * 1_000_000_000 / hz);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let rss = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024;
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0);
+        Ok(Usage { cpu, rss, fds })
+    }
+
+    /// This process.
+    pub fn own() -> io::Result<Usage> {
+        Usage::of(std::process::id())
+    }
+}
+
+#[allow(unsafe_code)]
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
+}
