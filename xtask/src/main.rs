@@ -7,6 +7,7 @@
 //!   check formatting and lints, run every test: unit, integration, browser.
 //! - `cargo xtask build`: the web client and `target/release/framecast`, nothing started.
 //! - `cargo xtask dev`: `framecast` on :8080 plus `trunk serve` on :8081 (proxying to it).
+//! - `cargo xtask bench [ARGS]`: release `framecast` and `loadgen`, then `loadgen bench`.
 //! - `cargo xtask setup [--test]`: only install the tools.
 //!
 //! Layout: [`setup`] installs tools (apt packages, wasm target, pinned Trunk,
@@ -29,6 +30,7 @@ commands:
   test            set up (with browser and ffmpeg), then fmt, clippy and every test
   build           set up, build the web client and target/release/framecast
   dev             framecast on :8080 and `trunk serve` on :8081 with live reload
+  bench [ARGS]    build release binaries and run the benchmark (ARGS go to `loadgen bench`)
   setup [--test]  only install what is missing";
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         "test" => test(&root),
         "build" => build(&root, Want::Run).map(|_| ()),
         "dev" => dev(&root),
+        "bench" => bench(&root, rest),
         "setup" => {
             Tools::install(&root, if rest.iter().any(|a| a == "--test") { Want::Test } else { Want::Run })
                 .map(|_| ())
@@ -169,6 +172,31 @@ fn dev(root: &Path) -> Result<()> {
     let _ = server.kill();
     let _ = server.wait();
     result
+}
+
+fn bench(root: &Path, args: &[String]) -> Result<()> {
+    step("building release framecast and loadgen", || {
+        run_cmd(Command::new("cargo").current_dir(root).args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "framecast",
+            "-p",
+            "framecast-tests",
+            "--bin",
+            "framecast",
+            "--bin",
+            "loadgen",
+        ]))
+    })?;
+    let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    run_cmd(
+        Command::new(root.join("target/release/loadgen"))
+            .current_dir(root)
+            .args(["bench", "--server", "target/release/framecast", "--out", "target/bench"])
+            .args(args),
+    )
 }
 
 /// Runs `f` between a heading and its duration.
