@@ -32,7 +32,11 @@ pub async fn respond(state: &AppState, id: Option<&str>) -> Result<Response, Api
                     reason: status.reason.unwrap_or_default(),
                 });
             }
-            if let Some(frame) = viewer.newest() {
+            // Only a running camera's frame is current: while a failed camera restarts, the
+            // frame it left behind is old.
+            if status.status == CameraStatus::Running
+                && let Some(frame) = viewer.newest()
+            {
                 return Ok(frame);
             }
             tokio::select! {
