@@ -144,8 +144,8 @@ fn test(root: &Path) -> Result<()> {
     })?;
     // Release mode: the tests drive real video at real frame rates, and the release build of
     // the dependencies is shared with `cargo xtask build`.
-    step("running every test", || {
-        run_cmd(tools.command("cargo").current_dir(root).args([
+    let (passed, failed) = step_value("running every test", || {
+        run_counting_tests(tools.command("cargo").current_dir(root).args([
             "test",
             "--release",
             "--locked",
@@ -155,6 +155,8 @@ fn test(root: &Path) -> Result<()> {
         ]))
     })?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
+    // One closing line for the whole run (cargo's last line is often an empty doc-test run).
+    println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
@@ -201,17 +203,70 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
 
 /// Runs `f` between a heading and its duration.
 fn step(what: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    step_value(what, f)
+}
+
+/// [`step`] for a step that returns something.
+fn step_value<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     println!("==> {what}");
     let started = Instant::now();
-    f()?;
+    let value = f()?;
     println!("    done in {:.1?}", started.elapsed());
-    Ok(())
+    Ok(value)
+}
+
+/// Runs `cargo test`, passing its output through, and adds up its `test result:` lines.
+fn run_counting_tests(command: &mut Command) -> Result<(u64, u64)> {
+    use std::io::{BufRead, BufReader};
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    let (mut passed, mut failed) = (0, 0);
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(|l| l.ok()) {
+        println!("{line}");
+        if let Some((p, f)) = parse_test_result(&line) {
+            passed += p;
+            failed += f;
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok((passed, failed))
+    } else {
+        println!("tests: {passed} passed, {failed} failed");
+        Err(format!("{} failed ({status})", describe(command)))
+    }
+}
+
+/// `test result: ok. 28 passed; 0 failed; ...` → (28, 0).
+fn parse_test_result(line: &str) -> Option<(u64, u64)> {
+    let rest = line.trim().strip_prefix("test result: ")?;
+    let number_before = |word: &str| -> Option<u64> {
+        let end = rest.find(word)?;
+        rest[..end].trim_end().rsplit(' ').next()?.parse().ok()
+    };
+    Some((number_before(" passed")?, number_before(" failed")?))
 }
 
 /// Runs a command to completion; a failure names the command.
 fn run_cmd(command: &mut Command) -> Result<()> {
     let status = command.status().map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
     if status.success() { Ok(()) } else { Err(format!("{} failed ({status})", describe(command))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_result_lines_are_counted() {
+        let line =
+            "test result: ok. 28 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 12.38s";
+        assert_eq!(parse_test_result(line), Some((28, 0)));
+        assert_eq!(parse_test_result("test result: FAILED. 3 passed; 2 failed; 0 ignored"), Some((3, 2)));
+        assert_eq!(parse_test_result("running 28 tests"), None);
+    }
 }
 
 fn describe(command: &Command) -> String {

@@ -72,6 +72,10 @@ enum Command {
         /// Seconds to measure after one second of warm-up.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Read at most this many frames per second per client (a slow viewer); unlimited
+        /// when absent.
+        #[arg(long)]
+        read_fps: Option<f64>,
     },
 }
 
@@ -91,8 +95,9 @@ fn main() {
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
             Ok(())
         }
-        Command::Clients { protocol, addr, clients, seconds } => runtime.block_on(async {
-            let r = run_clients(protocol, addr, clients, Duration::from_secs(seconds), None).await;
+        Command::Clients { protocol, addr, clients, seconds, read_fps } => runtime.block_on(async {
+            let pace = read_fps.map(|f| Duration::from_secs_f64(1.0 / f));
+            let r = run_clients(protocol, addr, clients, Duration::from_secs(seconds), pace, None).await;
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
             Ok(())
         }),
@@ -171,13 +176,15 @@ struct ScenarioResult {
     loadgen_cpu_percent: f64,
 }
 
-/// Runs `n` clients for one second of warm-up plus `measure`; `server_pid` adds the server's
-/// CPU and memory over the measured window.
+/// Runs `n` clients for one second of warm-up plus `measure`; each reads a frame at most
+/// every `pace` (a slow viewer) when given; `server_pid` adds the server's CPU and memory over
+/// the measured window.
 async fn run_clients(
     protocol: Protocol,
     addr: SocketAddr,
     n: usize,
     measure: Duration,
+    pace: Option<Duration>,
     server_pid: Option<u32>,
 ) -> ScenarioResult {
     let warmup = Duration::from_secs(1);
@@ -191,8 +198,8 @@ async fn run_clients(
         tasks.push(tokio::spawn(async move {
             let mut log = ClientLog::default();
             let result = match protocol {
-                Protocol::Ws => ws_client(addr, window_start, window_end, &stop, &mut log).await,
-                Protocol::Mjpeg => mjpeg_client(addr, window_start, window_end, &stop, &mut log).await,
+                Protocol::Ws => ws_client(addr, window_start, window_end, pace, &stop, &mut log).await,
+                Protocol::Mjpeg => mjpeg_client(addr, window_start, window_end, pace, &stop, &mut log).await,
             };
             if let Err(e) = result {
                 log.error = Some(e);
@@ -302,6 +309,7 @@ async fn ws_client(
     addr: SocketAddr,
     window_start: Instant,
     window_end: Instant,
+    pace: Option<Duration>,
     stop: &AtomicBool,
     log: &mut ClientLog,
 ) -> Result<(), String> {
@@ -324,6 +332,9 @@ async fn ws_client(
             let (header, offset): (FrameHeader, usize) =
                 FrameHeader::decode_message(&bytes).map_err(|e| e.to_string())?;
             record(log, (window_start, window_end), &mut last, bytes.len() - offset, header.captured_us);
+            if let Some(pace) = pace {
+                tokio::time::sleep(pace).await;
+            }
             let ack = ClientMessage::Ack { seq: header.seq }.to_json();
             ws.send(Message::Text(ack.into())).await.map_err(|e| e.to_string())?;
         }
@@ -336,6 +347,7 @@ async fn mjpeg_client(
     addr: SocketAddr,
     window_start: Instant,
     window_end: Instant,
+    pace: Option<Duration>,
     stop: &AtomicBool,
     log: &mut ClientLog,
 ) -> Result<(), String> {
@@ -359,6 +371,9 @@ async fn mjpeg_client(
             .and_then(|v| v.parse().ok())
             .ok_or("part without X-Timestamp")?;
         record(log, (window_start, window_end), &mut last, part.len, (stamp * 1e6) as u64);
+        if let Some(pace) = pace {
+            tokio::time::sleep(pace).await;
+        }
     }
     Ok(())
 }
@@ -432,7 +447,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
             eprintln!("==> {n} {protocol:?} clients, {measure:?}");
             // A fresh server per scenario, so memory figures are not mixed up.
             let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
-            let result = run_clients(protocol, process.addr, n, measure, Some(process.pid())).await;
+            let result = run_clients(protocol, process.addr, n, measure, None, Some(process.pid())).await;
             scenarios.push(result);
         }
     }
