@@ -255,6 +255,15 @@ fn run_cmd(command: &mut Command) -> Result<()> {
     if status.success() { Ok(()) } else { Err(format!("{} failed ({status})", describe(command))) }
 }
 
+fn describe(command: &Command) -> String {
+    let mut s = command.get_program().to_string_lossy().into_owned();
+    for arg in command.get_args() {
+        s.push(' ');
+        s.push_str(&arg.to_string_lossy());
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,13 +276,4 @@ mod tests {
         assert_eq!(parse_test_result("test result: FAILED. 3 passed; 2 failed; 0 ignored"), Some((3, 2)));
         assert_eq!(parse_test_result("running 28 tests"), None);
     }
-}
-
-fn describe(command: &Command) -> String {
-    let mut s = command.get_program().to_string_lossy().into_owned();
-    for arg in command.get_args() {
-        s.push(' ');
-        s.push_str(&arg.to_string_lossy());
-    }
-    s
 }
