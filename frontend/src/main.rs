@@ -1,9 +1,5 @@
-//! framecast browser client: mounts the app. See `app.rs` for the page and `stream.rs` for the
-//! frame pipeline (WebSocket → decode → canvas → ack).
-
-mod app;
-mod stream;
+//! Entry point built by Trunk; everything is in the library (`lib.rs`).
 
 fn main() {
-    leptos::mount::mount_to_body(app::App);
+    framecast_frontend::start();
 }

@@ -6,12 +6,18 @@
 //! frames arriving meanwhile replace each other, so the newest one is drawn next. Each drawn
 //! frame is acknowledged, which is what lets the server send the next one: a slow device gets
 //! fewer, fresher frames instead of a growing delay.
+//!
+//! While paused (by the user, or because the tab is hidden) nothing is decoded or
+//! acknowledged, so the server stops sending after its window; on resume the waiting frame is
+//! acknowledged unseen and the next, fresh one is drawn.
+//!
+//! The pipeline lives for the page's lifetime in a thread-local (wasm has one thread); the
+//! UI talks to it through the free functions at the bottom ([`toggle_pause`], ...).
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
-use framecast_shared::{ClientMessage, FrameHeader, ServerMessage};
+use framecast_shared::{CameraStatus, ClientMessage, FrameHeader, ServerMessage};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -21,25 +27,86 @@ use web_sys::{
     MessageEvent, WebSocket,
 };
 
-/// Figures shown under the picture.
+use crate::clock::ClockSync;
+use crate::stats::{SeqGaps, Window};
+
+/// Figures shown in the overlay, over the last second.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stats {
-    /// Frames drawn in the last second.
-    pub fps: f64,
+    /// Frames drawn per second.
+    pub drawn_fps: f64,
+    /// Frames the camera produced per second (from `seq`).
+    pub camera_fps: Option<f64>,
+    /// Capture-to-draw latency, median and worst, in ms (once the clock is synced).
+    pub latency_ms: Option<(f64, f64)>,
+    /// Round trip of the newest ping, ms.
+    pub rtt_ms: Option<f64>,
     /// Size of the newest frame.
     pub width: u32,
     /// Size of the newest frame.
     pub height: u32,
+    /// Bytes of the newest frame.
+    pub frame_bytes: u64,
+    /// Received bits per second.
+    pub bitrate: f64,
+    /// Frames skipped in the last second, and since the page loaded.
+    pub skipped: (u64, u64),
     /// Frames drawn since the page loaded.
     pub drawn: u64,
+}
+
+/// What the viewer is doing, for the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ViewState {
+    /// Opening the WebSocket.
+    Connecting,
+    /// Frames are being drawn.
+    Live,
+    /// The camera is starting (no frame yet).
+    CameraStarting,
+    /// The camera failed; the last frame stays, dimmed.
+    CameraOffline(String),
+    /// The connection dropped; retrying.
+    Reconnecting,
+    /// Paused by the user.
+    Paused,
+    /// The tab is hidden.
+    Hidden,
+    /// Something the browser cannot do.
+    Unsupported(String),
+}
+
+impl ViewState {
+    /// Text for the status line.
+    pub fn label(&self) -> String {
+        match self {
+            ViewState::Connecting => "connecting".into(),
+            ViewState::Live => "live".into(),
+            ViewState::CameraStarting => "camera starting".into(),
+            ViewState::CameraOffline(reason) => format!("camera offline: {reason}"),
+            ViewState::Reconnecting => "reconnecting".into(),
+            ViewState::Paused => "paused".into(),
+            ViewState::Hidden => "paused (tab hidden)".into(),
+            ViewState::Unsupported(what) => what.clone(),
+        }
+    }
+
+    /// Whether the picture on screen is not live (shown dimmed).
+    pub fn is_stale(&self) -> bool {
+        !matches!(self, ViewState::Live)
+    }
 }
 
 /// Shortest and longest wait before reconnecting.
 const RETRY_MIN_MS: i32 = 250;
 const RETRY_MAX_MS: i32 = 4000;
+/// How often the clock is re-synced, and how often the overlay figures are refreshed.
+const PING_EVERY_MS: i32 = 2000;
+const STATS_EVERY_MS: i32 = 250;
+/// Pings sent back to back after connecting, for a good first clock estimate.
+const FIRST_PINGS: usize = 5;
 
-/// A live stream onto one canvas. Lives as long as the page.
-pub struct Stream {
+struct Pipeline {
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     ws: Option<WebSocket>,
@@ -49,49 +116,120 @@ pub struct Stream {
     on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
     on_close: Option<Closure<dyn FnMut()>>,
     decoding: bool,
-    pending: Option<(u32, FrameHeader, Blob)>,
-    draw_times: VecDeque<f64>,
-    stats: Stats,
+    pending: Option<Pending>,
+    user_paused: bool,
+    hidden: bool,
+    /// Camera status from the server, to return to after a pause.
+    camera: ViewState,
     retry_ms: i32,
-    set_state: Box<dyn Fn(String)>,
+    clock: ClockSync,
+    pongs: usize,
+    drawn: Window,
+    latency: Window,
+    seqs: Window,
+    bytes: Window,
+    gaps: Window,
+    seq_gaps: SeqGaps,
+    last: Stats,
+    set_state: Box<dyn Fn(ViewState)>,
     set_stats: Box<dyn Fn(Stats)>,
 }
 
-type Shared = Rc<RefCell<Stream>>;
+struct Pending {
+    generation: u32,
+    header: FrameHeader,
+    blob: Blob,
+}
 
-impl Stream {
-    /// Connects and starts drawing on `canvas`; reconnects by itself when the connection drops.
-    pub fn start(
-        canvas: HtmlCanvasElement,
-        set_state: impl Fn(String) + 'static,
-        set_stats: impl Fn(Stats) + 'static,
-    ) {
-        let Some(ctx) = canvas
-            .get_context("2d")
-            .ok()
-            .flatten()
-            .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-        else {
-            set_state("this browser cannot draw on a canvas".into());
-            return;
-        };
-        let stream = Rc::new(RefCell::new(Stream {
-            canvas,
-            ctx,
-            ws: None,
-            generation: 0,
-            on_message: None,
-            on_close: None,
-            decoding: false,
-            pending: None,
-            draw_times: VecDeque::new(),
-            stats: Stats::default(),
-            retry_ms: RETRY_MIN_MS,
-            set_state: Box::new(set_state),
-            set_stats: Box::new(set_stats),
-        }));
-        connect(&stream);
+type Shared = Rc<RefCell<Pipeline>>;
+
+thread_local! {
+    static PIPELINE: RefCell<Option<Shared>> = const { RefCell::new(None) };
+}
+
+/// Client clock in ms since the Unix epoch: `performance.timeOrigin + performance.now()`
+/// (monotonic within the page, unlike `Date.now()`).
+pub fn now_ms() -> f64 {
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.time_origin() + p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+/// Connects and starts drawing on `canvas`; reconnects by itself when the connection drops.
+pub fn start(
+    canvas: HtmlCanvasElement,
+    set_state: impl Fn(ViewState) + 'static,
+    set_stats: impl Fn(Stats) + 'static,
+) {
+    let Some(ctx) =
+        canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+    else {
+        set_state(ViewState::Unsupported("this browser cannot draw on a canvas".into()));
+        return;
+    };
+    let second = || Window::new(1000.0);
+    let pipeline = Rc::new(RefCell::new(Pipeline {
+        canvas,
+        ctx,
+        ws: None,
+        generation: 0,
+        on_message: None,
+        on_close: None,
+        decoding: false,
+        pending: None,
+        user_paused: false,
+        hidden: false,
+        camera: ViewState::Connecting,
+        retry_ms: RETRY_MIN_MS,
+        clock: ClockSync::default(),
+        pongs: 0,
+        drawn: second(),
+        latency: second(),
+        seqs: second(),
+        bytes: second(),
+        gaps: second(),
+        seq_gaps: SeqGaps::default(),
+        last: Stats::default(),
+        set_state: Box::new(set_state),
+        set_stats: Box::new(set_stats),
+    }));
+    PIPELINE.with(|p| *p.borrow_mut() = Some(pipeline.clone()));
+    every(PING_EVERY_MS, {
+        let pipeline = pipeline.clone();
+        move || send_ping(&pipeline)
+    });
+    every(STATS_EVERY_MS, {
+        let pipeline = pipeline.clone();
+        move || publish_stats(&pipeline)
+    });
+    watch_visibility(&pipeline);
+    connect(&pipeline);
+}
+
+fn every(ms: i32, f: impl FnMut() + 'static) {
+    let callback = Closure::<dyn FnMut()>::new(f);
+    if let Some(window) = web_sys::window() {
+        let _ = window
+            .set_interval_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms);
     }
+    // Lives as long as the page.
+    callback.forget();
+}
+
+fn watch_visibility(pipeline: &Shared) {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
+    let on_change = {
+        let pipeline = pipeline.clone();
+        let document = document.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let hidden = document.visibility_state() == web_sys::VisibilityState::Hidden;
+            pipeline.borrow_mut().hidden = hidden;
+            after_pause_change(&pipeline);
+        })
+    };
+    let _ = document.add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref());
+    on_change.forget();
 }
 
 fn ws_url() -> String {
@@ -102,60 +240,64 @@ fn ws_url() -> String {
     format!("{scheme}://{host}/ws{query}")
 }
 
-fn connect(stream: &Shared) {
+fn connect(pipeline: &Shared) {
     let ws = match WebSocket::new(&ws_url()) {
         Ok(ws) => ws,
         Err(_) => {
-            (stream.borrow().set_state)("cannot open a WebSocket".into());
+            set_state(pipeline, ViewState::Unsupported("cannot open a WebSocket".into()));
             return;
         }
     };
     ws.set_binary_type(BinaryType::Arraybuffer);
     let generation = {
-        let mut s = stream.borrow_mut();
-        s.generation = s.generation.wrapping_add(1);
-        s.generation
+        let mut p = pipeline.borrow_mut();
+        p.generation = p.generation.wrapping_add(1);
+        p.pongs = 0;
+        p.generation
     };
     let on_message = {
-        let stream = stream.clone();
+        let pipeline = pipeline.clone();
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            on_message(&stream, generation, event)
+            on_message(&pipeline, generation, event)
         })
     };
     let on_close = {
-        let stream = stream.clone();
-        Closure::<dyn FnMut()>::new(move || on_close(&stream, generation))
+        let pipeline = pipeline.clone();
+        Closure::<dyn FnMut()>::new(move || on_close(&pipeline, generation))
     };
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
     ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    let mut s = stream.borrow_mut();
-    s.ws = Some(ws);
-    s.on_message = Some(on_message);
-    s.on_close = Some(on_close);
+    let mut p = pipeline.borrow_mut();
+    p.ws = Some(ws);
+    p.on_message = Some(on_message);
+    p.on_close = Some(on_close);
 }
 
-fn on_close(stream: &Shared, generation: u32) {
+fn on_close(pipeline: &Shared, generation: u32) {
     let delay = {
-        let mut s = stream.borrow_mut();
-        if s.generation != generation {
+        let mut p = pipeline.borrow_mut();
+        if p.generation != generation {
             return;
         }
-        let delay = s.retry_ms;
-        s.retry_ms = (s.retry_ms * 2).min(RETRY_MAX_MS);
+        p.decoding = false;
+        p.pending = None;
+        let delay = p.retry_ms;
+        p.retry_ms = (p.retry_ms * 2).min(RETRY_MAX_MS);
+        p.camera = ViewState::Reconnecting;
         delay
     };
-    (stream.borrow().set_state)("reconnecting".into());
-    let stream = stream.clone();
-    let retry = Closure::once_into_js(move || connect(&stream));
+    refresh_state(pipeline);
+    let pipeline = pipeline.clone();
+    let retry = Closure::once_into_js(move || connect(&pipeline));
     if let Some(window) = web_sys::window() {
         let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
     }
 }
 
-fn on_message(stream: &Shared, generation: u32, event: MessageEvent) {
+fn on_message(pipeline: &Shared, generation: u32, event: MessageEvent) {
     let data = event.data();
     if let Some(text) = data.as_string() {
-        on_text(stream, &text);
+        on_text(pipeline, &text);
         return;
     }
     let bytes = Uint8Array::new(&data);
@@ -173,111 +315,211 @@ fn on_message(stream: &Shared, generation: u32, event: MessageEvent) {
         }
     };
     let jpeg = bytes.subarray(offset as u32, total);
+    {
+        let mut p = pipeline.borrow_mut();
+        let now = now_ms();
+        let gap = p.seq_gaps.on_frame(header.seq);
+        p.gaps.push(now, gap as f64);
+        p.seqs.push(now, header.seq as f64);
+        p.bytes.push(now, (total - offset as u32) as f64);
+    }
     let options = BlobPropertyBag::new();
     options.set_type("image/jpeg");
-    let Ok(blob) = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&jpeg), &options) else {
-        return;
-    };
-    let busy = {
-        let mut s = stream.borrow_mut();
-        if s.decoding {
+    let Ok(blob) = Blob::new_with_u8_array_sequence_and_options(&Array::of1(&jpeg), &options) else { return };
+    let start_now = {
+        let mut p = pipeline.borrow_mut();
+        let busy = p.decoding || p.user_paused || p.hidden;
+        if busy {
             // Newest wins: a frame still waiting is replaced, and the ack of the newer one
             // covers it (acks are cumulative).
-            s.pending = Some((generation, header.clone(), blob.clone()));
+            p.pending = Some(Pending { generation, header: header.clone(), blob: blob.clone() });
         }
-        s.decoding
+        !busy
     };
-    if !busy {
-        decode(stream.clone(), generation, header, blob);
+    if start_now {
+        decode(pipeline.clone(), Pending { generation, header, blob });
     }
 }
 
-fn on_text(stream: &Shared, text: &str) {
+fn on_text(pipeline: &Shared, text: &str) {
     match ServerMessage::parse(text) {
-        Ok(ServerMessage::Hello { .. }) => {
-            stream.borrow_mut().retry_ms = RETRY_MIN_MS;
-            (stream.borrow().set_state)("live".into());
+        Ok(ServerMessage::Hello { cameras, camera, .. }) => {
+            let status = cameras.iter().find(|c| c.id == camera).map(|c| (c.status, c.reason.clone()));
+            {
+                let mut p = pipeline.borrow_mut();
+                p.retry_ms = RETRY_MIN_MS;
+                p.camera = match status {
+                    Some((CameraStatus::Running, _)) => ViewState::Live,
+                    Some((CameraStatus::Offline, reason)) => {
+                        ViewState::CameraOffline(reason.unwrap_or_default())
+                    }
+                    _ => ViewState::CameraStarting,
+                };
+            }
+            refresh_state(pipeline);
+            send_ping(pipeline);
         }
         Ok(ServerMessage::State { camera }) => {
-            let state = match camera.reason {
-                Some(reason) => format!("camera offline: {reason}"),
-                None => match camera.status {
-                    framecast_shared::CameraStatus::Running => "live".to_string(),
-                    other => format!(
-                        "camera {}",
-                        serde_json::to_value(other)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default()
-                    ),
-                },
+            pipeline.borrow_mut().camera = match camera.status {
+                CameraStatus::Running => ViewState::Live,
+                CameraStatus::Offline => ViewState::CameraOffline(camera.reason.unwrap_or_default()),
+                CameraStatus::Starting | CameraStatus::Stopped => ViewState::CameraStarting,
             };
-            (stream.borrow().set_state)(state);
+            refresh_state(pipeline);
+        }
+        Ok(ServerMessage::Pong { t, server_us }) => {
+            let again = {
+                let mut p = pipeline.borrow_mut();
+                p.clock.add(t, now_ms(), server_us);
+                p.pongs += 1;
+                p.pongs < FIRST_PINGS
+            };
+            if again {
+                send_ping(pipeline);
+            }
         }
         Ok(ServerMessage::Error { message, .. }) => {
             web_sys::console::warn_1(&format!("framecast: server refused a message: {message}").into());
         }
-        Ok(ServerMessage::Pong { .. }) => {}
         Err(e) => web_sys::console::warn_1(&format!("framecast: bad message: {e}").into()),
     }
 }
 
-fn decode(stream: Shared, generation: u32, header: FrameHeader, blob: Blob) {
-    stream.borrow_mut().decoding = true;
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let promise = window.create_image_bitmap_with_blob(&blob);
+fn decode(pipeline: Shared, frame: Pending) {
+    pipeline.borrow_mut().decoding = true;
+    let Some(window) = web_sys::window() else { return };
+    let promise = window.create_image_bitmap_with_blob(&frame.blob);
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(promise) = promise
             && let Ok(bitmap) = JsFuture::from(promise).await
         {
-            draw(&stream, &header, bitmap.unchecked_into());
+            draw(&pipeline, &frame.header, bitmap.unchecked_into());
         }
-        ack(&stream, generation, header.seq);
+        send(&pipeline, frame.generation, &ClientMessage::Ack { seq: frame.header.seq });
         let next = {
-            let mut s = stream.borrow_mut();
-            s.decoding = false;
-            s.pending.take()
+            let mut p = pipeline.borrow_mut();
+            p.decoding = false;
+            if p.user_paused || p.hidden { None } else { p.pending.take() }
         };
-        if let Some((generation, header, blob)) = next {
-            decode(stream, generation, header, blob);
+        if let Some(next) = next {
+            decode(pipeline, next);
         }
     });
 }
 
-fn draw(stream: &Shared, header: &FrameHeader, bitmap: ImageBitmap) {
-    let stats = {
-        let mut s = stream.borrow_mut();
-        if s.canvas.width() != bitmap.width() || s.canvas.height() != bitmap.height() {
-            s.canvas.set_width(bitmap.width());
-            s.canvas.set_height(bitmap.height());
-        }
-        let _ = s.ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0);
+fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) {
+    let mut p = pipeline.borrow_mut();
+    if p.generation == 0 || p.user_paused || p.hidden {
         bitmap.close();
-        let now = js_sys::Date::now();
-        s.draw_times.push_back(now);
-        while s.draw_times.front().is_some_and(|&t| now - t > 1000.0) {
-            s.draw_times.pop_front();
-        }
-        s.stats.fps = s.draw_times.len() as f64;
-        s.stats.width = header.width;
-        s.stats.height = header.height;
-        s.stats.drawn += 1;
-        let _ = s.canvas.set_attribute("data-frames-drawn", &s.stats.drawn.to_string());
-        s.stats.clone()
-    };
-    (stream.borrow().set_stats)(stats);
-}
-
-fn ack(stream: &Shared, generation: u32, seq: u64) {
-    let s = stream.borrow();
-    if s.generation != generation {
         return;
     }
-    if let Some(ws) = &s.ws
+    if p.canvas.width() != bitmap.width() || p.canvas.height() != bitmap.height() {
+        p.canvas.set_width(bitmap.width());
+        p.canvas.set_height(bitmap.height());
+    }
+    let _ = p.ctx.draw_image_with_image_bitmap(&bitmap, 0.0, 0.0);
+    bitmap.close();
+    let now = now_ms();
+    p.drawn.push(now, 1.0);
+    if let Some(captured) = p.clock.to_client_ms(header.captured_us) {
+        p.latency.push(now, (now - captured).max(0.0));
+    }
+    p.last.width = header.width;
+    p.last.height = header.height;
+    p.last.drawn += 1;
+    let _ = p.canvas.set_attribute("data-frames-drawn", &p.last.drawn.to_string());
+}
+
+fn publish_stats(pipeline: &Shared) {
+    let stats = {
+        let mut guard = pipeline.borrow_mut();
+        let p = &mut *guard;
+        let now = now_ms();
+        for w in [&mut p.drawn, &mut p.latency, &mut p.seqs, &mut p.bytes, &mut p.gaps] {
+            w.prune(now);
+        }
+        let frame_bytes = p.bytes.last().map(|b| b as u64).unwrap_or(p.last.frame_bytes);
+        let stats = Stats {
+            drawn_fps: p.drawn.len() as f64,
+            camera_fps: p.seqs.rate_per_second(),
+            latency_ms: p.latency.median().zip(p.latency.max()),
+            rtt_ms: p.clock.last_rtt_ms(),
+            frame_bytes,
+            bitrate: p.bytes.sum() * 8.0,
+            skipped: (p.gaps.sum() as u64, p.seq_gaps.total),
+            ..p.last.clone()
+        };
+        p.last = stats.clone();
+        stats
+    };
+    (pipeline.borrow().set_stats)(stats);
+}
+
+fn send_ping(pipeline: &Shared) {
+    let generation = pipeline.borrow().generation;
+    send(pipeline, generation, &ClientMessage::Ping { t: now_ms() });
+}
+
+fn send(pipeline: &Shared, generation: u32, message: &ClientMessage) {
+    let p = pipeline.borrow();
+    if p.generation != generation {
+        return;
+    }
+    if let Some(ws) = &p.ws
         && ws.ready_state() == WebSocket::OPEN
     {
-        let _ = ws.send_with_str(&ClientMessage::Ack { seq }.to_json());
+        let _ = ws.send_with_str(&message.to_json());
     }
+}
+
+fn set_state(pipeline: &Shared, state: ViewState) {
+    (pipeline.borrow().set_state)(state);
+}
+
+/// Shows the pause state if paused, otherwise what the camera/connection is doing.
+fn refresh_state(pipeline: &Shared) {
+    let state = {
+        let p = pipeline.borrow();
+        if p.user_paused {
+            ViewState::Paused
+        } else if p.hidden {
+            ViewState::Hidden
+        } else {
+            p.camera.clone()
+        }
+    };
+    set_state(pipeline, state);
+}
+
+/// After pausing or resuming: on resume, the frame that waited is stale, so it is
+/// acknowledged unseen and the server answers with a fresh one.
+fn after_pause_change(pipeline: &Shared) {
+    let stale = {
+        let mut p = pipeline.borrow_mut();
+        if p.user_paused || p.hidden { None } else { p.pending.take() }
+    };
+    if let Some(stale) = stale {
+        send(pipeline, stale.generation, &ClientMessage::Ack { seq: stale.header.seq });
+    }
+    refresh_state(pipeline);
+}
+
+fn with_pipeline(f: impl FnOnce(&Shared)) {
+    if let Some(pipeline) = PIPELINE.with(|p| p.borrow().clone()) {
+        f(&pipeline);
+    }
+}
+
+/// Pauses or resumes drawing; returns whether it is now paused.
+pub fn toggle_pause() -> bool {
+    let mut paused = false;
+    with_pipeline(|pipeline| {
+        {
+            let mut p = pipeline.borrow_mut();
+            p.user_paused = !p.user_paused;
+            paused = p.user_paused;
+        }
+        after_pause_change(pipeline);
+    });
+    paused
 }

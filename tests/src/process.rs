@@ -19,12 +19,14 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `binary ARGS --listen 127.0.0.1:0` and waits (up to 20 s) for its address.
+    /// Starts `binary ARGS` (plus `--listen 127.0.0.1:0` unless ARGS choose an address) and
+    /// waits (up to 20 s) for its address.
     pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
         let started = Instant::now();
+        let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(binary)
             .args(args)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(listen)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

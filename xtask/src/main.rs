@@ -144,6 +144,18 @@ fn test(root: &Path) -> Result<()> {
     })?;
     // Release mode: the tests drive real video at real frame rates, and the release build of
     // the dependencies is shared with `cargo xtask build`.
+    let (web_passed, web_failed) =
+        step_value("running the web client's unit tests (wasm-bindgen-test, Node)", || {
+            run_counting_tests(tools.command("cargo").current_dir(root).args([
+                "test",
+                "--locked",
+                "-p",
+                "framecast-frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--lib",
+            ]))
+        })?;
     let (passed, failed) = step_value("running every test", || {
         run_counting_tests(tools.command("cargo").current_dir(root).args([
             "test",
@@ -156,7 +168,7 @@ fn test(root: &Path) -> Result<()> {
     })?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     // One closing line for the whole run (cargo's last line is often an empty doc-test run).
-    println!("tests: {passed} passed, {failed} failed");
+    println!("tests: {} passed, {} failed", passed + web_passed, failed + web_failed);
     Ok(())
 }
 

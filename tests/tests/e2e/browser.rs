@@ -128,6 +128,19 @@ const SAMPLE_CANVAS: &str = r#"
     return [hash, colours.size, c.width, c.height];
 "#;
 
+/// Script returning the text of the element with `data-testid=ID`.
+fn text_of(id: &str) -> String {
+    format!("return document.querySelector('[data-testid={id}]').textContent")
+}
+
+/// The first number in a text value ("25 fps" → 25).
+fn number_in(value: &Value) -> f64 {
+    let text = value.as_str().unwrap_or_default();
+    let start = text.find(|c: char| c.is_ascii_digit()).unwrap_or_else(|| panic!("no number in {value}"));
+    let digits: String = text[start..].chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    digits.parse().unwrap()
+}
+
 const FRAMES_DRAWN: &str =
     "return Number(document.querySelector('canvas')?.getAttribute('data-frames-drawn') || 0)";
 
@@ -159,6 +172,16 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
     let state = browser.eval("return document.querySelector('[data-testid=state]').textContent").await;
     assert_eq!(state, "live");
 
+    // The overlay tells the truth: camera rate near the configured 25 fps, and a latency in
+    // ms once the clock is synced (loopback: well under a second).
+    let camera_fps = number_in(&browser.eval(&text_of("camera-fps")).await);
+    assert!((15.0..=30.0).contains(&camera_fps), "overlay camera rate {camera_fps} (camera: 25 fps)");
+    let latency = browser.eval(&text_of("latency")).await;
+    let latency_text = latency.as_str().unwrap_or_default().to_string();
+    assert!(latency_text.ends_with(')') && latency_text.contains(" ms (max "), "latency shown as {latency}");
+    let median = number_in(&latency);
+    assert!((0.0..1000.0).contains(&median), "latency {median} ms on loopback");
+
     let shot = browser.screenshot("browser-desktop").await;
     eprintln!("screenshot: {}", shot.display());
     browser.close().await;
@@ -181,5 +204,40 @@ async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
     assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
     let shot = browser.screenshot("browser-phone").await;
     eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_page_reconnects_by_itself_when_the_server_restarts() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--size", "320x240", "--fps", "20", "--listen", listen.as_str()];
+    let server = Server::start(&args);
+    let browser = Browser::start("reconnect", 1024, 700, false).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+
+    drop(server);
+    let state = text_of("state");
+    browser
+        .wait_until(
+            "the page notices the server is gone",
+            &format!("{state} === 'reconnecting'"),
+            Duration::from_secs(10),
+        )
+        .await;
+    let before = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+
+    let _server = Server::start(&args);
+    let restarted = Instant::now();
+    browser
+        .wait_until(
+            "frames drawn again",
+            &format!("{FRAMES_DRAWN} >= {}", before + 5),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(browser.eval(&state).await, "live");
+    eprintln!("live again {:?} after the server came back", restarted.elapsed());
     browser.close().await;
 }

@@ -1,0 +1,152 @@
+//! Figures for the overlay, over the last second: frame rates, latency (median and worst),
+//! bitrate, and frames skipped (from gaps in `seq`).
+
+use std::collections::VecDeque;
+
+/// Values timestamped in ms, kept for a fixed span.
+#[derive(Debug, Clone)]
+pub struct Window {
+    span_ms: f64,
+    items: VecDeque<(f64, f64)>,
+}
+
+impl Window {
+    /// A window over the last `span_ms`.
+    pub fn new(span_ms: f64) -> Window {
+        Window { span_ms, items: VecDeque::new() }
+    }
+
+    /// Adds `value` at time `t` and forgets what is older than the span.
+    pub fn push(&mut self, t: f64, value: f64) {
+        self.items.push_back((t, value));
+        self.prune(t);
+    }
+
+    /// Forgets values older than the span before `now`.
+    pub fn prune(&mut self, now: f64) {
+        while self.items.front().is_some_and(|&(t, _)| now - t > self.span_ms) {
+            self.items.pop_front();
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Sum of the values.
+    pub fn sum(&self) -> f64 {
+        self.items.iter().map(|&(_, v)| v).sum()
+    }
+
+    /// Newest value.
+    pub fn last(&self) -> Option<f64> {
+        self.items.back().map(|&(_, v)| v)
+    }
+
+    /// Largest value.
+    pub fn max(&self) -> Option<f64> {
+        self.items.iter().map(|&(_, v)| v).max_by(f64::total_cmp)
+    }
+
+    /// Median value (the lower middle for an even count).
+    pub fn median(&self) -> Option<f64> {
+        let mut values: Vec<f64> = self.items.iter().map(|&(_, v)| v).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(values[(values.len() - 1) / 2])
+    }
+
+    /// Rate of change of the value per second between the oldest and newest entry (for a
+    /// counter such as `seq`).
+    pub fn rate_per_second(&self) -> Option<f64> {
+        let (&(t0, v0), &(t1, v1)) = (self.items.front()?, self.items.back()?);
+        (t1 > t0).then(|| (v1 - v0) * 1000.0 / (t1 - t0))
+    }
+}
+
+/// Counts frames this viewer never saw, from gaps between received `seq` numbers.
+#[derive(Debug, Clone, Default)]
+pub struct SeqGaps {
+    last: Option<u64>,
+    /// Frames skipped since the counter started.
+    pub total: u64,
+}
+
+impl SeqGaps {
+    /// Records a received `seq`; returns how many frames were skipped just before it. A `seq`
+    /// that goes backwards (a restarted server) starts counting afresh.
+    pub fn on_frame(&mut self, seq: u64) -> u64 {
+        let gap = match self.last {
+            Some(last) if seq > last => seq - last - 1,
+            _ => 0,
+        };
+        self.last = Some(seq);
+        self.total += gap;
+        gap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    #[wasm_bindgen_test]
+    fn window_keeps_only_the_last_second() {
+        let mut w = Window::new(1000.0);
+        for i in 0..30 {
+            w.push(i as f64 * 100.0, i as f64);
+        }
+        // At t = 2900 the window holds t in [1900, 2900]: 11 values.
+        assert_eq!(w.len(), 11);
+        assert_eq!(w.max(), Some(29.0));
+        assert_eq!(w.median(), Some(24.0));
+        w.prune(10_000.0);
+        assert!(w.is_empty());
+        assert_eq!(w.median(), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn median_and_worst_latency() {
+        let mut w = Window::new(1000.0);
+        for (t, v) in [(0.0, 40.0), (10.0, 35.0), (20.0, 300.0), (30.0, 38.0)] {
+            w.push(t, v);
+        }
+        assert_eq!(w.median(), Some(38.0));
+        assert_eq!(w.max(), Some(300.0));
+        assert_eq!(w.sum(), 413.0);
+    }
+
+    #[wasm_bindgen_test]
+    fn camera_rate_from_seq() {
+        let mut w = Window::new(1000.0);
+        // seq advances by 30 per second while this viewer sees every third frame.
+        for i in 0..11 {
+            w.push(i as f64 * 100.0, (100 + i * 3) as f64);
+        }
+        assert_eq!(w.rate_per_second(), Some(30.0));
+        let mut single = Window::new(1000.0);
+        single.push(5.0, 1.0);
+        assert_eq!(single.rate_per_second(), None);
+    }
+
+    #[wasm_bindgen_test]
+    fn seq_gaps_count_skipped_frames() {
+        let mut g = SeqGaps::default();
+        assert_eq!(g.on_frame(10), 0);
+        assert_eq!(g.on_frame(11), 0);
+        assert_eq!(g.on_frame(15), 3);
+        assert_eq!(g.on_frame(15), 0, "a repeated seq is no gap");
+        assert_eq!(g.on_frame(2), 0, "server restarted");
+        assert_eq!(g.on_frame(4), 1);
+        assert_eq!(g.total, 4);
+    }
+}
