@@ -9,8 +9,8 @@
 //! only while someone is watching, stops after the idle timeout, and a camera that fails is
 //! reported offline and retried with backoff while viewers remain.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -65,7 +65,7 @@ pub struct Hub(Arc<Inner>);
 struct Inner {
     id: String,
     source: Arc<dyn Source>,
-    settings: Mutex<Settings>,
+    settings: watch::Sender<Settings>,
     idle_timeout: Duration,
     frame: watch::Sender<Option<Arc<Frame>>>,
     status: watch::Sender<Status>,
@@ -79,7 +79,7 @@ impl Hub {
         Hub(Arc::new(Inner {
             id,
             source: Arc::from(source),
-            settings: Mutex::new(settings),
+            settings: watch::Sender::new(settings),
             idle_timeout,
             frame: watch::Sender::new(None),
             status: watch::Sender::new(Status::new(CameraStatus::Stopped)),
@@ -118,7 +118,7 @@ impl Hub {
     /// The camera as described to clients.
     pub fn info(&self) -> CameraInfo {
         let status = self.0.status.borrow().clone();
-        let settings = *self.0.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let settings = *self.0.settings.borrow();
         let (width, height) = match &*self.0.frame.borrow() {
             Some(f) => (f.width, f.height),
             None => (settings.size.width, settings.size.height),
@@ -135,6 +135,7 @@ impl Hub {
             quality: settings.quality,
             viewers: *self.0.viewers.borrow(),
             frames: self.0.seq.load(Ordering::Relaxed),
+            modes: self.0.source.modes(&settings),
         }
     }
 
@@ -168,15 +169,17 @@ impl Hub {
     ) -> std::ops::ControlFlow<()> {
         use std::ops::ControlFlow::{Break, Continue};
         let mut retry = RETRY_MIN;
+        let mut settings_rx = self.0.settings.subscribe();
         loop {
             self.set_status(Status::new(CameraStatus::Starting));
-            let settings = *self.0.settings.lock().unwrap_or_else(|e| e.into_inner());
+            let settings = *settings_rx.borrow_and_update();
             let seq_before = self.0.seq.load(Ordering::Relaxed);
             let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
             tracing::info!(camera = %self.0.id, "camera started");
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
                 _ = idle(viewers, self.0.idle_timeout) => Ended::Idle,
+                _ = settings_rx.changed() => Ended::Reconfigured,
                 result = capture.finished() => Ended::Failed(match result {
                     Err(e) => e.to_string(),
                     Ok(()) => "capture ended".to_string(),
@@ -194,6 +197,11 @@ impl Hub {
                     self.stopped();
                     return Continue(());
                 }
+                Ended::Reconfigured => {
+                    capture.stop().await;
+                    tracing::info!(camera = %self.0.id, "restarting with new settings");
+                    continue;
+                }
                 Ended::Failed(reason) => reason,
             };
             // A camera that failed after producing frames restarts quickly; one that keeps
@@ -210,6 +218,49 @@ impl Hub {
             }
             retry = (retry * 2).min(RETRY_MAX);
         }
+    }
+
+    /// Applies a client's settings change (absent fields stay), checked against what the
+    /// camera offers. A running camera restarts with them; every viewer gets the new state.
+    pub fn apply_settings(
+        &self,
+        size: Option<(u32, u32)>,
+        fps: Option<u32>,
+        quality: Option<u8>,
+    ) -> Result<(), String> {
+        let mut next = *self.0.settings.borrow();
+        let modes = self.0.source.modes(&next);
+        if let Some((width, height)) = size {
+            if modes.sizes.is_empty() {
+                return Err(format!("camera '{}' has a fixed frame size", self.0.id));
+            }
+            if !modes.sizes.contains(&[width, height]) {
+                let offered: Vec<String> = modes.sizes.iter().map(|[w, h]| format!("{w}x{h}")).collect();
+                return Err(format!("{width}x{height} is not offered; sizes: {}", offered.join(", ")));
+            }
+            next.size = crate::config::Size { width, height };
+        }
+        if let Some(fps) = fps {
+            if !(1..=modes.max_fps).contains(&fps) {
+                return Err(format!("fps {fps} is outside 1..={}", modes.max_fps));
+            }
+            next.fps = fps;
+        }
+        if let Some(quality) = quality {
+            if !modes.quality {
+                return Err(format!("camera '{}' does not encode, so its quality is fixed", self.0.id));
+            }
+            if !(1..=100).contains(&quality) {
+                return Err(format!("quality {quality} is outside 1..=100"));
+            }
+            next.quality = quality;
+        }
+        self.0.settings.send_if_modified(|s| {
+            let changed = *s != next;
+            *s = next;
+            changed
+        });
+        Ok(())
     }
 
     fn set_status(&self, status: Status) {
@@ -231,6 +282,7 @@ impl Hub {
 enum Ended {
     Shutdown,
     Idle,
+    Reconfigured,
     Failed(String),
 }
 

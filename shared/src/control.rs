@@ -19,6 +19,26 @@ pub enum ClientMessage {
         /// freshest picture; more hides network round trips on slow links.
         #[serde(default)]
         window: Option<u8>,
+        /// Frame-rate cap for this viewer only (e.g. a phone on weak Wi-Fi asks for 5); the
+        /// server skips frames so the bytes are never sent. `0` removes the cap.
+        #[serde(default)]
+        max_fps: Option<f64>,
+    },
+    /// Change the shown camera's settings; every viewer of the camera sees the result (a
+    /// `state` message). Absent fields stay as they are.
+    Settings {
+        /// New frame width (with `height`), one of the camera's `modes.sizes`.
+        #[serde(default)]
+        width: Option<u32>,
+        /// New frame height (with `width`).
+        #[serde(default)]
+        height: Option<u32>,
+        /// New frame rate, 1 to `modes.max_fps`.
+        #[serde(default)]
+        fps: Option<u32>,
+        /// New JPEG quality 1–100, where `modes.quality` says the camera encodes.
+        #[serde(default)]
+        quality: Option<u8>,
     },
     /// "I have shown every frame up to and including `seq`." Cumulative: frames the viewer
     /// dropped unseen are acknowledged by the next ack. Each ack returns credit, and the
@@ -86,6 +106,8 @@ pub enum ErrorCode {
     OutOfRange,
     /// An ack for a frame that was never sent.
     BadAck,
+    /// Settings the camera cannot take.
+    BadSettings,
 }
 
 /// What a camera is doing right now.
@@ -128,6 +150,20 @@ pub struct CameraInfo {
     pub viewers: usize,
     /// Frames captured since the server started (the newest `seq`).
     pub frames: u64,
+    /// What can be changed with a `settings` message.
+    #[serde(default)]
+    pub modes: CameraModes,
+}
+
+/// The settings a camera offers, so clients list only real choices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraModes {
+    /// Frame sizes the camera can produce, `[width, height]`; empty when fixed.
+    pub sizes: Vec<[u32; 2]>,
+    /// Highest frame rate.
+    pub max_fps: u32,
+    /// Whether the JPEG quality can be set.
+    pub quality: bool,
 }
 
 /// The `/api/state` document.
@@ -206,14 +242,16 @@ mod tests {
             quality: 80,
             viewers: 3,
             frames: 99,
+            modes: CameraModes { sizes: vec![[640, 480], [1280, 720]], max_fps: 60, quality: true },
         }
     }
 
     #[test]
     fn client_messages_round_trip() {
         for msg in [
-            ClientMessage::Hello { window: Some(4) },
-            ClientMessage::Hello { window: None },
+            ClientMessage::Hello { window: Some(4), max_fps: Some(5.0) },
+            ClientMessage::Hello { window: None, max_fps: None },
+            ClientMessage::Settings { width: Some(640), height: Some(480), fps: None, quality: Some(70) },
             ClientMessage::Ack { seq: u64::MAX },
             ClientMessage::Ping { t: 1234.5 },
         ] {
@@ -256,7 +294,7 @@ mod tests {
     fn hello_without_window_is_accepted() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"hello"}"#).unwrap(),
-            ClientMessage::Hello { window: None }
+            ClientMessage::Hello { window: None, max_fps: None }
         );
     }
 

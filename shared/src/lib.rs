@@ -13,7 +13,7 @@ pub mod control;
 pub mod frame;
 
 pub use control::{
-    ApiState, CameraInfo, CameraStatus, ClientMessage, ErrorCode, ProtocolError, ServerMessage,
+    ApiState, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode, ProtocolError, ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
 

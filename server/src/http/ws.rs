@@ -14,11 +14,12 @@ use framecast_shared::{
     ClientMessage, ErrorCode, FrameHeader, PROTOCOL_VERSION, ServerMessage, unix_micros_now,
 };
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{AppState, CameraQuery};
 use crate::flow::CreditWindow;
-use crate::hub::{Change, Frame, Viewer};
+use crate::hub::{Change, Frame, Hub, Viewer};
 
 /// Largest message accepted from a viewer (control messages are tiny).
 const MAX_INCOMING: usize = 64 * 1024;
@@ -65,12 +66,12 @@ pub async fn run_session<S>(
 {
     let (mut tx, mut rx) = socket.split();
     let camera = viewer.hub().id().to_string();
-    let mut credit = CreditWindow::default();
+    let mut flow = SessionFlow::default();
     let hello = ServerMessage::Hello {
         protocol: PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
         camera: camera.clone(),
-        window: credit.window(),
+        window: flow.credit.window(),
         cameras,
     };
     // The hello already describes the current status.
@@ -79,24 +80,27 @@ pub async fn run_session<S>(
         return;
     }
     loop {
-        if credit.can_send()
-            && let Some(frame) = viewer.newest().filter(|f| credit.is_new(f.seq))
-        {
-            let Some(message) = frame_message(&frame, &camera) else {
-                continue;
-            };
+        let may_send = flow.credit.can_send() && flow.rate_allows();
+        if may_send && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(f.seq)) {
+            // Only an absurdly long camera id could make this fail; refuse to loop on it.
+            let Some(message) = frame_message(&frame, &camera) else { break };
             if !send(&mut tx, message, &shutdown).await {
                 break;
             }
-            credit.on_sent(frame.seq);
+            flow.credit.on_sent(frame.seq);
+            flow.last_sent = Some(Instant::now());
         }
+        // Waiting for this viewer's frame-rate cap: wake when it allows the next frame.
+        let rate_wait = flow.credit.can_send() && !flow.rate_allows();
+        let wake_at = flow.ready_at().unwrap_or_else(Instant::now);
         let reply = tokio::select! {
             _ = shutdown.cancelled() => {
                 let close = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
                 let _ = tokio::time::timeout(Duration::from_millis(200), tx.send(Message::Close(Some(close)))).await;
                 break;
             }
-            change = viewer.changed(credit.can_send()) => match change {
+            _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
+            change = viewer.changed(flow.credit.can_send() && flow.rate_allows()) => match change {
                 None => break,
                 // The loop's top sends it.
                 Some(Change::Frame) => None,
@@ -107,8 +111,10 @@ pub async fn run_session<S>(
             },
             incoming = rx.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut credit),
-                Some(Ok(Message::Binary(_))) => Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text")),
+                Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut flow, viewer.hub()),
+                Some(Ok(Message::Binary(_))) => {
+                    Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
+                }
                 // Protocol-level pings are answered by the WebSocket layer itself.
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
             },
@@ -121,17 +127,52 @@ pub async fn run_session<S>(
     }
 }
 
+/// Per-viewer flow state: credit, and the viewer's own frame-rate cap.
+#[derive(Debug, Default)]
+struct SessionFlow {
+    credit: CreditWindow,
+    /// Shortest time between two frames to this viewer (its `max_fps`).
+    min_interval: Option<Duration>,
+    last_sent: Option<Instant>,
+}
+
+impl SessionFlow {
+    /// When the viewer's frame-rate cap allows the next frame.
+    fn ready_at(&self) -> Option<Instant> {
+        self.min_interval.zip(self.last_sent).map(|(interval, last)| last + interval)
+    }
+
+    fn rate_allows(&self) -> bool {
+        self.ready_at().is_none_or(|at| Instant::now() >= at)
+    }
+}
+
 /// Acts on one client text message; returns the reply, if any.
-fn handle_text(text: &str, credit: &mut CreditWindow) -> Option<ServerMessage> {
+fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub) -> Option<ServerMessage> {
     match ClientMessage::parse(text) {
         Err(e) => Some(error(e.code(), &e.to_string())),
         Ok(ClientMessage::Ack { seq }) => {
-            credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
+            flow.credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
         }
         Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong { t, server_us: unix_micros_now() }),
-        Ok(ClientMessage::Hello { window: None }) => None,
-        Ok(ClientMessage::Hello { window: Some(w) }) => {
-            credit.set_window(w).err().map(|e| error(ErrorCode::OutOfRange, &e.to_string()))
+        Ok(ClientMessage::Hello { window, max_fps }) => {
+            if let Some(fps) = max_fps {
+                if !(fps.is_finite() && fps >= 0.0) {
+                    return Some(error(ErrorCode::OutOfRange, "max_fps must be a number from 0 up"));
+                }
+                flow.min_interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps.max(0.01)));
+            }
+            window.and_then(|w| {
+                flow.credit.set_window(w).err().map(|e| error(ErrorCode::OutOfRange, &e.to_string()))
+            })
+        }
+        Ok(ClientMessage::Settings { width, height, fps, quality }) => {
+            let size = match (width, height) {
+                (Some(w), Some(h)) => Some((w, h)),
+                (None, None) => None,
+                _ => return Some(error(ErrorCode::BadSettings, "width and height go together")),
+            };
+            hub.apply_settings(size, fps, quality).err().map(|e| error(ErrorCode::BadSettings, &e))
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+use framecast_shared::CameraModes;
+
 use super::pattern::Pattern;
 use super::{Capture, Jpeg, Source, SourceError};
 use crate::config::Settings;
@@ -18,6 +20,10 @@ impl Source for EmulatedSource {
 
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
         Ok(Box::new(EmulatedCapture::new(settings)))
+    }
+
+    fn modes(&self, current: &Settings) -> CameraModes {
+        super::software_modes(current)
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use framecast_shared::CameraModes;
 
 use super::{Capture, Jpeg, Source, SourceError};
 use crate::config::Settings;
@@ -61,6 +62,11 @@ impl Source for FilesSource {
 
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
         Ok(Box::new(FilesCapture { frames: self.frames.clone(), next: 0, fps: settings.fps }))
+    }
+
+    /// The files fix size and quality; only the playback rate can change.
+    fn modes(&self, _current: &Settings) -> CameraModes {
+        CameraModes { sizes: Vec::new(), max_fps: crate::config::MAX_FPS, quality: false }
     }
 }
 

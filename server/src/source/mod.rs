@@ -13,7 +13,9 @@ pub mod pattern;
 
 use bytes::Bytes;
 
-use crate::config::{CameraSpec, Settings};
+use framecast_shared::CameraModes;
+
+use crate::config::{CameraSpec, MAX_FPS, Settings};
 
 /// A camera as configured: cheap to keep, opened when the first viewer arrives.
 pub trait Source: Send + Sync + std::fmt::Debug + 'static {
@@ -22,6 +24,9 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
 
     /// Starts the camera. Called on the capture thread, so it may block.
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError>;
+
+    /// What a client may change (sizes, frame rate, quality), given the current settings.
+    fn modes(&self, current: &Settings) -> CameraModes;
 }
 
 /// A running camera.
@@ -70,6 +75,18 @@ pub enum SourceError {
     /// The encoder refused the picture.
     #[error("JPEG encoding failed: {0}")]
     Encode(String),
+}
+
+/// Modes of a camera that renders or encodes itself: common sizes (plus the configured one),
+/// any frame rate, adjustable quality.
+pub fn software_modes(current: &Settings) -> CameraModes {
+    let mut sizes: Vec<[u32; 2]> = vec![[320, 180], [640, 360], [960, 540], [1280, 720], [1920, 1080]];
+    let configured = [current.size.width, current.size.height];
+    if !sizes.contains(&configured) {
+        sizes.push(configured);
+        sizes.sort_by_key(|[w, h]| (*w as u64) * (*h as u64));
+    }
+    CameraModes { sizes, max_fps: MAX_FPS, quality: true }
 }
 
 /// Makes the [`Source`] for a spec, checking up front what can be checked (so `framecast`

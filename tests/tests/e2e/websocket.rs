@@ -74,7 +74,7 @@ async fn a_viewer_that_never_acks_gets_exactly_its_window() {
 async fn the_window_can_be_chosen_in_the_first_message() {
     let server = Server::start(SMALL);
     let (mut viewer, _) = Viewer::connect(&server, "").await;
-    viewer.send(&ClientMessage::Hello { window: Some(1) }).await;
+    viewer.send(&ClientMessage::Hello { window: Some(1), max_fps: None }).await;
     // Frames may already be in flight under the default window; drain them, ack, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut newest = 0;
@@ -183,7 +183,7 @@ async fn a_stalled_viewer_does_not_slow_the_others() {
     let (_status, _headers, stalled_mjpeg) = http_get(&server, "/stream.mjpg").await;
     // Stalled WebSocket viewer with the largest window: never reads after its hello.
     let (mut stalled_ws, _) = Viewer::connect(&server, "").await;
-    stalled_ws.send(&ClientMessage::Hello { window: Some(8) }).await;
+    stalled_ws.send(&ClientMessage::Hello { window: Some(8), max_fps: None }).await;
 
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     viewer.watch_for(Duration::from_millis(500)).await;
@@ -198,4 +198,78 @@ async fn a_plain_get_on_the_websocket_path_is_a_clear_400() {
     let server = Server::start(SMALL);
     let (status, _, _) = http_get(&server, "/ws").await;
     assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn settings_change_live_for_every_viewer() {
+    let server = Server::start(&["--size", "640x360", "--fps", "20"]);
+    let (mut a, hello) = Viewer::connect(&server, "").await;
+    let ServerMessage::Hello { cameras, .. } = hello else { unreachable!() };
+    assert!(cameras[0].modes.sizes.contains(&[320, 180]), "offered sizes: {:?}", cameras[0].modes);
+    assert!(cameras[0].modes.quality);
+    let (mut b, _) = Viewer::connect(&server, "").await;
+    a.watch_for(Duration::from_millis(300)).await;
+    a.send(&ClientMessage::Settings { width: Some(320), height: Some(180), fps: Some(10), quality: Some(50) })
+        .await;
+    // Both viewers get frames of the new size, and a state message saying so.
+    for viewer in [&mut a, &mut b] {
+        within(10, "a frame of the new size", async {
+            loop {
+                let (h, _) = viewer.next_frame(10).await;
+                viewer.ack(h.seq).await;
+                if (h.width, h.height) == (320, 180) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let headers = b.watch_for(Duration::from_secs(2)).await;
+    let fps = fps_of(&headers);
+    assert!((7.0..=12.0).contains(&fps), "new rate {fps:.1}, asked for 10");
+    let (_, _, body) = crate::util::http_get_body(&server, "/api/state").await;
+    let state: framecast_shared::ApiState = serde_json::from_slice(&body).unwrap();
+    let cam = &state.cameras[0];
+    assert_eq!((cam.width, cam.height, cam.fps, cam.quality), (320, 180, 10, 50));
+}
+
+#[tokio::test]
+async fn settings_the_camera_cannot_take_are_refused() {
+    let server = Server::start(&["--size", "640x360", "--fps", "20"]);
+    let (mut viewer, _) = Viewer::connect(&server, "").await;
+    for bad in [
+        ClientMessage::Settings { width: Some(333), height: Some(111), fps: None, quality: None },
+        ClientMessage::Settings { width: Some(320), height: None, fps: None, quality: None },
+        ClientMessage::Settings { width: None, height: None, fps: Some(0), quality: None },
+        ClientMessage::Settings { width: None, height: None, fps: None, quality: Some(101) },
+    ] {
+        viewer.send(&bad).await;
+        loop {
+            match viewer.next_control(5).await {
+                ServerMessage::Error { code, message } => {
+                    assert_eq!(code, ErrorCode::BadSettings, "{bad:?}: {message}");
+                    break;
+                }
+                ServerMessage::State { .. } => continue,
+                other => panic!("expected an error for {bad:?}, got {other:?}"),
+            }
+        }
+    }
+    // Nothing changed.
+    let (h, _) = viewer.next_frame(5).await;
+    assert_eq!((h.width, h.height), (640, 360));
+}
+
+#[tokio::test]
+async fn a_viewer_can_cap_its_own_frame_rate() {
+    let server = Server::start(&["--size", "160x120", "--fps", "20"]);
+    let (mut capped, _) = Viewer::connect(&server, "").await;
+    capped.send(&ClientMessage::Hello { window: None, max_fps: Some(5.0) }).await;
+    let (mut full, _) = Viewer::connect(&server, "").await;
+    capped.watch_for(Duration::from_millis(500)).await;
+    let (capped_frames, full_frames) =
+        tokio::join!(capped.watch_for(Duration::from_secs(3)), full.watch_for(Duration::from_secs(3)));
+    let (c, f) = (fps_of(&capped_frames), fps_of(&full_frames));
+    assert!((3.5..=5.5).contains(&c), "capped viewer got {c:.1} fps, asked for 5");
+    assert!(f >= 14.0, "the other viewer must keep the camera's 20 fps, got {f:.1}");
 }
