@@ -7,7 +7,7 @@ use leptos::html::{Canvas, Div};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::stream::{self, Stats, ViewState};
+use crate::stream::{self, Cameras, Reporters, Stats, ViewState};
 
 /// The whole client.
 #[component]
@@ -18,6 +18,8 @@ pub fn App() -> impl IntoView {
     let (stats, set_stats) = signal(Stats::default());
     let (overlay, set_overlay) = signal(true);
     let (paused, set_paused) = signal(false);
+    let (cameras, set_cameras) = signal(Cameras::default());
+    let (panel, set_panel) = signal(false);
 
     // The canvas is outside Leptos' reactive world: the stream draws on it directly once it
     // is mounted, and reports back through the two signals.
@@ -26,7 +28,14 @@ pub fn App() -> impl IntoView {
             return true;
         }
         let Some(element) = canvas.get() else { return false };
-        stream::start(element, move |s| set_state.set(s), move |s| set_stats.set(s));
+        stream::start(
+            element,
+            Reporters {
+                state: Box::new(move |s| set_state.set(s)),
+                stats: Box::new(move |s| set_stats.set(s)),
+                cameras: Box::new(move |c| set_cameras.set(c)),
+            },
+        );
         true
     });
 
@@ -63,6 +72,9 @@ pub fn App() -> impl IntoView {
                     class:stale=move || state.get().is_stale()
                 ></canvas>
                 <Overlay stats=stats visible=overlay />
+                <Show when=move || panel.get()>
+                    <SettingsPanel cameras=cameras />
+                </Show>
             </div>
             <div class="bar">
                 <span class="state" data-testid="state" class:warn=move || state.get().is_stale()>
@@ -76,6 +88,14 @@ pub fn App() -> impl IntoView {
                         "Snapshot"
                     </button>
                     <button on:click=move |_| fullscreen() title="Fullscreen (f)">"Fullscreen"</button>
+                    <button
+                        on:click=move |_| set_panel.update(|v| *v = !*v)
+                        title="Camera settings"
+                        data-testid="settings-button"
+                        aria-pressed=move || panel.get().to_string()
+                    >
+                        "Settings"
+                    </button>
                     <button on:click=move |_| toggle_overlay() title="Show / hide figures (o)" aria-pressed=move || overlay.get().to_string()>
                         "Info"
                     </button>
@@ -106,6 +126,143 @@ fn Overlay(
             <dt>"bitrate"</dt><dd>{row(|s| format!("{:.1} Mbit/s", s.bitrate / 1e6))}</dd>
             <dt>"skipped"</dt><dd data-testid="skipped">{row(|s| format!("{}/s ({} total)", s.skipped.0, s.skipped.1))}</dd>
         </dl>
+    }
+}
+
+/// Frame rates offered in the pickers (filtered by what the camera allows).
+const FPS_CHOICES: [u32; 9] = [1, 2, 5, 10, 15, 20, 25, 30, 60];
+/// JPEG qualities offered.
+const QUALITY_CHOICES: [u8; 6] = [30, 50, 70, 80, 90, 95];
+/// Per-viewer caps offered (0: none).
+const OWN_CAP_CHOICES: [u32; 6] = [0, 1, 2, 5, 10, 15];
+
+/// Camera picker and settings. Changes to the camera apply live for every viewer; "this
+/// screen" caps only this viewer's frame rate (the server then never sends the rest).
+#[component]
+fn SettingsPanel(
+    /// Cameras and their current settings and modes.
+    cameras: ReadSignal<Cameras>,
+) -> impl IntoView {
+    let (own_cap, set_own_cap) = signal(0u32);
+    let current = move || cameras.with(|c| c.current().cloned());
+    let size_value = move || current().map(|c| format!("{}x{}", c.width, c.height)).unwrap_or_default();
+    let fps_value = move || current().map(|c| c.fps.to_string()).unwrap_or_default();
+    let quality_value = move || current().map(|c| c.quality.to_string()).unwrap_or_default();
+    view! {
+        <form class="panel" data-testid="settings" on:submit=|e| e.prevent_default()>
+            <Show when=move || cameras.with(|c| c.all.len() > 1)>
+                <label>
+                    "Camera"
+                    <select
+                        data-testid="camera-select"
+                        prop:value=move || cameras.with(|c| c.shown.clone())
+                        on:change=move |e| stream::switch_camera(&event_target_value(&e))
+                    >
+                        {move || {
+                            cameras
+                                .with(|c| c.all.clone())
+                                .into_iter()
+                                .map(|cam| view! { <option value=cam.id.clone()>{format!("{} ({})", cam.id, cam.kind)}</option> })
+                                .collect_view()
+                        }}
+                    </select>
+                </label>
+            </Show>
+            <label>
+                "Resolution"
+                <select
+                    data-testid="size-select"
+                    prop:value=size_value
+                    prop:disabled=move || current().is_none_or(|c| c.modes.sizes.is_empty())
+                    on:change=move |e| {
+                        if let Some((w, h)) = event_target_value(&e).split_once('x')
+                            && let (Ok(w), Ok(h)) = (w.parse(), h.parse())
+                        {
+                            stream::change_settings(Some((w, h)), None, None);
+                        }
+                    }
+                >
+                    {move || {
+                        let cam = current();
+                        let mut sizes = cam.as_ref().map(|c| c.modes.sizes.clone()).unwrap_or_default();
+                        if let Some(c) = &cam && !sizes.contains(&[c.width, c.height]) {
+                            sizes.push([c.width, c.height]);
+                        }
+                        sizes
+                            .into_iter()
+                            .map(|[w, h]| view! { <option value=format!("{w}x{h}")>{format!("{w}×{h}")}</option> })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
+            <label>
+                "Frame rate"
+                <select
+                    data-testid="fps-select"
+                    prop:value=fps_value
+                    on:change=move |e| {
+                        if let Ok(fps) = event_target_value(&e).parse() {
+                            stream::change_settings(None, Some(fps), None);
+                        }
+                    }
+                >
+                    {move || {
+                        let cam = current();
+                        let max = cam.as_ref().map(|c| c.modes.max_fps).unwrap_or(30);
+                        let mut choices: Vec<u32> = FPS_CHOICES.into_iter().filter(|f| *f <= max).collect();
+                        if let Some(c) = &cam && !choices.contains(&c.fps) {
+                            choices.push(c.fps);
+                            choices.sort_unstable();
+                        }
+                        choices.into_iter().map(|f| view! { <option value=f.to_string()>{format!("{f} fps")}</option> }).collect_view()
+                    }}
+                </select>
+            </label>
+            <Show when=move || current().is_some_and(|c| c.modes.quality)>
+                <label>
+                    "JPEG quality"
+                    <select
+                        data-testid="quality-select"
+                        prop:value=quality_value
+                        on:change=move |e| {
+                            if let Ok(q) = event_target_value(&e).parse() {
+                                stream::change_settings(None, None, Some(q));
+                            }
+                        }
+                    >
+                        {move || {
+                            let mut choices = QUALITY_CHOICES.to_vec();
+                            if let Some(c) = current() && !choices.contains(&c.quality) {
+                                choices.push(c.quality);
+                                choices.sort_unstable();
+                            }
+                            choices.into_iter().map(|q| view! { <option value=q.to_string()>{q.to_string()}</option> }).collect_view()
+                        }}
+                    </select>
+                </label>
+            </Show>
+            <label>
+                "This screen at most"
+                <select
+                    data-testid="own-cap-select"
+                    prop:value=move || own_cap.get().to_string()
+                    on:change=move |e| {
+                        if let Ok(cap) = event_target_value(&e).parse::<u32>() {
+                            set_own_cap.set(cap);
+                            stream::set_own_max_fps(cap as f64);
+                        }
+                    }
+                >
+                    {OWN_CAP_CHOICES
+                        .into_iter()
+                        .map(|f| {
+                            let label = if f == 0 { "no limit".to_string() } else { format!("{f} fps") };
+                            view! { <option value=f.to_string()>{label}</option> }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+        </form>
     }
 }
 

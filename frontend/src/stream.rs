@@ -17,7 +17,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use framecast_shared::{CameraStatus, ClientMessage, FrameHeader, ServerMessage};
+use framecast_shared::{CameraInfo, CameraStatus, ClientMessage, FrameHeader, ServerMessage};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -133,6 +133,24 @@ struct Pipeline {
     last: Stats,
     set_state: Box<dyn Fn(ViewState)>,
     set_stats: Box<dyn Fn(Stats)>,
+    set_cameras: Box<dyn Fn(Cameras)>,
+    cameras: Cameras,
+}
+
+/// Every camera of the server, and which one this page shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cameras {
+    /// All cameras, as the server last described them.
+    pub all: Vec<CameraInfo>,
+    /// Id of the shown camera.
+    pub shown: String,
+}
+
+impl Cameras {
+    /// The shown camera.
+    pub fn current(&self) -> Option<&CameraInfo> {
+        self.all.iter().find(|c| c.id == self.shown)
+    }
 }
 
 struct Pending {
@@ -156,12 +174,25 @@ pub fn now_ms() -> f64 {
         .unwrap_or_else(js_sys::Date::now)
 }
 
+/// Where the pipeline reports to the UI.
+pub struct Reporters {
+    /// Connection and camera state.
+    pub state: Box<dyn Fn(ViewState)>,
+    /// Overlay figures, four times a second.
+    pub stats: Box<dyn Fn(Stats)>,
+    /// Cameras and their settings, on connect and on every change.
+    pub cameras: Box<dyn Fn(Cameras)>,
+}
+
+impl std::fmt::Debug for Reporters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reporters")
+    }
+}
+
 /// Connects and starts drawing on `canvas`; reconnects by itself when the connection drops.
-pub fn start(
-    canvas: HtmlCanvasElement,
-    set_state: impl Fn(ViewState) + 'static,
-    set_stats: impl Fn(Stats) + 'static,
-) {
+pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
+    let Reporters { state: set_state, stats: set_stats, cameras: set_cameras } = report;
     let Some(ctx) =
         canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
     else {
@@ -191,8 +222,10 @@ pub fn start(
         gaps: second(),
         seq_gaps: SeqGaps::default(),
         last: Stats::default(),
-        set_state: Box::new(set_state),
-        set_stats: Box::new(set_stats),
+        set_state,
+        set_stats,
+        set_cameras,
+        cameras: Cameras::default(),
     }));
     PIPELINE.with(|p| *p.borrow_mut() = Some(pipeline.clone()));
     every(PING_EVERY_MS, {
@@ -345,8 +378,11 @@ fn on_text(pipeline: &Shared, text: &str) {
     match ServerMessage::parse(text) {
         Ok(ServerMessage::Hello { cameras, camera, .. }) => {
             let status = cameras.iter().find(|c| c.id == camera).map(|c| (c.status, c.reason.clone()));
+            let list = Cameras { all: cameras, shown: camera };
+            (pipeline.borrow().set_cameras)(list.clone());
             {
                 let mut p = pipeline.borrow_mut();
+                p.cameras = list;
                 p.retry_ms = RETRY_MIN_MS;
                 p.camera = match status {
                     Some((CameraStatus::Running, _)) => ViewState::Live,
@@ -360,11 +396,22 @@ fn on_text(pipeline: &Shared, text: &str) {
             send_ping(pipeline);
         }
         Ok(ServerMessage::State { camera }) => {
-            pipeline.borrow_mut().camera = match camera.status {
-                CameraStatus::Running => ViewState::Live,
-                CameraStatus::Offline => ViewState::CameraOffline(camera.reason.unwrap_or_default()),
-                CameraStatus::Starting | CameraStatus::Stopped => ViewState::CameraStarting,
+            let list = {
+                let mut p = pipeline.borrow_mut();
+                p.camera = match camera.status {
+                    CameraStatus::Running => ViewState::Live,
+                    CameraStatus::Offline => {
+                        ViewState::CameraOffline(camera.reason.clone().unwrap_or_default())
+                    }
+                    CameraStatus::Starting | CameraStatus::Stopped => ViewState::CameraStarting,
+                };
+                match p.cameras.all.iter_mut().find(|c| c.id == camera.id) {
+                    Some(known) => *known = camera,
+                    None => p.cameras.all.push(camera),
+                }
+                p.cameras.clone()
             };
+            (pipeline.borrow().set_cameras)(list);
             refresh_state(pipeline);
         }
         Ok(ServerMessage::Pong { t, server_us }) => {
@@ -522,4 +569,49 @@ pub fn toggle_pause() -> bool {
         after_pause_change(pipeline);
     });
     paused
+}
+
+/// Asks the server to change the shown camera's settings (for every viewer).
+pub fn change_settings(size: Option<(u32, u32)>, fps: Option<u32>, quality: Option<u8>) {
+    with_pipeline(|pipeline| {
+        let generation = pipeline.borrow().generation;
+        let message =
+            ClientMessage::Settings { width: size.map(|s| s.0), height: size.map(|s| s.1), fps, quality };
+        send(pipeline, generation, &message);
+    });
+}
+
+/// Caps the frame rate sent to this viewer only (0: no cap).
+pub fn set_own_max_fps(max_fps: f64) {
+    with_pipeline(|pipeline| {
+        let generation = pipeline.borrow().generation;
+        send(pipeline, generation, &ClientMessage::Hello { window: None, max_fps: Some(max_fps) });
+    });
+}
+
+/// Shows another camera: puts `?camera=ID` in the address (so a reload keeps it) and
+/// reconnects.
+pub fn switch_camera(id: &str) {
+    if let Some(window) = web_sys::window()
+        && let Ok(history) = window.history()
+    {
+        let query = format!("?camera={}", js_sys::encode_uri_component(id));
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+    }
+    with_pipeline(|pipeline| {
+        let old = {
+            let mut p = pipeline.borrow_mut();
+            p.decoding = false;
+            p.pending = None;
+            p.seq_gaps = SeqGaps::default();
+            p.camera = ViewState::Connecting;
+            p.ws.take()
+        };
+        if let Some(ws) = old {
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+        refresh_state(pipeline);
+        connect(pipeline);
+    });
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::util::{Server, temp_dir};
@@ -239,5 +239,53 @@ async fn the_page_reconnects_by_itself_when_the_server_restarts() {
         .await;
     assert_eq!(browser.eval(&state).await, "live");
     eprintln!("live again {:?} after the server came back", restarted.elapsed());
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn changing_the_resolution_in_the_page_changes_the_canvas() {
+    let server = Server::start(&["--size", "640x360", "--fps", "20"]);
+    let browser = Browser::start("settings", 1024, 700, false).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    let c = browser.client();
+    c.find(Locator::Css("[data-testid=settings-button]"))
+        .await
+        .expect("settings button")
+        .click()
+        .await
+        .unwrap();
+    let select = c.find(Locator::Css("[data-testid=size-select]")).await.expect("resolution picker");
+    select.select_by_value("320x180").await.expect("320x180 is offered");
+    browser
+        .wait_until(
+            "canvas at the new size",
+            "const c = document.querySelector('canvas'); return c.width === 320 && c.height === 180",
+            Duration::from_secs(10),
+        )
+        .await;
+    let shot = browser.screenshot("browser-settings").await;
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn pause_stops_drawing_and_resume_goes_live_again() {
+    let server = Server::start(&["--size", "320x240", "--fps", "20"]);
+    let browser = Browser::start("pause", 1024, 700, false).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    // The keyboard shortcut.
+    browser.client().find(Locator::Css("body")).await.unwrap().send_keys(" ").await.unwrap();
+    browser.wait_until("paused", &format!("{} === 'paused'", text_of("state")), Duration::from_secs(5)).await;
+    let at_pause = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let later = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    assert!(later <= at_pause + 1, "still drawing while paused: {at_pause} -> {later}");
+    browser.client().find(Locator::Css("body")).await.unwrap().send_keys(" ").await.unwrap();
+    browser
+        .wait_until("drawing again", &format!("{FRAMES_DRAWN} >= {}", later + 5), Duration::from_secs(5))
+        .await;
+    assert_eq!(browser.eval(&text_of("state")).await, "live");
     browser.close().await;
 }

@@ -209,8 +209,13 @@ async fn settings_change_live_for_every_viewer() {
     assert!(cameras[0].modes.quality);
     let (mut b, _) = Viewer::connect(&server, "").await;
     a.watch_for(Duration::from_millis(300)).await;
-    a.send(&ClientMessage::Settings { width: Some(320), height: Some(180), fps: Some(10), quality: Some(50) })
-        .await;
+    a.send(&ClientMessage::Settings {
+        width: Some(320),
+        height: Some(180),
+        fps: Some(10),
+        quality: Some(50),
+    })
+    .await;
     // Both viewers get frames of the new size, and a state message saying so.
     for viewer in [&mut a, &mut b] {
         within(10, "a frame of the new size", async {
