@@ -7,4 +7,5 @@ mod lifecycle;
 mod mjpeg;
 mod snapshot;
 mod util;
+mod webapp;
 mod websocket;
