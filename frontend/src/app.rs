@@ -120,6 +120,8 @@ fn Overlay(
             <dt>"camera"</dt><dd data-testid="camera-fps">{row(|s| opt(s.camera_fps, |v| format!("{v:.0} fps")))}</dd>
             <dt>"latency"</dt>
             <dd data-testid="latency">{row(|s| opt(s.latency_ms, |(med, max)| format!("{med:.0} ms (max {max:.0})")))}</dd>
+            <dt>"decode"</dt>
+            <dd data-testid="decode">{row(|s| opt(s.decode_ms, |(med, max)| format!("{med:.1} ms (max {max:.1})")))}</dd>
             <dt>"rtt"</dt><dd data-testid="rtt">{row(|s| opt(s.rtt_ms, |v| format!("{v:.1} ms")))}</dd>
             <dt>"size"</dt><dd data-testid="size">{row(|s| format!("{}×{}", s.width, s.height))}</dd>
             <dt>"frame"</dt><dd>{row(|s| format!("{:.0} KB", s.frame_bytes as f64 / 1000.0))}</dd>

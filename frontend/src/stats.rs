@@ -138,6 +138,24 @@ mod tests {
         assert_eq!(single.rate_per_second(), None);
     }
 
+    /// The shared protocol decoder, compiled to wasm as the client uses it.
+    #[wasm_bindgen_test]
+    fn frame_headers_decode_in_wasm() {
+        let header = framecast_shared::FrameHeader {
+            seq: 7,
+            camera: "yard".into(),
+            width: 1280,
+            height: 720,
+            captured_us: 1_700_000_000_000_000,
+            sent_us: 1_700_000_000_000_100,
+        };
+        let message = header.encode_message(&[0xFF, 0xD8, 0xFF, 0xD9]).unwrap();
+        let (decoded, offset) = framecast_shared::FrameHeader::decode_message(&message).unwrap();
+        assert_eq!(decoded, header);
+        assert_eq!(&message[offset..], &[0xFF, 0xD8, 0xFF, 0xD9]);
+        assert!(framecast_shared::FrameHeader::decode_message(&message[..5]).is_err());
+    }
+
     #[wasm_bindgen_test]
     fn seq_gaps_count_skipped_frames() {
         let mut g = SeqGaps::default();

@@ -39,6 +39,9 @@ pub struct Stats {
     pub camera_fps: Option<f64>,
     /// Capture-to-draw latency, median and worst, in ms (once the clock is synced).
     pub latency_ms: Option<(f64, f64)>,
+    /// Time from handing a JPEG to the browser's decoder to having drawn it, median and
+    /// worst, in ms.
+    pub decode_ms: Option<(f64, f64)>,
     /// Round trip of the newest ping, ms.
     pub rtt_ms: Option<f64>,
     /// Size of the newest frame.
@@ -126,6 +129,7 @@ struct Pipeline {
     pongs: usize,
     drawn: Window,
     latency: Window,
+    decode: Window,
     seqs: Window,
     bytes: Window,
     gaps: Window,
@@ -217,6 +221,7 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         pongs: 0,
         drawn: second(),
         latency: second(),
+        decode: second(),
         seqs: second(),
         bytes: second(),
         gaps: second(),
@@ -435,12 +440,15 @@ fn on_text(pipeline: &Shared, text: &str) {
 fn decode(pipeline: Shared, frame: Pending) {
     pipeline.borrow_mut().decoding = true;
     let Some(window) = web_sys::window() else { return };
+    let started = now_ms();
     let promise = window.create_image_bitmap_with_blob(&frame.blob);
     wasm_bindgen_futures::spawn_local(async move {
         if let Ok(promise) = promise
             && let Ok(bitmap) = JsFuture::from(promise).await
+            && draw(&pipeline, &frame.header, bitmap.unchecked_into())
         {
-            draw(&pipeline, &frame.header, bitmap.unchecked_into());
+            let now = now_ms();
+            pipeline.borrow_mut().decode.push(now, now - started);
         }
         send(&pipeline, frame.generation, &ClientMessage::Ack { seq: frame.header.seq });
         let next = {
@@ -454,11 +462,12 @@ fn decode(pipeline: Shared, frame: Pending) {
     });
 }
 
-fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) {
+/// Draws a decoded frame; false if it was not drawn (paused meanwhile).
+fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) -> bool {
     let mut p = pipeline.borrow_mut();
-    if p.generation == 0 || p.user_paused || p.hidden {
+    if p.user_paused || p.hidden {
         bitmap.close();
-        return;
+        return false;
     }
     if p.canvas.width() != bitmap.width() || p.canvas.height() != bitmap.height() {
         p.canvas.set_width(bitmap.width());
@@ -475,6 +484,7 @@ fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) {
     p.last.height = header.height;
     p.last.drawn += 1;
     let _ = p.canvas.set_attribute("data-frames-drawn", &p.last.drawn.to_string());
+    true
 }
 
 fn publish_stats(pipeline: &Shared) {
@@ -482,7 +492,7 @@ fn publish_stats(pipeline: &Shared) {
         let mut guard = pipeline.borrow_mut();
         let p = &mut *guard;
         let now = now_ms();
-        for w in [&mut p.drawn, &mut p.latency, &mut p.seqs, &mut p.bytes, &mut p.gaps] {
+        for w in [&mut p.drawn, &mut p.latency, &mut p.decode, &mut p.seqs, &mut p.bytes, &mut p.gaps] {
             w.prune(now);
         }
         let frame_bytes = p.bytes.last().map(|b| b as u64).unwrap_or(p.last.frame_bytes);
@@ -490,6 +500,7 @@ fn publish_stats(pipeline: &Shared) {
             drawn_fps: p.drawn.len() as f64,
             camera_fps: p.seqs.rate_per_second(),
             latency_ms: p.latency.median().zip(p.latency.max()),
+            decode_ms: p.decode.median().zip(p.decode.max()),
             rtt_ms: p.clock.last_rtt_ms(),
             frame_bytes,
             bitrate: p.bytes.sum() * 8.0,

@@ -289,3 +289,42 @@ async fn pause_stops_drawing_and_resume_goes_live_again() {
     assert_eq!(browser.eval(&text_of("state")).await, "live");
     browser.close().await;
 }
+
+/// At 1280x720 and 30 fps: the overlay's own figures (printed; run with --nocapture to see
+/// them), with sanity bounds only — speed targets belong to the benchmark.
+#[tokio::test]
+async fn overlay_figures_at_720p() {
+    let server = Server::start(&["--size", "1280x720", "--fps", "30"]);
+    let browser = Browser::start("figures", 1280, 800, false).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 30"), Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut figures = Vec::new();
+    for id in ["drawn-fps", "camera-fps", "latency", "decode", "rtt", "skipped"] {
+        let value = browser.eval(&text_of(id)).await;
+        figures.push(format!("{id}: {}", value.as_str().unwrap_or_default()));
+    }
+    eprintln!("overlay at 1280x720@30 in headless Chromium: {}", figures.join(", "));
+    let decode = number_in(&browser.eval(&text_of("decode")).await);
+    assert!(decode > 0.0 && decode < 1000.0, "decode {decode} ms");
+    let latency = number_in(&browser.eval(&text_of("latency")).await);
+    assert!(latency < 1000.0, "latency {latency} ms on loopback");
+    browser.screenshot("browser-720p").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_phone_in_landscape_shows_the_picture_full_height() {
+    let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
+    let browser = Browser::start("landscape", 844, 390, true).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+    // The picture gets the whole screen height; the controls float over it.
+    let canvas_height =
+        browser.eval("return document.querySelector('canvas').getBoundingClientRect().height").await;
+    assert_eq!(canvas_height.as_f64(), Some(390.0), "canvas height in landscape");
+    let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0);
+    browser.screenshot("browser-phone-landscape").await;
+    browser.close().await;
+}
