@@ -19,6 +19,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 struct Browser {
     client: Option<Client>,
     driver: Child,
+    /// Where the browser saves downloads.
+    downloads: PathBuf,
 }
 
 impl Browser {
@@ -50,11 +52,16 @@ impl Browser {
             }
         });
         let mut capabilities = capabilities;
+        // Downloads (the snapshot button) land in the profile folder, without asking.
+        capabilities["goog:chromeOptions"]["prefs"] = json!({
+            "download.default_directory": profile.join("downloads").display().to_string(),
+            "download.prompt_for_download": false,
+        });
         if phone {
             capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true } });
         }
         let Value::Object(capabilities) = capabilities else { unreachable!() };
-        let mut browser = Browser { client: None, driver };
+        let mut browser = Browser { client: None, driver, downloads: profile.join("downloads") };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
@@ -326,5 +333,34 @@ async fn a_phone_in_landscape_shows_the_picture_full_height() {
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0);
     browser.screenshot("browser-phone-landscape").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn the_snapshot_button_downloads_a_timestamped_jpeg() {
+    let server = Server::start(&["--size", "640x360", "--fps", "15"]);
+    let browser = Browser::start("snapshot", 1024, 700, false).await;
+    browser.client().goto(&server.url("/")).await.expect("page loads");
+    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    browser.client().find(Locator::Css("body")).await.unwrap().send_keys("s").await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let file = loop {
+        let found = std::fs::read_dir(&browser.downloads).ok().and_then(|dir| {
+            dir.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == "jpg"))
+        });
+        if let Some(file) = found {
+            break file;
+        }
+        assert!(Instant::now() < deadline, "no snapshot downloaded into {}", browser.downloads.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let name = file.file_name().unwrap().to_string_lossy().to_string();
+    // framecast-YYYY-MM-DD_HH-MM-SS.jpg
+    assert!(
+        name.starts_with("framecast-") && name.len() == "framecast-2026-01-01_00-00-00.jpg".len(),
+        "{name}"
+    );
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(crate::util::is_jpeg(&bytes), "{name} is not a complete JPEG");
     browser.close().await;
 }
