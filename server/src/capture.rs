@@ -4,7 +4,7 @@
 //! It is a plain OS thread, not a tokio task: grabbing and JPEG encoding block and burn CPU,
 //! and must never stall the async workers that serve viewers.
 
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -12,13 +12,20 @@ use tokio::sync::oneshot;
 use crate::config::Settings;
 use crate::hub::Hub;
 use crate::source::pacer::Pacer;
-use crate::source::{Source, SourceError};
+use crate::source::{Source, SourceError, Stopper};
 
 /// A running capture thread.
-#[derive(Debug)]
 pub struct CaptureHandle {
     stop: mpsc::Sender<()>,
+    /// Interrupts a blocked grab (set by the thread once the camera is open).
+    stopper: Arc<Mutex<Option<Stopper>>>,
     done: oneshot::Receiver<Result<(), SourceError>>,
+}
+
+impl std::fmt::Debug for CaptureHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureHandle").finish_non_exhaustive()
+    }
 }
 
 impl CaptureHandle {
@@ -26,16 +33,18 @@ impl CaptureHandle {
     pub fn start(hub: Hub, source: std::sync::Arc<dyn Source>, settings: Settings) -> CaptureHandle {
         let (stop_tx, stop_rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
+        let stopper = Arc::new(Mutex::new(None));
+        let stopper_slot = stopper.clone();
         let name = format!("capture-{}", hub.id());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let result = capture_loop(&hub, &*source, &settings, &stop_rx);
+            let result = capture_loop(&hub, &*source, &settings, &stop_rx, &stopper_slot);
             let _ = done_tx.send(result);
         });
         if let Err(e) = spawned {
             // The closure (and its sender) was dropped: `finished` reports the failure.
             tracing::error!("cannot start capture thread: {e}");
         }
-        CaptureHandle { stop: stop_tx, done: done_rx }
+        CaptureHandle { stop: stop_tx, stopper, done: done_rx }
     }
 
     /// Waits until the capture ends by itself (a failure) and returns why.
@@ -49,9 +58,13 @@ impl CaptureHandle {
         }
     }
 
-    /// Asks the thread to stop and waits until it has.
+    /// Asks the thread to stop (interrupting a blocked grab) and waits until it has.
     pub async fn stop(mut self) {
         let _ = self.stop.send(());
+        let stopper = self.stopper.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(stop) = stopper {
+            stop();
+        }
         let _ = self.finished().await;
     }
 }
@@ -61,8 +74,14 @@ fn capture_loop(
     source: &dyn Source,
     settings: &Settings,
     stop: &mpsc::Receiver<()>,
+    stopper: &Mutex<Option<Stopper>>,
 ) -> Result<(), SourceError> {
     let mut capture = source.open(settings)?;
+    *stopper.lock().unwrap_or_else(|e| e.into_inner()) = capture.stopper();
+    // A stop asked for while the camera was opening: the stopper was not there to call yet.
+    if !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+        return Ok(());
+    }
     let mut pacer = capture.pace().map(Pacer::new);
     loop {
         let stop_requested = match &mut pacer {
@@ -77,8 +96,16 @@ fn capture_loop(
         if stop_requested {
             return Ok(());
         }
-        let captured_us = framecast_shared::unix_micros_now();
-        let jpeg = capture.grab()?;
+        let asked_us = framecast_shared::unix_micros_now();
+        let jpeg = match capture.grab() {
+            Ok(jpeg) => jpeg,
+            // Interrupted by the stopper: a stop, not a failure.
+            Err(_) if !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        // A software camera grabs when asked; a camera that paces itself (a device, a
+        // process) grabbed its frame when the frame arrives here.
+        let captured_us = if pacer.is_some() { asked_us } else { framecast_shared::unix_micros_now() };
         hub.publish(jpeg, captured_us);
     }
 }

@@ -23,8 +23,9 @@ pub struct Cli {
     #[arg(long, env = "FRAMECAST_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
 
-    /// Camera to serve: `emulated` (moving test pattern) or `files:DIR` (the JPEGs of a folder
-    /// in a loop). `NAME=SPEC` gives the camera an id; repeat for several cameras.
+    /// Camera to serve: `emulated` (moving test pattern), `files:DIR` (the JPEGs of a folder in
+    /// a loop), `cmd:COMMAND` (a command writing MJPEG to stdout, e.g. ffmpeg), `pi` (Raspberry
+    /// Pi camera through rpicam-vid). `NAME=SPEC` gives the camera an id; repeat for several.
     #[arg(long = "camera", env = "CAMERA", default_value = "emulated", value_name = "SPEC")]
     pub cameras: Vec<CameraArg>,
 
@@ -90,10 +91,14 @@ pub enum CameraSpec {
     Emulated,
     /// The JPEG files of a folder, played in a loop.
     Files(PathBuf),
+    /// A command (run by `sh -c`) that writes a stream of JPEGs to stdout.
+    Command(String),
+    /// The Raspberry Pi camera through `rpicam-vid`.
+    Pi,
 }
 
 /// The spec kinds accepted, for error messages and `--help`.
-pub const VALID_SPECS: &str = "emulated, files:DIR";
+pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi";
 
 impl CameraSpec {
     /// Short name of the kind, as shown in `/api/state`.
@@ -101,6 +106,8 @@ impl CameraSpec {
         match self {
             CameraSpec::Emulated => "emulated",
             CameraSpec::Files(_) => "files",
+            CameraSpec::Command(_) => "cmd",
+            CameraSpec::Pi => "pi",
         }
     }
 }
@@ -117,6 +124,11 @@ impl FromStr for CameraSpec {
             ("emulated", None) => Ok(CameraSpec::Emulated),
             ("files", Some(dir)) if !dir.is_empty() => Ok(CameraSpec::Files(PathBuf::from(dir))),
             ("files", _) => Err("files needs a folder: files:DIR".into()),
+            ("cmd", Some(command)) if !command.trim().is_empty() => {
+                Ok(CameraSpec::Command(command.to_string()))
+            }
+            ("cmd", _) => Err("cmd needs a command: cmd:COMMAND".into()),
+            ("pi", None) => Ok(CameraSpec::Pi),
             _ => Err(format!("unknown camera '{s}'; valid: {VALID_SPECS}")),
         }
     }
@@ -268,10 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn command_specs_keep_the_whole_command() {
+        let c =
+            parse(&["--camera", "yard=cmd:ffmpeg -i rtsp://cam:554/x -f mjpeg -", "--camera", "pi"]).unwrap();
+        assert_eq!(c.cameras[0].id, "yard");
+        assert_eq!(c.cameras[0].spec, CameraSpec::Command("ffmpeg -i rtsp://cam:554/x -f mjpeg -".into()));
+        assert_eq!(c.cameras[1].spec, CameraSpec::Pi);
+        assert_eq!(c.cameras[1].id, "pi");
+    }
+
+    #[test]
     fn unknown_specs_list_the_valid_ones() {
         let err = "webcam".parse::<CameraSpec>().unwrap_err();
         assert!(err.contains(VALID_SPECS), "{err}");
         assert!("files:".parse::<CameraSpec>().is_err());
+        assert!("cmd:".parse::<CameraSpec>().is_err());
+        assert!("pi:0".parse::<CameraSpec>().is_err());
         assert!("bad name=emulated".parse::<CameraArg>().is_err());
         assert!(parse(&["--camera", "a=emulated", "--camera", "a=emulated"]).is_err());
     }

@@ -241,6 +241,9 @@ impl Hub {
             next.size = crate::config::Size { width, height };
         }
         if let Some(fps) = fps {
+            if modes.max_fps == 0 {
+                return Err(format!("camera '{}' sets its own frame rate", self.0.id));
+            }
             if !(1..=modes.max_fps).contains(&fps) {
                 return Err(format!("fps {fps} is outside 1..={}", modes.max_fps));
             }

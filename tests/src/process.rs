@@ -22,12 +22,19 @@ impl ServerProcess {
     /// Starts `binary ARGS` (plus `--listen 127.0.0.1:0` unless ARGS choose an address) and
     /// waits (up to 20 s) for its address.
     pub fn start(binary: &Path, args: &[&str]) -> io::Result<ServerProcess> {
+        ServerProcess::start_with_env(binary, args, &[])
+    }
+
+    /// [`ServerProcess::start`] with extra environment variables (e.g. a `PATH` holding
+    /// stand-in camera programs).
+    pub fn start_with_env(binary: &Path, args: &[&str], env: &[(&str, String)]) -> io::Result<ServerProcess> {
         let started = Instant::now();
         let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
         let mut child = Command::new(binary)
             .args(args)
             .args(listen)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
@@ -59,6 +66,12 @@ impl ServerProcess {
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         send_signal(self.child.id(), libc::SIGTERM);
+    }
+
+    /// Kills with SIGKILL (no chance to clean up) and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits up to `limit` for the process to exit.

@@ -3,13 +3,18 @@
 //! nothing here knows about viewers or the network.
 //!
 //! Layout: [`emulated`] renders a test pattern, [`files`] plays a folder of JPEGs,
-//! [`pacer`] keeps software cameras on schedule, [`jpeg`] reads what a JPEG says about itself.
+//! [`command`] runs a process that writes MJPEG (`cmd:`), [`pi`] runs `rpicam-vid`;
+//! [`mjpeg_split`] cuts such a stream into frames, [`pacer`] keeps software cameras on
+//! schedule, [`jpeg`] reads what a JPEG says about itself.
 
+pub mod command;
 pub mod emulated;
 pub mod files;
 pub mod jpeg;
+pub mod mjpeg_split;
 pub mod pacer;
 pub mod pattern;
+pub mod pi;
 
 use bytes::Bytes;
 
@@ -37,7 +42,17 @@ pub trait Capture: Send {
 
     /// Produces the next frame. Blocking.
     fn grab(&mut self) -> Result<Jpeg, SourceError>;
+
+    /// Something that makes a blocked [`Capture::grab`] return at once (for example by
+    /// killing the camera process), used to stop the capture promptly. `None` when `grab`
+    /// never blocks for long.
+    fn stopper(&self) -> Option<Stopper> {
+        None
+    }
 }
+
+/// See [`Capture::stopper`].
+pub type Stopper = std::sync::Arc<dyn Fn() + Send + Sync>;
 
 /// One encoded frame and its size.
 #[derive(Debug, Clone)]
@@ -75,6 +90,9 @@ pub enum SourceError {
     /// The encoder refused the picture.
     #[error("JPEG encoding failed: {0}")]
     Encode(String),
+    /// A camera process could not start, exited, or went silent.
+    #[error("{0}")]
+    Process(String),
 }
 
 /// Modes of a camera that renders or encodes itself: common sizes (plus the configured one),
@@ -95,5 +113,7 @@ pub fn open_source(spec: &CameraSpec, _settings: &Settings) -> Result<Box<dyn So
     Ok(match spec {
         CameraSpec::Emulated => Box::new(emulated::EmulatedSource),
         CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),
+        CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
+        CameraSpec::Pi => Box::new(pi::PiSource),
     })
 }

@@ -2,6 +2,7 @@
 //! One test binary with shared helpers in [`util`]; one module per surface.
 
 mod browser;
+mod cameras;
 mod cli;
 mod lifecycle;
 mod mjpeg;

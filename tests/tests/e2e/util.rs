@@ -41,6 +41,11 @@ impl Server {
         Server(ServerProcess::start(&binary(), args).expect("framecast starts"))
     }
 
+    /// Like [`Server::start`], with extra environment variables.
+    pub fn start_with_env(args: &[&str], env: &[(&str, String)]) -> Server {
+        Server(ServerProcess::start_with_env(&binary(), args, env).expect("framecast starts"))
+    }
+
     /// `http://ADDR/PATH`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -1,0 +1,273 @@
+//! Cameras that are child processes writing MJPEG to stdout: `cmd:COMMAND` (anything —
+//! ffmpeg from an RTSP camera or a video file, GStreamer...) and, through [`ChildCapture`],
+//! the Raspberry Pi camera (`pi`, see [`super::pi`]).
+//!
+//! The child runs in its own process group, is killed (the whole group) when the capture
+//! stops, and gets `SIGKILL` by the kernel if its parent thread dies, so no camera process
+//! outlives the server, even when the server itself is killed with `SIGKILL`.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use framecast_shared::CameraModes;
+
+use super::mjpeg_split::JpegSplitter;
+use super::{Capture, Jpeg, Source, SourceError, Stopper};
+use crate::config::Settings;
+
+/// A camera process that produces no frame for this long is considered failed.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Lines of the child's stderr kept to explain a failure.
+const STDERR_LINES: usize = 4;
+
+/// The `cmd:COMMAND` camera kind: `sh -c COMMAND`, stdout read as MJPEG.
+#[derive(Debug, Clone)]
+pub struct CommandSource {
+    command: String,
+}
+
+impl CommandSource {
+    /// A camera running `command` through `sh -c`.
+    pub fn new(command: String) -> CommandSource {
+        CommandSource { command }
+    }
+}
+
+impl Source for CommandSource {
+    fn kind(&self) -> &'static str {
+        "cmd"
+    }
+
+    fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(&self.command);
+        Ok(Box::new(ChildCapture::spawn(command, "command")?))
+    }
+
+    /// The command decides size, rate and quality itself.
+    fn modes(&self, _current: &Settings) -> CameraModes {
+        CameraModes { sizes: Vec::new(), max_fps: 0, quality: false }
+    }
+}
+
+/// What the stdout reader thread hands over.
+type FrameResult = Result<Bytes, String>;
+
+/// A running camera process.
+#[derive(Debug)]
+pub struct ChildCapture {
+    child: Child,
+    label: &'static str,
+    frames: mpsc::Receiver<FrameResult>,
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    frame_timeout: Duration,
+}
+
+impl ChildCapture {
+    /// Starts `command` with piped stdout (MJPEG) and stderr (kept for error messages).
+    /// `label` names it in errors ("command", "rpicam-vid").
+    pub fn spawn(mut command: Command, label: &'static str) -> Result<ChildCapture, SourceError> {
+        command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        die_with_parent(&mut command);
+        let mut child = command.spawn().map_err(|e| {
+            SourceError::Process(format!("cannot start {label} ({:?}): {e}", command.get_program()))
+        })?;
+        let stdout = child.stdout.take().expect("piped stdout");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, frames) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("{label}-stdout"))
+            .spawn(move || read_frames(stdout, &tx))
+            .map_err(|e| SourceError::Process(format!("cannot start a reader thread: {e}")))?;
+        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = stderr_tail.clone();
+        let _ = std::thread::Builder::new().name(format!("{label}-stderr")).spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                tracing::debug!(target: "framecast::camera_process", "{line}");
+                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                tail.push_back(line);
+                while tail.len() > STDERR_LINES {
+                    tail.pop_front();
+                }
+            }
+        });
+        Ok(ChildCapture { child, label, frames, stderr_tail, frame_timeout: FRAME_TIMEOUT })
+    }
+
+    /// Why the process stopped: its exit status and its last words on stderr.
+    fn failure(&mut self, what: &str) -> SourceError {
+        // Give the process a moment to exit so its status can be reported.
+        let mut status = None;
+        for _ in 0..20 {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                status = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Let the stderr reader catch the last lines.
+        std::thread::sleep(Duration::from_millis(20));
+        let tail =
+            self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect::<Vec<_>>();
+        let mut message = format!("{} {what}", self.label);
+        if let Some(status) = status {
+            message.push_str(&format!(" ({status})"));
+        }
+        if !tail.is_empty() {
+            message.push_str(&format!(": {}", tail.join(" | ")));
+        }
+        SourceError::Process(message)
+    }
+}
+
+/// Reads the child's stdout, splitting it into frames, until it ends.
+fn read_frames(mut stdout: impl Read, tx: &mpsc::Sender<FrameResult>) {
+    let mut splitter = JpegSplitter::default();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        match stdout.read(&mut chunk) {
+            Ok(0) => {
+                let _ = tx.send(Err("exited".into()));
+                return;
+            }
+            Ok(n) => {
+                for frame in splitter.push(&chunk[..n]) {
+                    if tx.send(Ok(frame)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Err(format!("output could not be read: {e}")));
+                return;
+            }
+        }
+    }
+}
+
+impl Capture for ChildCapture {
+    fn pace(&self) -> Option<u32> {
+        None
+    }
+
+    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+        loop {
+            match self.frames.recv_timeout(self.frame_timeout) {
+                Ok(Ok(data)) => match super::jpeg::dimensions(&data) {
+                    Ok((width, height)) => return Ok(Jpeg { data, width, height }),
+                    Err(reason) => tracing::debug!("{}: skipping a broken frame: {reason}", self.label),
+                },
+                Ok(Err(what)) => return Err(self.failure(&what)),
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(
+                        self.failure(&format!("sent no frame for {} s", self.frame_timeout.as_secs()))
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.failure("exited")),
+            }
+        }
+    }
+
+    fn stopper(&self) -> Option<Stopper> {
+        let pid = self.child.id();
+        Some(Arc::new(move || kill_group(pid)))
+    }
+}
+
+impl Drop for ChildCapture {
+    fn drop(&mut self) {
+        kill_group(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// Own process group (so the whole pipeline can be killed), and `SIGKILL` from the kernel
+/// when the thread that started it ends — the capture thread, or the server, however it dies.
+#[allow(unsafe_code)]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Kills the process group led by `pid`.
+#[allow(unsafe_code)]
+fn kill_group(pid: u32) {
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    unsafe {
+        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Size;
+
+    fn settings() -> Settings {
+        Settings { size: Size { width: 64, height: 48 }, fps: 10, quality: 80 }
+    }
+
+    #[test]
+    fn frames_from_a_command_and_a_clear_error_when_it_ends() {
+        // Two JPEGs written by the command itself, then it exits with status 3.
+        let dir = std::env::temp_dir().join(format!("framecast-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let jpeg = crate::source::emulated::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80, 0).unwrap();
+        let file = dir.join("f.jpg");
+        std::fs::write(&file, &jpeg).unwrap();
+        let cmd = format!("cat {0} {0}; echo 'camera gone' >&2; exit 3", file.display());
+        let mut cam = CommandSource::new(cmd).open(&settings()).unwrap();
+        for _ in 0..2 {
+            let frame = cam.grab().unwrap();
+            assert_eq!((frame.width, frame.height), (32, 16));
+            assert_eq!(frame.data.as_ref(), jpeg.as_slice());
+        }
+        let err = cam.grab().unwrap_err().to_string();
+        assert!(err.contains("exited") && err.contains("3") && err.contains("camera gone"), "{err}");
+    }
+
+    #[test]
+    fn a_silent_command_times_out_and_the_stopper_ends_it_at_once() {
+        let mut cam = ChildCapture::spawn(
+            {
+                let mut c = Command::new("sh");
+                c.arg("-c").arg("sleep 30");
+                c
+            },
+            "command",
+        )
+        .unwrap();
+        cam.frame_timeout = Duration::from_millis(200);
+        let err = cam.grab().unwrap_err().to_string();
+        assert!(err.contains("sent no frame"), "{err}");
+        let stop = cam.stopper().unwrap();
+        let started = std::time::Instant::now();
+        stop();
+        cam.frame_timeout = Duration::from_secs(5);
+        let err = cam.grab().unwrap_err().to_string();
+        assert!(started.elapsed() < Duration::from_secs(2), "stopper did not interrupt grab: {err}");
+    }
+
+    #[test]
+    fn a_missing_program_is_a_clear_error() {
+        let err = ChildCapture::spawn(Command::new("/nonexistent/rpicam-vid"), "rpicam-vid").unwrap_err();
+        assert!(err.to_string().contains("cannot start rpicam-vid"), "{err}");
+    }
+}
