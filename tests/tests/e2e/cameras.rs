@@ -76,10 +76,10 @@ async fn a_camera_that_dies_mid_stream_recovers_by_itself() {
                         frames_after += 1;
                     }
                 }
-                crate::util::Incoming::Control(ServerMessage::State { camera }) => {
-                    if camera.status == CameraStatus::Offline {
-                        saw_offline = true;
-                    }
+                crate::util::Incoming::Control(ServerMessage::State { camera })
+                    if camera.status == CameraStatus::Offline =>
+                {
+                    saw_offline = true;
                 }
                 _ => {}
             }
