@@ -44,6 +44,14 @@ pub struct Cli {
     /// Seconds a camera keeps running with no viewer before it stops (fractions allowed).
     #[arg(long, env = "FRAMECAST_IDLE_TIMEOUT", default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
     pub idle_timeout: Duration,
+
+    /// Bearer token that `push` cameras require from senders (required when there is one).
+    #[arg(long, env = "FRAMECAST_PUSH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub push_token: Option<String>,
+
+    /// Largest pushed frame accepted, in bytes.
+    #[arg(long, env = "FRAMECAST_PUSH_MAX_BYTES", default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
+    pub push_max_bytes: usize,
 }
 
 /// Width and height in pixels.
@@ -95,10 +103,12 @@ pub enum CameraSpec {
     Command(String),
     /// The Raspberry Pi camera through `rpicam-vid`.
     Pi,
+    /// Frames pushed to this server over HTTP or WebSocket.
+    Push,
 }
 
 /// The spec kinds accepted, for error messages and `--help`.
-pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi";
+pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push";
 
 impl CameraSpec {
     /// Short name of the kind, as shown in `/api/state`.
@@ -108,6 +118,7 @@ impl CameraSpec {
             CameraSpec::Files(_) => "files",
             CameraSpec::Command(_) => "cmd",
             CameraSpec::Pi => "pi",
+            CameraSpec::Push => "push",
         }
     }
 }
@@ -129,6 +140,7 @@ impl FromStr for CameraSpec {
             }
             ("cmd", _) => Err("cmd needs a command: cmd:COMMAND".into()),
             ("pi", None) => Ok(CameraSpec::Pi),
+            ("push", None) => Ok(CameraSpec::Push),
             _ => Err(format!("unknown camera '{s}'; valid: {VALID_SPECS}")),
         }
     }
@@ -194,6 +206,10 @@ pub struct Config {
     pub settings: Settings,
     /// How long a camera runs with nobody watching.
     pub idle_timeout: Duration,
+    /// Token senders to `push` cameras must present.
+    pub push_token: Option<String>,
+    /// Largest pushed frame accepted.
+    pub push_max_bytes: usize,
 }
 
 impl Config {
@@ -222,11 +238,17 @@ impl Config {
             };
             cameras.push(CameraConfig { id, spec: arg.spec });
         }
+        let push_token = cli.push_token.filter(|t| !t.is_empty());
+        if push_token.is_none() && cameras.iter().any(|c| c.spec == CameraSpec::Push) {
+            return Err("push cameras need a token: --push-token TOKEN (or FRAMECAST_PUSH_TOKEN)".into());
+        }
         Ok(Config {
             listen: cli.listen,
             cameras,
             settings: Settings { size: cli.size, fps: cli.fps, quality: cli.quality },
             idle_timeout: cli.idle_timeout,
+            push_token,
+            push_max_bytes: cli.push_max_bytes,
         })
     }
 }
@@ -287,6 +309,15 @@ mod tests {
         assert_eq!(c.cameras[0].spec, CameraSpec::Command("ffmpeg -i rtsp://cam:554/x -f mjpeg -".into()));
         assert_eq!(c.cameras[1].spec, CameraSpec::Pi);
         assert_eq!(c.cameras[1].id, "pi");
+    }
+
+    #[test]
+    fn push_cameras_need_a_token() {
+        let err = parse(&["--camera", "pi4=push"]).unwrap_err();
+        assert!(err.contains("--push-token"), "{err}");
+        let c = parse(&["--camera", "pi4=push", "--push-token", "s3cret"]).unwrap();
+        assert_eq!(c.push_token.as_deref(), Some("s3cret"));
+        assert_eq!(c.cameras[0].spec, CameraSpec::Push);
     }
 
     #[test]

@@ -43,13 +43,24 @@ pub enum ApiError {
     /// The server is shutting down.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// Missing or wrong bearer token.
+    #[error("a valid token is required (Authorization: Bearer TOKEN)")]
+    Unauthorized,
+    /// Frames can only be pushed to `push` cameras.
+    #[error("camera '{0}' is not a push camera")]
+    NotPushCamera(String),
+    /// A pushed body that is not a usable frame.
+    #[error("{0}")]
+    BadFrame(String),
 }
 
 impl ApiError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::UnknownCamera { .. } => StatusCode::NOT_FOUND,
+            ApiError::UnknownCamera { .. } | ApiError::NotPushCamera(_) => StatusCode::NOT_FOUND,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::BadFrame(_) => StatusCode::BAD_REQUEST,
             ApiError::CameraOffline { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoFrame(_) => StatusCode::GATEWAY_TIMEOUT,
         }
@@ -58,6 +69,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status(), [("cache-control", "no-store")], format!("{self}\n")).into_response()
+        let mut response =
+            (self.status(), [("cache-control", "no-store")], format!("{self}\n")).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }

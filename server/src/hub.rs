@@ -115,6 +115,11 @@ impl Hub {
         Viewer { hub: self.clone(), frame, status: self.0.status.subscribe() }
     }
 
+    /// The push camera behind this hub, if it is one.
+    pub fn push_source(&self) -> Option<crate::source::push::PushSource> {
+        self.0.source.as_push().cloned()
+    }
+
     /// The camera as described to clients.
     pub fn info(&self) -> CameraInfo {
         let status = self.0.status.borrow().clone();
@@ -145,7 +150,12 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut viewers = hub.0.viewers.subscribe();
+            let always_on = hub.0.source.always_on();
             loop {
+                if always_on {
+                    let _ = hub.run_while_watched(&mut viewers, &shutdown).await;
+                    return;
+                }
                 let closed = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = viewers.wait_for(|n| *n > 0) => r.is_err(),
@@ -170,6 +180,8 @@ impl Hub {
         use std::ops::ControlFlow::{Break, Continue};
         let mut retry = RETRY_MIN;
         let mut settings_rx = self.0.settings.subscribe();
+        // Pushed cameras run whether or not anyone watches.
+        let always_on = self.0.source.always_on();
         loop {
             self.set_status(Status::new(CameraStatus::Starting));
             let settings = *settings_rx.borrow_and_update();
@@ -178,7 +190,7 @@ impl Hub {
             tracing::info!(camera = %self.0.id, "camera started");
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
-                _ = idle(viewers, self.0.idle_timeout) => Ended::Idle,
+                _ = idle(viewers, self.0.idle_timeout), if !always_on => Ended::Idle,
                 _ = settings_rx.changed() => Ended::Reconfigured,
                 result = capture.finished() => Ended::Failed(match result {
                     Err(e) => e.to_string(),
@@ -213,7 +225,7 @@ impl Hub {
             self.set_status(Status { status: CameraStatus::Offline, reason: Some(reason) });
             tokio::select! {
                 _ = shutdown.cancelled() => { self.stopped(); return Break(()); }
-                _ = idle(viewers, self.0.idle_timeout) => { self.stopped(); return Continue(()); }
+                _ = idle(viewers, self.0.idle_timeout), if !always_on => { self.stopped(); return Continue(()); }
                 _ = tokio::time::sleep(retry) => {}
             }
             retry = (retry * 2).min(RETRY_MAX);

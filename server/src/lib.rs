@@ -37,6 +37,7 @@ pub use error::StartError;
 #[derive(Debug)]
 pub struct Server {
     hubs: Vec<hub::Hub>,
+    push: http::PushConfig,
 }
 
 impl Server {
@@ -49,7 +50,11 @@ impl Server {
                 .map_err(|e| StartError::Camera { id: camera.id.clone(), source: e })?;
             hubs.push(hub::Hub::new(camera.id.clone(), source, config.settings, config.idle_timeout));
         }
-        Ok(Server { hubs })
+        let push = http::PushConfig {
+            token: config.push_token.as_deref().map(std::sync::Arc::from),
+            max_bytes: config.push_max_bytes,
+        };
+        Ok(Server { hubs, push })
     }
 
     /// Serves until `shutdown` is cancelled, then closes every WebSocket and stream and returns
@@ -57,7 +62,7 @@ impl Server {
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let supervisors: Vec<_> =
             self.hubs.iter().map(|hub| hub.spawn_supervisor(shutdown.clone())).collect();
-        let state = http::AppState { hubs: Arc::new(self.hubs), shutdown: shutdown.clone() };
+        let state = http::AppState { hubs: Arc::new(self.hubs), shutdown: shutdown.clone(), push: self.push };
         let result = http::serve(listener, http::router(state), shutdown.clone()).await;
         shutdown.cancel();
         for supervisor in supervisors {

@@ -26,9 +26,28 @@ pub struct Response {
 /// A minimal HTTP/1.1 GET over a raw socket: the status, the headers, and the connection
 /// positioned at the start of the body.
 pub async fn get(addr: SocketAddr, path: &str) -> io::Result<Response> {
+    request(addr, "GET", path, &[], &[]).await
+}
+
+/// Any request: `extra` headers (name, value) and a body (sent with its Content-Length).
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
     let mut stream = TcpStream::connect(addr).await?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: framecast-client\r\n\r\n");
-    stream.write_all(request.as_bytes()).await?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: framecast-client\r\n");
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
     let mut body = BodyReader {
         stream,
         buf: Vec::new(),

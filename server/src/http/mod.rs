@@ -8,6 +8,7 @@
 pub mod api;
 pub mod assets;
 pub mod mjpeg;
+pub mod push;
 pub mod snapshot;
 pub mod ws;
 
@@ -36,6 +37,17 @@ pub struct AppState {
     pub hubs: Arc<Vec<Hub>>,
     /// Cancelled when the server shuts down; every endless response watches it.
     pub shutdown: CancellationToken,
+    /// How `push` cameras accept frames.
+    pub push: PushConfig,
+}
+
+/// Settings of the push endpoints.
+#[derive(Debug, Clone)]
+pub struct PushConfig {
+    /// Bearer token senders must present; `None` when there are no push cameras.
+    pub token: Option<Arc<str>>,
+    /// Largest body accepted.
+    pub max_bytes: usize,
 }
 
 impl AppState {
@@ -78,6 +90,12 @@ pub fn router(state: AppState) -> Router {
         .route("/snapshot.jpg", get(snapshot::handler))
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))
+        .route(
+            "/api/cameras/{name}/frame",
+            axum::routing::post(push::frame)
+                .layer(axum::extract::DefaultBodyLimit::max(state.push.max_bytes)),
+        )
+        .route("/api/cameras/{name}/ingest", get(push::ingest))
         .fallback(assets::handler)
         .with_state(state)
 }

@@ -15,6 +15,7 @@ pub mod mjpeg_split;
 pub mod pacer;
 pub mod pattern;
 pub mod pi;
+pub mod push;
 
 use bytes::Bytes;
 
@@ -32,6 +33,17 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
 
     /// What a client may change (sizes, frame rate, quality), given the current settings.
     fn modes(&self, current: &Settings) -> CameraModes;
+
+    /// Whether the camera runs whether or not anyone watches (frames pushed from elsewhere
+    /// keep it up to date for the first viewer and `/api/state`).
+    fn always_on(&self) -> bool {
+        false
+    }
+
+    /// The push camera behind this source, for the ingest endpoints.
+    fn as_push(&self) -> Option<&push::PushSource> {
+        None
+    }
 }
 
 /// A running camera.
@@ -115,5 +127,6 @@ pub fn open_source(spec: &CameraSpec, _settings: &Settings) -> Result<Box<dyn So
         CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),
         CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
         CameraSpec::Pi => Box::new(pi::PiSource),
+        CameraSpec::Push => Box::new(push::PushSource::default()),
     })
 }

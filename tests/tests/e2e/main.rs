@@ -6,6 +6,7 @@ mod cameras;
 mod cli;
 mod lifecycle;
 mod mjpeg;
+mod push;
 mod snapshot;
 mod util;
 mod webapp;

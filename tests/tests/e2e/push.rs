@@ -1,0 +1,113 @@
+//! Push cameras: frames POSTed or sent over the ingest WebSocket, with a token; bad bodies
+//! refused without losing the last good frame.
+
+use std::time::Duration;
+
+use framecast_tests::http_client;
+use futures_util::SinkExt;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::util::{Server, Viewer, header, http_get_body, within};
+
+const TOKEN: &str = "correct-horse-battery";
+
+fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
+    framecast::source::emulated::encode_rgb(&vec![shade; (w * h * 3) as usize], w, h, 80, 0).unwrap()
+}
+
+async fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("Authorization", a.as_str())).collect();
+    let mut r =
+        within(10, "POST", http_client::request(server.addr, "POST", path, &headers, body)).await.unwrap();
+    let len: usize = header(&r.headers, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let text = String::from_utf8_lossy(&r.body.read_exact(len).await.unwrap()).to_string();
+    (r.status, text)
+}
+
+fn push_server(extra: &[&str]) -> Server {
+    let mut args = vec!["--camera", "pi4=push", "--camera", "local=emulated", "--push-token", TOKEN];
+    args.extend_from_slice(extra);
+    Server::start(&args)
+}
+
+#[tokio::test]
+async fn pushed_frames_reach_viewers_and_snapshots() {
+    let server = push_server(&[]);
+    let frame = jpeg(96, 64, 120);
+    let (status, _) = post(&server, "/api/cameras/pi4/frame", Some(TOKEN), &frame).await;
+    assert_eq!(status, 204);
+    let (status, _, body) = http_get_body(&server, "/snapshot.jpg?camera=pi4").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, frame, "the snapshot is the pushed frame, byte for byte");
+
+    let (mut viewer, _) = Viewer::connect(&server, "?camera=pi4").await;
+    let newer = jpeg(96, 64, 200);
+    post(&server, "/api/cameras/pi4/frame", Some(TOKEN), &newer).await;
+    within(10, "the pushed frame on the WebSocket", async {
+        loop {
+            let (h, data) = viewer.next_frame(10).await;
+            viewer.ack(h.seq).await;
+            if data == newer {
+                assert_eq!((h.width, h.height, h.camera.as_str()), (96, 64, "pi4"));
+                break;
+            }
+        }
+    })
+    .await;
+    let (_, _, body) = http_get_body(&server, "/api/state").await;
+    let state: framecast_shared::ApiState = serde_json::from_slice(&body).unwrap();
+    let pi4 = state.cameras.iter().find(|c| c.id == "pi4").unwrap();
+    assert!(pi4.running && pi4.kind == "push");
+}
+
+#[tokio::test]
+async fn bad_tokens_and_bad_bodies_are_refused_and_keep_the_last_good_frame() {
+    let server = push_server(&["--push-max-bytes", "20000"]);
+    let good = jpeg(64, 48, 90);
+    assert_eq!(post(&server, "/api/cameras/pi4/frame", Some(TOKEN), &good).await.0, 204);
+
+    let (status, _) = post(&server, "/api/cameras/pi4/frame", None, &good).await;
+    assert_eq!(status, 401);
+    let (status, _) = post(&server, "/api/cameras/pi4/frame", Some("correct-horse-batterY"), &good).await;
+    assert_eq!(status, 401);
+    let (status, reason) = post(&server, "/api/cameras/pi4/frame", Some(TOKEN), b"GIF89a not a jpeg").await;
+    assert_eq!(status, 400);
+    assert!(reason.contains("not a complete JPEG"), "{reason}");
+    let truncated = &good[..good.len() - 20];
+    let (status, reason) = post(&server, "/api/cameras/pi4/frame", Some(TOKEN), truncated).await;
+    assert_eq!(status, 400, "{reason}");
+    let big: Vec<u8> = jpeg(400, 300, 7).into_iter().chain(std::iter::repeat_n(0, 20_000)).collect();
+    let (status, _) = post(&server, "/api/cameras/pi4/frame", Some(TOKEN), &big).await;
+    assert_eq!(status, 413);
+    let (status, reason) = post(&server, "/api/cameras/local/frame", Some(TOKEN), &good).await;
+    assert_eq!(status, 404);
+    assert!(reason.contains("not a push camera"), "{reason}");
+    let (status, _) = post(&server, "/api/cameras/attic/frame", Some(TOKEN), &good).await;
+    assert_eq!(status, 404);
+
+    let (status, _, body) = http_get_body(&server, "/snapshot.jpg?camera=pi4").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, good, "refused bodies must not replace the last good frame");
+}
+
+#[tokio::test]
+async fn frames_can_be_pushed_over_a_websocket() {
+    let server = push_server(&[]);
+    let url = server.ws_url("/api/cameras/pi4/ingest");
+    // Without the token: refused before the upgrade.
+    let refused = tokio_tungstenite::connect_async(url.as_str()).await;
+    assert!(refused.is_err(), "ingest without a token was accepted");
+
+    let mut request = url.as_str().into_client_request().unwrap();
+    request.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+    let (mut ingest, _) = tokio_tungstenite::connect_async(request).await.expect("ingest with the token");
+    let (mut viewer, _) = Viewer::connect(&server, "?camera=pi4").await;
+    for shade in [10u8, 60, 110, 160, 210] {
+        ingest.send(Message::Binary(jpeg(80, 60, shade).into())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (h, _) = viewer.next_frame(10).await;
+    assert_eq!((h.width, h.height), (80, 60));
+}
