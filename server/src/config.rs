@@ -17,8 +17,13 @@ pub const MAX_FPS: u32 = 240;
 
 /// framecast: live camera viewer for the browser, MJPEG tools and snapshots.
 #[derive(Debug, Parser)]
-#[command(name = "framecast", version, about)]
+#[command(name = "framecast", version, about, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// `framecast push ...` sends a local camera to another framecast; without a subcommand,
+    /// framecast serves.
+    #[command(subcommand)]
+    pub command: Option<Subcommand>,
+
     /// Address to listen on (port 0 picks a free port; the bound address is printed).
     #[arg(long, env = "FRAMECAST_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
@@ -52,6 +57,42 @@ pub struct Cli {
     /// Largest pushed frame accepted, in bytes.
     #[arg(long, env = "FRAMECAST_PUSH_MAX_BYTES", default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
     pub push_max_bytes: usize,
+}
+
+/// What to do instead of serving.
+#[derive(Debug, clap::Subcommand)]
+pub enum Subcommand {
+    /// Capture a local camera and push its frames to a `push` camera of another framecast,
+    /// retrying with backoff while the network or the server is down.
+    Push(PushArgs),
+}
+
+/// `framecast push` arguments.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// The receiving camera's URL: http://HOST:PORT/api/cameras/NAME
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// The receiver's --push-token.
+    #[arg(long, env = "FRAMECAST_PUSH_TOKEN", hide_env_values = true)]
+    pub token: String,
+
+    /// The local camera (same kinds as when serving).
+    #[arg(long, env = "CAMERA", default_value = "emulated", value_name = "SPEC")]
+    pub camera: CameraSpec,
+
+    /// Frame size for cameras that can choose it.
+    #[arg(long, default_value = "1280x720", value_name = "WxH")]
+    pub size: Size,
+
+    /// Frames per second (1–240).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=MAX_FPS as i64))]
+    pub fps: u32,
+
+    /// JPEG quality (1–100) where the camera encodes.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
 }
 
 /// Width and height in pixels.

@@ -13,6 +13,7 @@
 //! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
 //!   accept loop with socket tuning and graceful shutdown.
 //! - [`error`]: typed errors and their mapping to what users see.
+//! - [`push_client`]: `framecast push`, the sending side of push cameras.
 //!
 //! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
 //! tests run exactly what users run.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod flow;
 pub mod http;
 pub mod hub;
+pub mod push_client;
 pub mod source;
 
 use std::sync::Arc;

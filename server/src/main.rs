@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Parser;
-use framecast::config::{Cli, Config};
+use framecast::config::{Cli, Config, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for bad command-line input or a server that cannot start.
 const EXIT_BAD_START: u8 = 2;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -21,9 +21,12 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(first_line(&e.to_string())),
     };
-    let config = match Config::from_cli(cli) {
-        Ok(config) => config,
-        Err(e) => return fail(&e),
+    let (config, push) = match cli.command.take() {
+        Some(Subcommand::Push(args)) => (None, Some(args)),
+        None => match Config::from_cli(cli) {
+            Ok(config) => (Some(config), None),
+            Err(e) => return fail(&e),
+        },
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,7 +39,21 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    runtime.block_on(run(config))
+    match (config, push) {
+        (Some(config), _) => runtime.block_on(run(config)),
+        (None, Some(args)) => runtime.block_on(push_to(args)),
+        (None, None) => unreachable!("either serving or pushing"),
+    }
+}
+
+/// `framecast push`.
+async fn push_to(args: framecast::config::PushArgs) -> ExitCode {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(watch_signals(shutdown.clone()));
+    match framecast::push_client::run(args, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
 }
 
 async fn run(config: Config) -> ExitCode {

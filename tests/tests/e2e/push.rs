@@ -111,3 +111,77 @@ async fn frames_can_be_pushed_over_a_websocket() {
     let (h, _) = viewer.next_frame(10).await;
     assert_eq!((h.width, h.height), (80, 60));
 }
+
+/// A `framecast push` process, killed on drop.
+struct Sender(std::process::Child);
+
+impl Sender {
+    fn start(to: &str, token: &str) -> Sender {
+        let child = std::process::Command::new(crate::util::binary())
+            .args([
+                "push", "--to", to, "--token", token, "--camera", "emulated", "--size", "160x120", "--fps",
+                "10",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("framecast push starts");
+        Sender(child)
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_for_pushed_frames(server: &Server, secs: u64) {
+    let (mut viewer, _) = Viewer::connect(server, "?camera=pi4").await;
+    within(secs, "frames from framecast push", async {
+        loop {
+            let (h, _) = viewer.next_frame(secs).await;
+            viewer.ack(h.seq).await;
+            if (h.width, h.height) == (160, 120) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn framecast_push_feeds_a_remote_camera_and_survives_a_receiver_restart() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let args = ["--camera", "pi4=push", "--push-token", TOKEN, "--listen", listen.as_str()];
+    let receiver = Server::start(&args);
+    let _sender = Sender::start(&format!("http://{listen}/api/cameras/pi4"), TOKEN);
+    wait_for_pushed_frames(&receiver, 15).await;
+
+    // The receiver goes away for a moment and comes back on the same address.
+    drop(receiver);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let receiver = Server::start(&args);
+    wait_for_pushed_frames(&receiver, 15).await;
+}
+
+#[tokio::test]
+async fn framecast_push_with_a_wrong_token_stops_with_a_clear_error() {
+    let receiver = push_server(&[]);
+    let mut sender = Sender::start(&receiver.url("/api/cameras/pi4"), "wrong-token");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = sender.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "framecast push kept running with a refused token");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut sender.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("refused") && stderr.contains("401"), "{stderr}");
+}
