@@ -146,10 +146,12 @@ pub enum CameraSpec {
     Pi,
     /// Frames pushed to this server over HTTP or WebSocket.
     Push,
+    /// A USB / V4L2 webcam, `/dev/video{index}`.
+    Usb(u32),
 }
 
 /// The spec kinds accepted, for error messages and `--help`.
-pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push";
+pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push, usb[:INDEX|:/dev/videoN]";
 
 impl CameraSpec {
     /// Short name of the kind, as shown in `/api/state`.
@@ -160,6 +162,7 @@ impl CameraSpec {
             CameraSpec::Command(_) => "cmd",
             CameraSpec::Pi => "pi",
             CameraSpec::Push => "push",
+            CameraSpec::Usb(_) => "usb",
         }
     }
 }
@@ -182,6 +185,14 @@ impl FromStr for CameraSpec {
             ("cmd", _) => Err("cmd needs a command: cmd:COMMAND".into()),
             ("pi", None) => Ok(CameraSpec::Pi),
             ("push", None) => Ok(CameraSpec::Push),
+            ("usb", None) => Ok(CameraSpec::Usb(0)),
+            ("usb", Some(device)) => {
+                let index = device.strip_prefix("/dev/video").unwrap_or(device);
+                index
+                    .parse()
+                    .map(CameraSpec::Usb)
+                    .map_err(|_| format!("usb takes a device number or /dev/videoN, not '{device}'"))
+            }
             _ => Err(format!("unknown camera '{s}'; valid: {VALID_SPECS}")),
         }
     }
@@ -350,6 +361,10 @@ mod tests {
         assert_eq!(c.cameras[0].spec, CameraSpec::Command("ffmpeg -i rtsp://cam:554/x -f mjpeg -".into()));
         assert_eq!(c.cameras[1].spec, CameraSpec::Pi);
         assert_eq!(c.cameras[1].id, "pi");
+        assert_eq!("usb".parse::<CameraSpec>(), Ok(CameraSpec::Usb(0)));
+        assert_eq!("usb:2".parse::<CameraSpec>(), Ok(CameraSpec::Usb(2)));
+        assert_eq!("usb:/dev/video4".parse::<CameraSpec>(), Ok(CameraSpec::Usb(4)));
+        assert!("usb:/dev/sda".parse::<CameraSpec>().is_err());
     }
 
     #[test]

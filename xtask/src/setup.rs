@@ -18,6 +18,22 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const TEST_PACKAGES: &[(&str, &str)] =
     &[("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("ffmpeg", "ffmpeg")];
 
+/// Debian 12's libclang, needed by bindgen when the server is built.
+const LIBCLANG_PACKAGE: &str = "libclang1-14";
+
+/// Whether the dynamic linker knows a library whose name starts with `prefix`.
+fn has_shared_library(prefix: &str) -> bool {
+    let listed = Command::new("ldconfig")
+        .arg("-p")
+        .output()
+        .or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output());
+    match listed {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim_start().starts_with(prefix)),
+        // No ldconfig to ask: let the build say what is missing.
+        Err(_) => true,
+    }
+}
+
 /// What the tools are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Want {
@@ -45,6 +61,10 @@ impl Tools {
         let mut packages: Vec<&str> = Vec::new();
         if !tools.has("npm") {
             packages.push("npm");
+        }
+        // The USB camera support (nokhwa) generates its V4L2 bindings with libclang.
+        if !has_shared_library("libclang") {
+            packages.push(LIBCLANG_PACKAGE);
         }
         if want == Want::Test {
             packages.extend(TEST_PACKAGES.iter().filter(|(cmd, _)| !tools.has(cmd)).map(|(_, pkg)| *pkg));

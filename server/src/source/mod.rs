@@ -16,6 +16,7 @@ pub mod pacer;
 pub mod pattern;
 pub mod pi;
 pub mod push;
+pub mod usb;
 
 use bytes::Bytes;
 
@@ -46,8 +47,9 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
-/// A running camera.
-pub trait Capture: Send {
+/// A running camera. It lives on the capture thread that opened it (device handles such as
+/// V4L2's need not be `Send`).
+pub trait Capture {
     /// Frames per second at which the capture thread should call [`Capture::grab`], for sources
     /// that produce a frame whenever asked; `None` when `grab` itself waits for the device.
     fn pace(&self) -> Option<u32>;
@@ -105,6 +107,9 @@ pub enum SourceError {
     /// A camera process could not start, exited, or went silent.
     #[error("{0}")]
     Process(String),
+    /// A camera device could not be opened or stopped working.
+    #[error("{0}")]
+    Device(String),
 }
 
 /// Modes of a camera that renders or encodes itself: common sizes (plus the configured one),
@@ -128,5 +133,8 @@ pub fn open_source(spec: &CameraSpec, _settings: &Settings) -> Result<Box<dyn So
         CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
         CameraSpec::Pi => Box::new(pi::PiSource),
         CameraSpec::Push => Box::new(push::PushSource::default()),
+        CameraSpec::Usb(index) => {
+            Box::new(usb::UsbSource::new(*index, std::sync::Arc::new(usb::NokhwaBackend)))
+        }
     })
 }

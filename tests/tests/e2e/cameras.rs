@@ -235,3 +235,29 @@ async fn two_cameras_of_different_kinds_at_once() {
     let state: framecast_shared::ApiState = serde_json::from_slice(&body).unwrap();
     assert_eq!(state.cameras.len(), 2);
 }
+
+/// No camera hardware exists on these machines: the real nokhwa path is started against a
+/// device that is not there, and must give a clear reason, keep the server up, and retry.
+#[tokio::test]
+async fn a_missing_usb_camera_is_offline_with_a_clear_reason_and_retried() {
+    let server = Server::start(&["--camera", "usb:/dev/video0"]);
+    let (mut viewer, _) = Viewer::connect(&server, "").await;
+    let mut offline_reports = 0;
+    let reason = within(15, "two offline reports (a retry)", async {
+        loop {
+            if let ServerMessage::State { camera } = viewer.next_control(15).await
+                && camera.status == CameraStatus::Offline
+            {
+                offline_reports += 1;
+                if offline_reports == 2 {
+                    return camera.reason.unwrap_or_default();
+                }
+            }
+        }
+    })
+    .await;
+    assert!(reason.contains("/dev/video0"), "reason: {reason}");
+    let (status, _, body) = http_get_body(&server, "/snapshot.jpg").await;
+    assert_eq!(status, 503);
+    assert!(String::from_utf8_lossy(&body).contains("/dev/video0"));
+}

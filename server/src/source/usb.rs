@@ -1,0 +1,423 @@
+//! USB / V4L2 webcams (`usb`, `usb:INDEX`, `usb:/dev/videoN`) through nokhwa.
+//!
+//! The camera's own MJPEG is preferred, so frames pass through without decoding or
+//! re-encoding; each buffer is trimmed to the real JPEG, because the V4L2 layer underneath
+//! hands over the whole mmap buffer (the JPEG followed by stale bytes). Cameras without MJPEG
+//! at the wanted size fall back to YUYV, encoded here. Size and frame rate changes reopen the
+//! device with the matching format; the offered sizes and rates come from the device.
+//!
+//! The device sits behind [`UsbBackend`]/[`UsbDevice`] so the capture logic is tested with a
+//! fake device; [`NokhwaBackend`] is the real one.
+
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use framecast_shared::CameraModes;
+
+use super::{Capture, Jpeg, Source, SourceError};
+use crate::config::Settings;
+
+/// Pixel layout of a device format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelKind {
+    /// Motion JPEG: passed through.
+    Mjpeg,
+    /// Packed YUV 4:2:2: encoded here.
+    Yuyv,
+    /// Anything else (not used).
+    Other,
+}
+
+/// One format a device offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsbFormat {
+    /// Pixel layout.
+    pub kind: PixelKind,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+}
+
+/// One buffer from a device.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    /// Layout of `data`.
+    pub kind: PixelKind,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The buffer as the device filled it.
+    pub data: Vec<u8>,
+}
+
+/// An opened device.
+pub trait UsbDevice {
+    /// Formats the device offers.
+    fn formats(&mut self) -> Result<Vec<UsbFormat>, SourceError>;
+    /// Starts streaming in `format`.
+    fn start(&mut self, format: UsbFormat) -> Result<(), SourceError>;
+    /// The next buffer (blocking).
+    fn frame(&mut self) -> Result<RawFrame, SourceError>;
+}
+
+/// Opens devices by index (`/dev/videoN`).
+pub trait UsbBackend: Send + Sync + std::fmt::Debug {
+    /// Opens device `index`.
+    fn open(&self, index: u32) -> Result<Box<dyn UsbDevice>, SourceError>;
+}
+
+/// The `usb` camera kind.
+#[derive(Debug)]
+pub struct UsbSource {
+    index: u32,
+    backend: Arc<dyn UsbBackend>,
+    /// Formats seen when the device was last opened, for [`Source::modes`].
+    formats: Mutex<Vec<UsbFormat>>,
+}
+
+impl UsbSource {
+    /// The device `/dev/video{index}` through `backend`.
+    pub fn new(index: u32, backend: Arc<dyn UsbBackend>) -> UsbSource {
+        UsbSource { index, backend, formats: Mutex::new(Vec::new()) }
+    }
+}
+
+impl Source for UsbSource {
+    fn kind(&self) -> &'static str {
+        "usb"
+    }
+
+    fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+        let mut device = self.backend.open(self.index)?;
+        let formats = device.formats()?;
+        *self.formats.lock().unwrap_or_else(|e| e.into_inner()) = formats.clone();
+        let format = choose_format(&formats, settings).ok_or_else(|| {
+            SourceError::Device(format!("/dev/video{} offers no MJPEG or YUYV format", self.index))
+        })?;
+        device.start(format)?;
+        tracing::info!(
+            "/dev/video{}: {:?} {}x{} at {} fps",
+            self.index,
+            format.kind,
+            format.width,
+            format.height,
+            format.fps
+        );
+        Ok(Box::new(UsbCapture { device, quality: settings.quality, last_len: 0 }))
+    }
+
+    fn modes(&self, current: &Settings) -> CameraModes {
+        let formats = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+        let usable = formats.iter().filter(|f| f.kind != PixelKind::Other);
+        let mut sizes: Vec<[u32; 2]> = usable.clone().map(|f| [f.width, f.height]).collect();
+        sizes.sort_by_key(|[w, h]| (*w as u64) * (*h as u64));
+        sizes.dedup();
+        if sizes.is_empty() {
+            // Not opened yet: offer what is configured.
+            sizes.push([current.size.width, current.size.height]);
+        }
+        let max_fps = usable.map(|f| f.fps).max().unwrap_or(current.fps).max(current.fps);
+        CameraModes { sizes, max_fps, quality: true }
+    }
+}
+
+/// The device format closest to the settings: the nearest size, then MJPEG over YUYV, then
+/// the nearest frame rate (a faster one rather than a slower one).
+pub fn choose_format(formats: &[UsbFormat], settings: &Settings) -> Option<UsbFormat> {
+    let wanted_area = settings.size.width as i64 * settings.size.height as i64;
+    formats.iter().copied().filter(|f| f.kind != PixelKind::Other).min_by_key(|f| {
+        let area_gap = (f.width as i64 * f.height as i64 - wanted_area).abs();
+        let kind = if f.kind == PixelKind::Mjpeg { 0 } else { 1 };
+        let fps_gap = if f.fps >= settings.fps {
+            (f.fps - settings.fps) as i64
+        } else {
+            1000 + (settings.fps - f.fps) as i64
+        };
+        (area_gap, kind, fps_gap)
+    })
+}
+
+/// A streaming device.
+struct UsbCapture {
+    device: Box<dyn UsbDevice>,
+    quality: u8,
+    last_len: usize,
+}
+
+impl Capture for UsbCapture {
+    fn pace(&self) -> Option<u32> {
+        None
+    }
+
+    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+        let frame = self.device.frame()?;
+        match frame.kind {
+            PixelKind::Mjpeg => {
+                let jpeg = trim_jpeg(&frame.data).ok_or_else(|| {
+                    SourceError::Device("the camera sent a buffer with no complete JPEG".into())
+                })?;
+                let (width, height) = super::jpeg::dimensions(&jpeg).map_err(|reason| {
+                    SourceError::Device(format!("the camera sent a broken JPEG: {reason}"))
+                })?;
+                Ok(Jpeg { data: jpeg, width, height })
+            }
+            PixelKind::Yuyv => {
+                let rgb = yuyv_to_rgb(&frame.data, frame.width, frame.height)
+                    .ok_or_else(|| SourceError::Device("the camera sent a short YUYV buffer".into()))?;
+                let data = super::emulated::encode_rgb(
+                    &rgb,
+                    frame.width,
+                    frame.height,
+                    self.quality,
+                    self.last_len,
+                )?;
+                self.last_len = data.len();
+                Ok(Jpeg { data: Bytes::from(data), width: frame.width, height: frame.height })
+            }
+            PixelKind::Other => {
+                Err(SourceError::Device("the camera switched to an unsupported pixel format".into()))
+            }
+        }
+    }
+}
+
+/// The JPEG at the start of a device buffer, without the stale bytes after its end.
+pub fn trim_jpeg(buffer: &[u8]) -> Option<Bytes> {
+    super::mjpeg_split::JpegSplitter::new(buffer.len() + 1).push(buffer).into_iter().next()
+}
+
+/// Packed YUYV (4:2:2, BT.601 video range) to packed RGB.
+pub fn yuyv_to_rgb(yuyv: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
+    let pixels = width as usize * height as usize;
+    if yuyv.len() < pixels * 2 || !width.is_multiple_of(2) {
+        return None;
+    }
+    let mut rgb = Vec::with_capacity(pixels * 3);
+    for quad in yuyv[..pixels * 2].chunks_exact(4) {
+        let (y0, u, y1, v) = (quad[0] as i32, quad[1] as i32 - 128, quad[2] as i32, quad[3] as i32 - 128);
+        for y in [y0, y1] {
+            let c = 298 * (y - 16);
+            let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+            rgb.push(clamp(c + 409 * v));
+            rgb.push(clamp(c - 100 * u - 208 * v));
+            rgb.push(clamp(c + 516 * u));
+        }
+    }
+    Some(rgb)
+}
+
+/// The real devices, through nokhwa's V4L2 backend.
+#[derive(Debug, Default)]
+pub struct NokhwaBackend;
+
+impl UsbBackend for NokhwaBackend {
+    fn open(&self, index: u32) -> Result<Box<dyn UsbDevice>, SourceError> {
+        use nokhwa::pixel_format::RgbFormat;
+        use nokhwa::utils::{CameraIndex, RequestedFormat, RequestedFormatType};
+        let camera = nokhwa::Camera::new(
+            CameraIndex::Index(index),
+            RequestedFormat::new::<RgbFormat>(RequestedFormatType::None),
+        )
+        .map_err(|e| SourceError::Device(format!("cannot open /dev/video{index}: {e}")))?;
+        Ok(Box::new(NokhwaDevice { camera, index }))
+    }
+}
+
+struct NokhwaDevice {
+    camera: nokhwa::Camera,
+    index: u32,
+}
+
+fn kind_of(format: nokhwa::utils::FrameFormat) -> PixelKind {
+    match format {
+        nokhwa::utils::FrameFormat::MJPEG => PixelKind::Mjpeg,
+        nokhwa::utils::FrameFormat::YUYV => PixelKind::Yuyv,
+        _ => PixelKind::Other,
+    }
+}
+
+impl UsbDevice for NokhwaDevice {
+    fn formats(&mut self) -> Result<Vec<UsbFormat>, SourceError> {
+        let formats = self.camera.compatible_camera_formats().map_err(|e| {
+            SourceError::Device(format!("/dev/video{}: cannot list formats: {e}", self.index))
+        })?;
+        Ok(formats
+            .into_iter()
+            .map(|f| UsbFormat {
+                kind: kind_of(f.format()),
+                width: f.width(),
+                height: f.height(),
+                fps: f.frame_rate(),
+            })
+            .collect())
+    }
+
+    fn start(&mut self, format: UsbFormat) -> Result<(), SourceError> {
+        use nokhwa::pixel_format::RgbFormat;
+        use nokhwa::utils::{CameraFormat, FrameFormat, RequestedFormat, RequestedFormatType};
+        let frame_format =
+            if format.kind == PixelKind::Mjpeg { FrameFormat::MJPEG } else { FrameFormat::YUYV };
+        let wanted = CameraFormat::new_from(format.width, format.height, frame_format, format.fps);
+        let index = self.index;
+        let fail = move |e: nokhwa::NokhwaError| SourceError::Device(format!("/dev/video{index}: {e}"));
+        self.camera
+            .set_camera_requset(RequestedFormat::new::<RgbFormat>(RequestedFormatType::Exact(wanted)))
+            .map_err(fail)?;
+        self.camera.open_stream().map_err(fail)
+    }
+
+    fn frame(&mut self) -> Result<RawFrame, SourceError> {
+        let buffer =
+            self.camera.frame().map_err(|e| SourceError::Device(format!("/dev/video{}: {e}", self.index)))?;
+        let resolution = buffer.resolution();
+        Ok(RawFrame {
+            kind: kind_of(buffer.source_frame_format()),
+            width: resolution.width(),
+            height: resolution.height(),
+            data: buffer.buffer().to_vec(),
+        })
+    }
+}
+
+impl Drop for NokhwaDevice {
+    fn drop(&mut self) {
+        let _ = self.camera.stop_stream();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Size;
+    use std::collections::VecDeque;
+
+    fn settings(w: u32, h: u32, fps: u32) -> Settings {
+        Settings { size: Size { width: w, height: h }, fps, quality: 80 }
+    }
+
+    fn format(kind: PixelKind, width: u32, height: u32, fps: u32) -> UsbFormat {
+        UsbFormat { kind, width, height, fps }
+    }
+
+    /// A fake device: fixed formats, a queue of buffers to hand out, then an error (unplugged).
+    #[derive(Debug, Default)]
+    struct FakeBackend {
+        formats: Vec<UsbFormat>,
+        frames: Mutex<VecDeque<RawFrame>>,
+        started: Arc<Mutex<Option<UsbFormat>>>,
+    }
+
+    struct FakeDevice {
+        formats: Vec<UsbFormat>,
+        frames: VecDeque<RawFrame>,
+        started: Arc<Mutex<Option<UsbFormat>>>,
+    }
+
+    impl UsbBackend for FakeBackend {
+        fn open(&self, index: u32) -> Result<Box<dyn UsbDevice>, SourceError> {
+            if index != 0 {
+                return Err(SourceError::Device(format!("cannot open /dev/video{index}: no such device")));
+            }
+            let frames = std::mem::take(&mut *self.frames.lock().unwrap());
+            Ok(Box::new(FakeDevice { formats: self.formats.clone(), frames, started: self.started.clone() }))
+        }
+    }
+
+    impl UsbDevice for FakeDevice {
+        fn formats(&mut self) -> Result<Vec<UsbFormat>, SourceError> {
+            Ok(self.formats.clone())
+        }
+        fn start(&mut self, format: UsbFormat) -> Result<(), SourceError> {
+            *self.started.lock().unwrap() = Some(format);
+            Ok(())
+        }
+        fn frame(&mut self) -> Result<RawFrame, SourceError> {
+            self.frames.pop_front().ok_or_else(|| SourceError::Device("/dev/video0: device unplugged".into()))
+        }
+    }
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        crate::source::emulated::encode_rgb(&vec![77; (w * h * 3) as usize], w, h, 80, 0).unwrap()
+    }
+
+    #[test]
+    fn prefers_the_cameras_own_mjpeg_at_the_wanted_size() {
+        let formats = [
+            format(PixelKind::Yuyv, 1280, 720, 10),
+            format(PixelKind::Mjpeg, 1280, 720, 30),
+            format(PixelKind::Mjpeg, 640, 480, 30),
+            format(PixelKind::Mjpeg, 1280, 720, 60),
+            format(PixelKind::Other, 1280, 720, 30),
+        ];
+        assert_eq!(choose_format(&formats, &settings(1280, 720, 30)), Some(formats[1]));
+        assert_eq!(choose_format(&formats, &settings(640, 480, 15)), Some(formats[2]));
+        // Only YUYV has the size: take it rather than a wrong size.
+        let yuyv_only = [format(PixelKind::Yuyv, 320, 240, 30), format(PixelKind::Mjpeg, 1920, 1080, 30)];
+        assert_eq!(choose_format(&yuyv_only, &settings(320, 240, 30)), Some(yuyv_only[0]));
+        assert_eq!(choose_format(&[format(PixelKind::Other, 640, 480, 30)], &settings(640, 480, 30)), None);
+    }
+
+    #[test]
+    fn mjpeg_buffers_are_trimmed_to_the_real_jpeg() {
+        let real = jpeg(64, 48);
+        // The whole mmap buffer: the JPEG, then stale bytes of an older, larger frame.
+        let mut buffer = real.clone();
+        buffer.extend_from_slice(&jpeg(64, 48)[100..]);
+        buffer.extend(std::iter::repeat_n(0u8, 5000));
+        let backend = Arc::new(FakeBackend {
+            formats: vec![format(PixelKind::Mjpeg, 64, 48, 30)],
+            frames: Mutex::new(VecDeque::from([RawFrame {
+                kind: PixelKind::Mjpeg,
+                width: 64,
+                height: 48,
+                data: buffer,
+            }])),
+            ..Default::default()
+        });
+        let source = UsbSource::new(0, backend.clone());
+        let mut cam = source.open(&settings(64, 48, 30)).unwrap();
+        let frame = cam.grab().unwrap();
+        assert_eq!(frame.data.as_ref(), real.as_slice());
+        assert_eq!((frame.width, frame.height), (64, 48));
+        // Unplugged: a clear error, which the hub reports and retries.
+        let err = cam.grab().unwrap_err().to_string();
+        assert!(err.contains("unplugged"), "{err}");
+        assert_eq!(source.modes(&settings(64, 48, 30)).sizes, vec![[64, 48]]);
+    }
+
+    #[test]
+    fn yuyv_frames_are_encoded_here() {
+        // A 4x2 picture: pure white (Y=235, U=V=128) in YUYV.
+        let white: Vec<u8> = [235u8, 128, 235, 128].repeat(4);
+        let rgb = yuyv_to_rgb(&white, 4, 2).unwrap();
+        assert!(rgb.iter().all(|&c| c >= 250), "{rgb:?}");
+        assert_eq!(yuyv_to_rgb(&white[..10], 4, 2), None);
+
+        let yuyv: Vec<u8> = [120u8, 100, 140, 160].repeat(16 * 8 / 2);
+        let backend = Arc::new(FakeBackend {
+            formats: vec![format(PixelKind::Yuyv, 16, 8, 30)],
+            frames: Mutex::new(VecDeque::from([RawFrame {
+                kind: PixelKind::Yuyv,
+                width: 16,
+                height: 8,
+                data: yuyv,
+            }])),
+            ..Default::default()
+        });
+        let mut cam = UsbSource::new(0, backend.clone()).open(&settings(16, 8, 30)).unwrap();
+        let frame = cam.grab().unwrap();
+        assert_eq!(crate::source::jpeg::dimensions(&frame.data), Ok((16, 8)));
+        assert_eq!(*backend.started.lock().unwrap(), Some(format(PixelKind::Yuyv, 16, 8, 30)));
+    }
+
+    #[test]
+    fn a_missing_device_is_a_clear_error() {
+        let source = UsbSource::new(3, Arc::new(FakeBackend::default()));
+        let err = source.open(&settings(640, 480, 30)).err().unwrap().to_string();
+        assert!(err.contains("/dev/video3"), "{err}");
+    }
+}
