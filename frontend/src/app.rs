@@ -186,11 +186,8 @@ fn SettingsPanel(
                 >
                     {move || {
                         let cam = current();
-                        let mut sizes = cam.as_ref().map(|c| c.modes.sizes.clone()).unwrap_or_default();
-                        if let Some(c) = &cam && !sizes.contains(&[c.width, c.height]) {
-                            sizes.push([c.width, c.height]);
-                        }
-                        sizes
+                        let sizes = cam.as_ref().map(|c| c.modes.sizes.clone()).unwrap_or_default();
+                        with_current(sizes, cam.map(|c| [c.width, c.height]), |[w, h]| u64::from(*w) * u64::from(*h))
                             .into_iter()
                             .map(|[w, h]| view! { <option value=format!("{w}x{h}")>{format!("{w}×{h}")}</option> })
                             .collect_view()
@@ -211,12 +208,9 @@ fn SettingsPanel(
                     {move || {
                         let cam = current();
                         let max = cam.as_ref().map(|c| c.modes.max_fps).unwrap_or(30);
-                        let mut choices: Vec<u32> = FPS_CHOICES.into_iter().filter(|f| *f <= max).collect();
-                        if let Some(c) = &cam && !choices.contains(&c.fps) {
-                            choices.push(c.fps);
-                            choices.sort_unstable();
-                        }
-                        choices.into_iter().map(|f| view! { <option value=f.to_string()>{format!("{f} fps")}</option> }).collect_view()
+                        let choices: Vec<u32> = FPS_CHOICES.into_iter().filter(|f| *f <= max).collect();
+                        with_current(choices, cam.map(|c| c.fps), |f| *f)
+                            .into_iter().map(|f| view! { <option value=f.to_string()>{format!("{f} fps")}</option> }).collect_view()
                     }}
                 </select>
             </label>
@@ -233,12 +227,8 @@ fn SettingsPanel(
                         }
                     >
                         {move || {
-                            let mut choices = QUALITY_CHOICES.to_vec();
-                            if let Some(c) = current() && !choices.contains(&c.quality) {
-                                choices.push(c.quality);
-                                choices.sort_unstable();
-                            }
-                            choices.into_iter().map(|q| view! { <option value=q.to_string()>{q.to_string()}</option> }).collect_view()
+                            with_current(QUALITY_CHOICES.to_vec(), current().map(|c| c.quality), |q| *q)
+                                .into_iter().map(|q| view! { <option value=q.to_string()>{q.to_string()}</option> }).collect_view()
                         }}
                     </select>
                 </label>
@@ -266,6 +256,22 @@ fn SettingsPanel(
             </label>
         </form>
     }
+}
+
+/// The offered choices plus the current value when it is not among them (so a picker always
+/// shows what is in force), ordered by `key`.
+fn with_current<T: PartialEq + Copy, K: Ord>(
+    mut choices: Vec<T>,
+    current: Option<T>,
+    key: fn(&T) -> K,
+) -> Vec<T> {
+    if let Some(c) = current
+        && !choices.contains(&c)
+    {
+        choices.push(c);
+    }
+    choices.sort_by_key(key);
+    choices
 }
 
 fn opt<T>(value: Option<T>, show: impl Fn(T) -> String) -> String {

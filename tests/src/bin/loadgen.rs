@@ -190,6 +190,7 @@ async fn run_clients(
     let warmup = Duration::from_secs(1);
     let window_start = Instant::now() + warmup;
     let window_end = window_start + measure;
+    let plan = ClientPlan { addr, window: (window_start, window_end), pace };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -198,8 +199,8 @@ async fn run_clients(
         tasks.push(tokio::spawn(async move {
             let mut log = ClientLog::default();
             let result = match protocol {
-                Protocol::Ws => ws_client(addr, window_start, window_end, pace, &stop, &mut log).await,
-                Protocol::Mjpeg => mjpeg_client(addr, window_start, window_end, pace, &stop, &mut log).await,
+                Protocol::Ws => ws_client(&plan, &stop, &mut log).await,
+                Protocol::Mjpeg => mjpeg_client(&plan, &stop, &mut log).await,
             };
             if let Err(e) = result {
                 log.error = Some(e);
@@ -283,6 +284,17 @@ fn summarize(
     }
 }
 
+/// What every client of a scenario does: where it connects, when it measures, how fast it
+/// reads.
+#[derive(Debug, Clone, Copy)]
+struct ClientPlan {
+    addr: SocketAddr,
+    /// Start and end of the measured window (after the warm-up).
+    window: (Instant, Instant),
+    /// Read at most one frame per `pace` (a slow viewer).
+    pace: Option<Duration>,
+}
+
 /// Records one received frame if it falls in the measured window.
 fn record(
     log: &mut ClientLog,
@@ -305,14 +317,8 @@ fn record(
     log.latencies_us.push(unix_micros_now().saturating_sub(captured_us));
 }
 
-async fn ws_client(
-    addr: SocketAddr,
-    window_start: Instant,
-    window_end: Instant,
-    pace: Option<Duration>,
-    stop: &AtomicBool,
-    log: &mut ClientLog,
-) -> Result<(), String> {
+async fn ws_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
+    let ClientPlan { addr, window, pace } = *plan;
     let (mut ws, _) =
         tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.map_err(|e| e.to_string())?;
     let mut last = None;
@@ -320,7 +326,7 @@ async fn ws_client(
         let message = tokio::time::timeout(Duration::from_secs(3), ws.next()).await;
         let message = match message {
             Err(_) => {
-                if Instant::now() > window_end {
+                if Instant::now() > window.1 {
                     break;
                 }
                 continue;
@@ -331,7 +337,7 @@ async fn ws_client(
         if let Message::Binary(bytes) = message {
             let (header, offset): (FrameHeader, usize) =
                 FrameHeader::decode_message(&bytes).map_err(|e| e.to_string())?;
-            record(log, (window_start, window_end), &mut last, bytes.len() - offset, header.captured_us);
+            record(log, window, &mut last, bytes.len() - offset, header.captured_us);
             if let Some(pace) = pace {
                 tokio::time::sleep(pace).await;
             }
@@ -343,14 +349,8 @@ async fn ws_client(
     Ok(())
 }
 
-async fn mjpeg_client(
-    addr: SocketAddr,
-    window_start: Instant,
-    window_end: Instant,
-    pace: Option<Duration>,
-    stop: &AtomicBool,
-    log: &mut ClientLog,
-) -> Result<(), String> {
+async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
+    let ClientPlan { addr, window, pace } = *plan;
     let mut response = http_client::get(addr, "/stream.mjpg").await.map_err(|e| e.to_string())?;
     if response.status != 200 {
         return Err(format!("status {}", response.status));
@@ -363,14 +363,14 @@ async fn mjpeg_client(
             http_client::read_part(&mut response.body, "framecast", false),
         );
         let part = match part.await {
-            Err(_) if Instant::now() > window_end => break,
+            Err(_) if Instant::now() > window.1 => break,
             Err(_) => continue,
             Ok(part) => part.map_err(|e| e.to_string())?,
         };
         let stamp: f64 = http_client::header(&part.headers, "x-timestamp")
             .and_then(|v| v.parse().ok())
             .ok_or("part without X-Timestamp")?;
-        record(log, (window_start, window_end), &mut last, part.len, (stamp * 1e6) as u64);
+        record(log, window, &mut last, part.len, (stamp * 1e6) as u64);
         if let Some(pace) = pace {
             tokio::time::sleep(pace).await;
         }

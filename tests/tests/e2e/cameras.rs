@@ -143,16 +143,7 @@ async fn the_pi_camera_runs_rpicam_vid_with_the_settings() {
             quality: None,
         })
         .await;
-    within(15, "frames at the new size", async {
-        loop {
-            let (h, _) = viewer.next_frame(10).await;
-            viewer.ack(h.seq).await;
-            if (h.width, h.height) == (320, 180) {
-                break;
-            }
-        }
-    })
-    .await;
+    viewer.wait_for_size(320, 180, 15).await;
 }
 
 #[tokio::test]

@@ -140,16 +140,7 @@ impl Drop for Sender {
 
 async fn wait_for_pushed_frames(server: &Server, secs: u64) {
     let (mut viewer, _) = Viewer::connect(server, "?camera=pi4").await;
-    within(secs, "frames from framecast push", async {
-        loop {
-            let (h, _) = viewer.next_frame(secs).await;
-            viewer.ack(h.seq).await;
-            if (h.width, h.height) == (160, 120) {
-                break;
-            }
-        }
-    })
-    .await;
+    viewer.wait_for_size(160, 120, secs).await;
 }
 
 #[tokio::test]

@@ -198,6 +198,21 @@ impl Viewer {
         self.send(&ClientMessage::Ack { seq }).await;
     }
 
+    /// Receives and acknowledges frames until one is `width` x `height`; fails the test after
+    /// `secs`.
+    pub async fn wait_for_size(&mut self, width: u32, height: u32, secs: u64) {
+        within(secs, &format!("a {width}x{height} frame"), async {
+            loop {
+                let (h, _) = self.next_frame(secs).await;
+                self.ack(h.seq).await;
+                if (h.width, h.height) == (width, height) {
+                    return;
+                }
+            }
+        })
+        .await;
+    }
+
     /// Receives and acknowledges frames for `duration`; returns their headers.
     pub async fn watch_for(&mut self, duration: Duration) -> Vec<FrameHeader> {
         let mut headers = Vec::new();

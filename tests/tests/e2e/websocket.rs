@@ -218,16 +218,7 @@ async fn settings_change_live_for_every_viewer() {
     .await;
     // Both viewers get frames of the new size, and a state message saying so.
     for viewer in [&mut a, &mut b] {
-        within(10, "a frame of the new size", async {
-            loop {
-                let (h, _) = viewer.next_frame(10).await;
-                viewer.ack(h.seq).await;
-                if (h.width, h.height) == (320, 180) {
-                    break;
-                }
-            }
-        })
-        .await;
+        viewer.wait_for_size(320, 180, 10).await;
     }
     let headers = b.watch_for(Duration::from_secs(2)).await;
     let fps = fps_of(&headers);
