@@ -233,6 +233,35 @@ fn SettingsPanel(
                     </select>
                 </label>
             </Show>
+            // Device controls (USB cameras): one slider each, applied when released.
+            {move || {
+                current()
+                    .map(|c| c.controls)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|control| {
+                        let name = control.name.clone();
+                        view! {
+                            <label>
+                                {control.name.clone()}
+                                <input
+                                    type="range"
+                                    data-control=control.name.clone()
+                                    min=control.min.to_string()
+                                    max=control.max.to_string()
+                                    step=control.step.to_string()
+                                    prop:value=control.value.to_string()
+                                    on:change=move |e| {
+                                        if let Ok(value) = event_target_value(&e).parse() {
+                                            stream::set_control(&name, value);
+                                        }
+                                    }
+                                />
+                            </label>
+                        }
+                    })
+                    .collect_view()
+            }}
             <label>
                 "This screen at most"
                 <select

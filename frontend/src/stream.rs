@@ -626,3 +626,11 @@ pub fn switch_camera(id: &str) {
         connect(pipeline);
     });
 }
+
+/// Sets a device control of the shown camera (brightness, exposure...), for every viewer.
+pub fn set_control(name: &str, value: i64) {
+    with_pipeline(|pipeline| {
+        let generation = pipeline.borrow().generation;
+        send(pipeline, generation, &ClientMessage::Control { name: name.to_string(), value });
+    });
+}

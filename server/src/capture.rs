@@ -19,6 +19,8 @@ pub struct CaptureHandle {
     stop: mpsc::Sender<()>,
     /// Interrupts a blocked grab (set by the thread once the camera is open).
     stopper: Arc<Mutex<Option<Stopper>>>,
+    /// Device control changes for the thread to apply between frames.
+    controls: mpsc::Sender<ControlRequest>,
     done: oneshot::Receiver<Result<(), SourceError>>,
 }
 
@@ -32,19 +34,25 @@ impl CaptureHandle {
     /// Opens `source` on a new thread and publishes its frames to `hub` until stopped or failed.
     pub fn start(hub: Hub, source: std::sync::Arc<dyn Source>, settings: Settings) -> CaptureHandle {
         let (stop_tx, stop_rx) = mpsc::channel();
+        let (controls_tx, controls_rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let stopper = Arc::new(Mutex::new(None));
         let stopper_slot = stopper.clone();
         let name = format!("capture-{}", hub.id());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let result = capture_loop(&hub, &*source, &settings, &stop_rx, &stopper_slot);
+            let result = capture_loop(&hub, &*source, &settings, &stop_rx, &controls_rx, &stopper_slot);
             let _ = done_tx.send(result);
         });
         if let Err(e) = spawned {
             // The closure (and its sender) was dropped: `finished` reports the failure.
             tracing::error!("cannot start capture thread: {e}");
         }
-        CaptureHandle { stop: stop_tx, stopper, done: done_rx }
+        CaptureHandle { stop: stop_tx, stopper, controls: controls_tx, done: done_rx }
+    }
+
+    /// Where to send device control changes for this capture.
+    pub fn controls(&self) -> mpsc::Sender<ControlRequest> {
+        self.controls.clone()
     }
 
     /// Waits until the capture ends by itself (a failure) and returns why.
@@ -69,11 +77,21 @@ impl CaptureHandle {
     }
 }
 
+/// A device control change for the capture thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlRequest {
+    /// Control name.
+    pub name: String,
+    /// New value.
+    pub value: i64,
+}
+
 fn capture_loop(
     hub: &Hub,
     source: &dyn Source,
     settings: &Settings,
     stop: &mpsc::Receiver<()>,
+    controls: &mpsc::Receiver<ControlRequest>,
     stopper: &Mutex<Option<Stopper>>,
 ) -> Result<(), SourceError> {
     let mut capture = source.open(settings)?;
@@ -95,6 +113,12 @@ fn capture_loop(
         };
         if stop_requested {
             return Ok(());
+        }
+        for ControlRequest { name, value } in controls.try_iter() {
+            match capture.set_control(&name, value) {
+                Ok(()) => hub.info_changed(),
+                Err(e) => tracing::warn!(camera = %hub.id(), "cannot set {name} to {value}: {e}"),
+            }
         }
         let asked_us = framecast_shared::unix_micros_now();
         let jpeg = match capture.grab() {

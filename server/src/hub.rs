@@ -71,6 +71,10 @@ struct Inner {
     status: watch::Sender<Status>,
     viewers: watch::Sender<usize>,
     seq: AtomicU64,
+    /// Bumped when what [`Hub::info`] says changes without a status change (a control).
+    info_rev: watch::Sender<u64>,
+    /// The running capture's control channel.
+    controls: std::sync::Mutex<Option<std::sync::mpsc::Sender<crate::capture::ControlRequest>>>,
 }
 
 impl Hub {
@@ -85,6 +89,8 @@ impl Hub {
             status: watch::Sender::new(Status::new(CameraStatus::Stopped)),
             viewers: watch::Sender::new(0),
             seq: AtomicU64::new(0),
+            info_rev: watch::Sender::new(0),
+            controls: std::sync::Mutex::new(None),
         }))
     }
 
@@ -112,7 +118,12 @@ impl Hub {
         let mut frame = self.0.frame.subscribe();
         // Hand the current frame to the new viewer at once instead of after the next capture.
         frame.mark_changed();
-        Viewer { hub: self.clone(), frame, status: self.0.status.subscribe() }
+        Viewer {
+            hub: self.clone(),
+            frame,
+            status: self.0.status.subscribe(),
+            info: self.0.info_rev.subscribe(),
+        }
     }
 
     /// The push camera behind this hub, if it is one.
@@ -141,6 +152,7 @@ impl Hub {
             viewers: *self.0.viewers.borrow(),
             frames: self.0.seq.load(Ordering::Relaxed),
             modes: self.0.source.modes(&settings),
+            controls: self.0.source.controls(),
         }
     }
 
@@ -187,6 +199,7 @@ impl Hub {
             let settings = *settings_rx.borrow_and_update();
             let seq_before = self.0.seq.load(Ordering::Relaxed);
             let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
+            *self.0.controls.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture.controls());
             tracing::info!(camera = %self.0.id, "camera started");
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
@@ -278,6 +291,34 @@ impl Hub {
         Ok(())
     }
 
+    /// Tells viewers that the camera's description changed (a device control was set).
+    pub fn info_changed(&self) {
+        self.0.info_rev.send_modify(|n| *n += 1);
+    }
+
+    /// Sets a device control of the running camera, checked against what it offers. Every
+    /// viewer gets the new state once the device has taken it.
+    pub fn set_control(&self, name: &str, value: i64) -> Result<(), String> {
+        let controls = self.0.source.controls();
+        let Some(control) = controls.iter().find(|c| c.name == name) else {
+            let known: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
+            return Err(if known.is_empty() {
+                format!("camera '{}' has no controls", self.0.id)
+            } else {
+                format!("no control '{name}'; controls: {}", known.join(", "))
+            });
+        };
+        if !(control.min..=control.max).contains(&value) {
+            return Err(format!("{name} must be within {}..={}", control.min, control.max));
+        }
+        let sender = self.0.controls.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let request = crate::capture::ControlRequest { name: name.to_string(), value };
+        match sender {
+            Some(tx) if tx.send(request).is_ok() => Ok(()),
+            _ => Err(format!("camera '{}' is not running", self.0.id)),
+        }
+    }
+
     fn set_status(&self, status: Status) {
         self.0.status.send_if_modified(|s| {
             let changed = *s != status;
@@ -332,6 +373,7 @@ pub struct Viewer {
     hub: Hub,
     frame: watch::Receiver<Option<Arc<Frame>>>,
     status: watch::Receiver<Status>,
+    info: watch::Receiver<u64>,
 }
 
 impl Viewer {
@@ -347,6 +389,7 @@ impl Viewer {
         let alive = tokio::select! {
             r = self.frame.changed(), if want_frames => r.map(|()| Change::Frame),
             r = self.status.changed() => r.map(|()| Change::Status),
+            r = self.info.changed() => r.map(|()| Change::Status),
         };
         alive.ok()
     }
@@ -373,10 +416,96 @@ impl Viewer {
     pub fn status(&mut self) -> Status {
         self.status.borrow_and_update().clone()
     }
+
+    /// Marks the status and the description as seen (after describing the camera).
+    pub fn mark_seen(&mut self) {
+        self.status.borrow_and_update();
+        self.info.borrow_and_update();
+    }
 }
 
 impl Drop for Viewer {
     fn drop(&mut self) {
         self.hub.0.viewers.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Size;
+    use crate::source::{Capture, Jpeg, SourceError};
+    use framecast_shared::{CameraControl, CameraModes};
+
+    /// A camera with one control, backed by a shared list the capture updates.
+    #[derive(Debug, Default)]
+    struct ControlledSource {
+        controls: Arc<std::sync::Mutex<Vec<CameraControl>>>,
+    }
+
+    struct ControlledCapture {
+        controls: Arc<std::sync::Mutex<Vec<CameraControl>>>,
+        jpeg: Bytes,
+    }
+
+    impl Source for ControlledSource {
+        fn kind(&self) -> &'static str {
+            "test"
+        }
+        fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+            *self.controls.lock().unwrap() =
+                vec![CameraControl { name: "Gain".into(), min: 0, max: 10, step: 1, value: 1, default: 1 }];
+            let jpeg = crate::source::emulated::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50, 0)?;
+            Ok(Box::new(ControlledCapture { controls: self.controls.clone(), jpeg: Bytes::from(jpeg) }))
+        }
+        fn modes(&self, _current: &Settings) -> CameraModes {
+            CameraModes::default()
+        }
+        fn controls(&self) -> Vec<CameraControl> {
+            self.controls.lock().unwrap().clone()
+        }
+    }
+
+    impl Capture for ControlledCapture {
+        fn pace(&self) -> Option<u32> {
+            Some(50)
+        }
+        fn grab(&mut self) -> Result<Jpeg, SourceError> {
+            Ok(Jpeg { data: self.jpeg.clone(), width: 16, height: 16 })
+        }
+        fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
+            let mut controls = self.controls.lock().unwrap();
+            let control = controls.iter_mut().find(|c| c.name == name).expect("validated by the hub");
+            control.value = value;
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_control_reaches_the_running_capture_and_every_viewer_hears_of_it() {
+        let settings = Settings { size: Size { width: 16, height: 16 }, fps: 50, quality: 50 };
+        let hub =
+            Hub::new("t".into(), Box::new(ControlledSource::default()), settings, Duration::from_secs(5));
+        let shutdown = CancellationToken::new();
+        let supervisor = hub.spawn_supervisor(shutdown.clone());
+        assert!(hub.set_control("Gain", 3).is_err(), "no controls before the camera runs");
+
+        let mut viewer = hub.watch();
+        tokio::time::timeout(Duration::from_secs(5), viewer.next_frame(&shutdown)).await.unwrap().unwrap();
+        viewer.mark_seen();
+        assert!(hub.set_control("Gain", 11).unwrap_err().contains("0..=10"));
+        assert!(hub.set_control("Zoom", 1).unwrap_err().contains("controls: Gain"));
+        hub.set_control("Gain", 7).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if viewer.changed(false).await == Some(Change::Status) && hub.info().controls[0].value == 7 {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("viewers hear of the new value");
+        shutdown.cancel();
+        supervisor.await.unwrap();
     }
 }

@@ -24,6 +24,13 @@ pub enum ClientMessage {
         #[serde(default)]
         max_fps: Option<f64>,
     },
+    /// Set one of the shown camera's device controls (see [`CameraInfo::controls`]).
+    Control {
+        /// The control's name, as listed.
+        name: String,
+        /// New value, within the control's range.
+        value: i64,
+    },
     /// Change the shown camera's settings; every viewer of the camera sees the result (a
     /// `state` message). Absent fields stay as they are.
     Settings {
@@ -153,6 +160,26 @@ pub struct CameraInfo {
     /// What can be changed with a `settings` message.
     #[serde(default)]
     pub modes: CameraModes,
+    /// Device controls (brightness, contrast, exposure, focus...) where the camera has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<CameraControl>,
+}
+
+/// One adjustable device control, set with a `control` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CameraControl {
+    /// Name as the device reports it ("Brightness").
+    pub name: String,
+    /// Smallest value.
+    pub min: i64,
+    /// Largest value.
+    pub max: i64,
+    /// Step between values.
+    pub step: i64,
+    /// Current value.
+    pub value: i64,
+    /// The device's default.
+    pub default: i64,
 }
 
 /// The settings a camera offers, so clients list only real choices.
@@ -243,6 +270,14 @@ mod tests {
             viewers: 3,
             frames: 99,
             modes: CameraModes { sizes: vec![[640, 480], [1280, 720]], max_fps: 60, quality: true },
+            controls: vec![CameraControl {
+                name: "Brightness".into(),
+                min: -64,
+                max: 64,
+                step: 1,
+                value: 0,
+                default: 0,
+            }],
         }
     }
 
@@ -252,6 +287,7 @@ mod tests {
             ClientMessage::Hello { window: Some(4), max_fps: Some(5.0) },
             ClientMessage::Hello { window: None, max_fps: None },
             ClientMessage::Settings { width: Some(640), height: Some(480), fps: None, quality: Some(70) },
+            ClientMessage::Control { name: "Exposure".into(), value: -3 },
             ClientMessage::Ack { seq: u64::MAX },
             ClientMessage::Ping { t: 1234.5 },
         ] {

@@ -13,7 +13,8 @@ pub mod control;
 pub mod frame;
 
 pub use control::{
-    ApiState, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode, ProtocolError, ServerMessage,
+    ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode, ProtocolError,
+    ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
 

@@ -75,7 +75,7 @@ pub async fn run_session<S>(
         cameras,
     };
     // The hello already describes the current status.
-    viewer.status();
+    viewer.mark_seen();
     if !send(&mut tx, text(&hello), &shutdown).await {
         return;
     }
@@ -105,7 +105,7 @@ pub async fn run_session<S>(
                 // The loop's top sends it.
                 Some(Change::Frame) => None,
                 Some(Change::Status) => {
-                    viewer.status();
+                    viewer.mark_seen();
                     Some(ServerMessage::State { camera: viewer.hub().info() })
                 }
             },
@@ -173,6 +173,9 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub) -> Option<ServerMe
                 _ => return Some(error(ErrorCode::BadSettings, "width and height go together")),
             };
             hub.apply_settings(size, fps, quality).err().map(|e| error(ErrorCode::BadSettings, &e))
+        }
+        Ok(ClientMessage::Control { name, value }) => {
+            hub.set_control(&name, value).err().map(|e| error(ErrorCode::BadSettings, &e))
         }
     }
 }

@@ -41,6 +41,11 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
         false
     }
 
+    /// Device controls as last seen (empty for cameras without any).
+    fn controls(&self) -> Vec<framecast_shared::CameraControl> {
+        Vec::new()
+    }
+
     /// The push camera behind this source, for the ingest endpoints.
     fn as_push(&self) -> Option<&push::PushSource> {
         None
@@ -62,6 +67,12 @@ pub trait Capture {
     /// never blocks for long.
     fn stopper(&self) -> Option<Stopper> {
         None
+    }
+
+    /// Sets a device control (see [`Source::controls`]). Called on the capture thread between
+    /// frames.
+    fn set_control(&mut self, name: &str, _value: i64) -> Result<(), SourceError> {
+        Err(SourceError::Device(format!("this camera has no control '{name}'")))
     }
 }
 

@@ -12,7 +12,7 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use framecast_shared::CameraModes;
+use framecast_shared::{CameraControl, CameraModes};
 
 use super::{Capture, Jpeg, Source, SourceError};
 use crate::config::Settings;
@@ -62,6 +62,10 @@ pub trait UsbDevice {
     fn start(&mut self, format: UsbFormat) -> Result<(), SourceError>;
     /// The next buffer (blocking).
     fn frame(&mut self) -> Result<RawFrame, SourceError>;
+    /// Integer controls the device offers (brightness, exposure...), with current values.
+    fn controls(&mut self) -> Vec<CameraControl>;
+    /// Sets control `name` to `value`.
+    fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError>;
 }
 
 /// Opens devices by index (`/dev/videoN`).
@@ -77,12 +81,14 @@ pub struct UsbSource {
     backend: Arc<dyn UsbBackend>,
     /// Formats seen when the device was last opened, for [`Source::modes`].
     formats: Mutex<Vec<UsbFormat>>,
+    /// Controls as last seen, kept current by the capture when one is set.
+    controls: Arc<Mutex<Vec<CameraControl>>>,
 }
 
 impl UsbSource {
     /// The device `/dev/video{index}` through `backend`.
     pub fn new(index: u32, backend: Arc<dyn UsbBackend>) -> UsbSource {
-        UsbSource { index, backend, formats: Mutex::new(Vec::new()) }
+        UsbSource { index, backend, formats: Mutex::new(Vec::new()), controls: Arc::default() }
     }
 }
 
@@ -99,6 +105,7 @@ impl Source for UsbSource {
             SourceError::Device(format!("/dev/video{} offers no MJPEG or YUYV format", self.index))
         })?;
         device.start(format)?;
+        *self.controls.lock().unwrap_or_else(|e| e.into_inner()) = device.controls();
         tracing::info!(
             "/dev/video{}: {:?} {}x{} at {} fps",
             self.index,
@@ -107,7 +114,16 @@ impl Source for UsbSource {
             format.height,
             format.fps
         );
-        Ok(Box::new(UsbCapture { device, quality: settings.quality, last_len: 0 }))
+        Ok(Box::new(UsbCapture {
+            device,
+            quality: settings.quality,
+            last_len: 0,
+            controls: self.controls.clone(),
+        }))
+    }
+
+    fn controls(&self) -> Vec<CameraControl> {
+        self.controls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn modes(&self, current: &Settings) -> CameraModes {
@@ -146,6 +162,7 @@ struct UsbCapture {
     device: Box<dyn UsbDevice>,
     quality: u8,
     last_len: usize,
+    controls: Arc<Mutex<Vec<CameraControl>>>,
 }
 
 impl Capture for UsbCapture {
@@ -182,6 +199,15 @@ impl Capture for UsbCapture {
                 Err(SourceError::Device("the camera switched to an unsupported pixel format".into()))
             }
         }
+    }
+
+    fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
+        self.device.set_control(name, value)?;
+        let mut controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(control) = controls.iter_mut().find(|c| c.name == name) {
+            control.value = value;
+        }
+        Ok(())
     }
 }
 
@@ -270,6 +296,51 @@ impl UsbDevice for NokhwaDevice {
         self.camera.open_stream().map_err(fail)
     }
 
+    fn controls(&mut self) -> Vec<CameraControl> {
+        use nokhwa::utils::ControlValueDescription;
+        let Ok(controls) = self.camera.camera_controls() else { return Vec::new() };
+        controls
+            .into_iter()
+            .filter_map(|c| match c.description() {
+                ControlValueDescription::IntegerRange { min, max, value, step, default } => {
+                    Some(CameraControl {
+                        name: c.name().to_string(),
+                        min: *min,
+                        max: *max,
+                        step: (*step).max(1),
+                        value: *value,
+                        default: *default,
+                    })
+                }
+                ControlValueDescription::Boolean { value, default } => Some(CameraControl {
+                    name: c.name().to_string(),
+                    min: 0,
+                    max: 1,
+                    step: 1,
+                    value: i64::from(*value),
+                    default: i64::from(*default),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
+        use nokhwa::utils::{ControlValueDescription, ControlValueSetter};
+        let index = self.index;
+        let fail = move |e: nokhwa::NokhwaError| SourceError::Device(format!("/dev/video{index}: {e}"));
+        let controls = self.camera.camera_controls().map_err(fail)?;
+        let control = controls
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| SourceError::Device(format!("/dev/video{index} has no control '{name}'")))?;
+        let setter = match control.description() {
+            ControlValueDescription::Boolean { .. } => ControlValueSetter::Boolean(value != 0),
+            _ => ControlValueSetter::Integer(value),
+        };
+        self.camera.set_camera_control(control.control(), setter).map_err(fail)
+    }
+
     fn frame(&mut self) -> Result<RawFrame, SourceError> {
         let buffer =
             self.camera.frame().map_err(|e| SourceError::Device(format!("/dev/video{}: {e}", self.index)))?;
@@ -309,12 +380,14 @@ mod tests {
         formats: Vec<UsbFormat>,
         frames: Mutex<VecDeque<RawFrame>>,
         started: Arc<Mutex<Option<UsbFormat>>>,
+        set: Arc<Mutex<Vec<(String, i64)>>>,
     }
 
     struct FakeDevice {
         formats: Vec<UsbFormat>,
         frames: VecDeque<RawFrame>,
         started: Arc<Mutex<Option<UsbFormat>>>,
+        set: Arc<Mutex<Vec<(String, i64)>>>,
     }
 
     impl UsbBackend for FakeBackend {
@@ -323,7 +396,12 @@ mod tests {
                 return Err(SourceError::Device(format!("cannot open /dev/video{index}: no such device")));
             }
             let frames = std::mem::take(&mut *self.frames.lock().unwrap());
-            Ok(Box::new(FakeDevice { formats: self.formats.clone(), frames, started: self.started.clone() }))
+            Ok(Box::new(FakeDevice {
+                formats: self.formats.clone(),
+                frames,
+                started: self.started.clone(),
+                set: self.set.clone(),
+            }))
         }
     }
 
@@ -337,6 +415,20 @@ mod tests {
         }
         fn frame(&mut self) -> Result<RawFrame, SourceError> {
             self.frames.pop_front().ok_or_else(|| SourceError::Device("/dev/video0: device unplugged".into()))
+        }
+        fn controls(&mut self) -> Vec<CameraControl> {
+            vec![CameraControl {
+                name: "Brightness".into(),
+                min: -64,
+                max: 64,
+                step: 1,
+                value: 0,
+                default: 0,
+            }]
+        }
+        fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
+            self.set.lock().unwrap().push((name.to_string(), value));
+            Ok(())
         }
     }
 
@@ -412,6 +504,21 @@ mod tests {
         let frame = cam.grab().unwrap();
         assert_eq!(crate::source::jpeg::dimensions(&frame.data), Ok((16, 8)));
         assert_eq!(*backend.started.lock().unwrap(), Some(format(PixelKind::Yuyv, 16, 8, 30)));
+    }
+
+    #[test]
+    fn device_controls_are_listed_and_set() {
+        let backend = Arc::new(FakeBackend {
+            formats: vec![format(PixelKind::Mjpeg, 64, 48, 30)],
+            ..Default::default()
+        });
+        let source = UsbSource::new(0, backend.clone());
+        assert!(source.controls().is_empty(), "unknown until the device is opened");
+        let mut cam = source.open(&settings(64, 48, 30)).unwrap();
+        assert_eq!(source.controls()[0].name, "Brightness");
+        cam.set_control("Brightness", 20).unwrap();
+        assert_eq!(*backend.set.lock().unwrap(), vec![("Brightness".to_string(), 20)]);
+        assert_eq!(source.controls()[0].value, 20, "the listed value follows");
     }
 
     #[test]

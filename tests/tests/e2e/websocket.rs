@@ -238,6 +238,8 @@ async fn settings_the_camera_cannot_take_are_refused() {
         ClientMessage::Settings { width: Some(320), height: None, fps: None, quality: None },
         ClientMessage::Settings { width: None, height: None, fps: Some(0), quality: None },
         ClientMessage::Settings { width: None, height: None, fps: None, quality: Some(101) },
+        // The emulated camera has no device controls.
+        ClientMessage::Control { name: "Brightness".into(), value: 1 },
     ] {
         viewer.send(&bad).await;
         loop {
