@@ -90,6 +90,11 @@ async fn a_camera_that_dies_mid_stream_recovers_by_itself() {
 
 /// A stand-in for `rpicam-vid` that accepts its real flags and writes MJPEG with ffmpeg.
 fn fake_rpicam_vid(dir: &Path, log: &Path) {
+    fake_libcamera_program(dir, log, "rpicam-vid");
+}
+
+/// The stand-in under `name` (`rpicam-vid`, or its older name `libcamera-vid`).
+fn fake_libcamera_program(dir: &Path, log: &Path, name: &str) {
     let script = format!(
         r#"#!/bin/sh
 # Stand-in for rpicam-vid: checks the flags framecast passes, then streams real MJPEG.
@@ -111,7 +116,7 @@ exec ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=${{w}}x${
 "#,
         log = log.display()
     );
-    let path = dir.join("rpicam-vid");
+    let path = dir.join(name);
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -144,6 +149,19 @@ async fn the_pi_camera_runs_rpicam_vid_with_the_settings() {
         })
         .await;
     viewer.wait_for_size(320, 180, 15).await;
+}
+
+#[tokio::test]
+async fn older_systems_with_only_libcamera_vid_work_too() {
+    let dir = temp_dir("fake-old-pi");
+    let log = dir.join("args.txt");
+    fake_libcamera_program(&dir, &log, "libcamera-vid");
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let server =
+        Server::start_with_env(&["--camera", "pi", "--size", "320x240", "--fps", "10"], &[("PATH", path)]);
+    let (mut viewer, _) = Viewer::connect(&server, "").await;
+    viewer.wait_for_size(320, 240, 15).await;
+    assert!(std::fs::read_to_string(&log).unwrap().contains("--codec mjpeg"));
 }
 
 #[tokio::test]
