@@ -82,6 +82,22 @@ impl Browser {
         }
     }
 
+    /// A browser showing `server`'s page, once it has drawn `frames` frames.
+    async fn live_page(
+        server: &Server,
+        name: &str,
+        width: u32,
+        height: u32,
+        phone: bool,
+        frames: u64,
+    ) -> Browser {
+        let browser = Browser::start(name, width, height, phone).await;
+        browser.client().goto(&server.url("/")).await.expect("page loads");
+        let enough = format!("{FRAMES_DRAWN} >= {frames}");
+        browser.wait_until(&format!("{frames} frames drawn"), &enough, Duration::from_secs(30)).await;
+        browser
+    }
+
     fn client(&self) -> &Client {
         self.client.as_ref().unwrap()
     }
@@ -154,9 +170,7 @@ const FRAMES_DRAWN: &str =
 #[tokio::test]
 async fn the_page_draws_live_moving_video_on_the_canvas() {
     let server = Server::start(&["--size", "640x360", "--fps", "25"]);
-    let browser = Browser::start("desktop", 1280, 800, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("10 frames drawn", &format!("{FRAMES_DRAWN} >= 10"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "desktop", 1280, 800, false, 10).await;
 
     let first = browser.eval(SAMPLE_CANVAS).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -197,9 +211,7 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
 #[tokio::test]
 async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
     let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
-    let browser = Browser::start("phone", 390, 844, true).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("5 frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "phone", 390, 844, true, 5).await;
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
     let viewport = browser.eval("return window.innerWidth").await;
@@ -220,9 +232,7 @@ async fn the_page_reconnects_by_itself_when_the_server_restarts() {
     let listen = format!("127.0.0.1:{port}");
     let args = ["--size", "320x240", "--fps", "20", "--listen", listen.as_str()];
     let server = Server::start(&args);
-    let browser = Browser::start("reconnect", 1024, 700, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "reconnect", 1024, 700, false, 5).await;
 
     drop(server);
     let state = text_of("state");
@@ -252,9 +262,7 @@ async fn the_page_reconnects_by_itself_when_the_server_restarts() {
 #[tokio::test]
 async fn changing_the_resolution_in_the_page_changes_the_canvas() {
     let server = Server::start(&["--size", "640x360", "--fps", "20"]);
-    let browser = Browser::start("settings", 1024, 700, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "settings", 1024, 700, false, 3).await;
     let c = browser.client();
     c.find(Locator::Css("[data-testid=settings-button]"))
         .await
@@ -279,9 +287,7 @@ async fn changing_the_resolution_in_the_page_changes_the_canvas() {
 #[tokio::test]
 async fn pause_stops_drawing_and_resume_goes_live_again() {
     let server = Server::start(&["--size", "320x240", "--fps", "20"]);
-    let browser = Browser::start("pause", 1024, 700, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "pause", 1024, 700, false, 3).await;
     // The keyboard shortcut.
     browser.client().find(Locator::Css("body")).await.unwrap().send_keys(" ").await.unwrap();
     browser.wait_until("paused", &format!("{} === 'paused'", text_of("state")), Duration::from_secs(5)).await;
@@ -302,9 +308,7 @@ async fn pause_stops_drawing_and_resume_goes_live_again() {
 #[tokio::test]
 async fn overlay_figures_at_720p() {
     let server = Server::start(&["--size", "1280x720", "--fps", "30"]);
-    let browser = Browser::start("figures", 1280, 800, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 30"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "figures", 1280, 800, false, 30).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut figures = Vec::new();
     for id in ["drawn-fps", "camera-fps", "latency", "decode", "rtt", "skipped"] {
@@ -323,9 +327,7 @@ async fn overlay_figures_at_720p() {
 #[tokio::test]
 async fn a_phone_in_landscape_shows_the_picture_full_height() {
     let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
-    let browser = Browser::start("landscape", 844, 390, true).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 5"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "landscape", 844, 390, true, 5).await;
     // The picture gets the whole screen height; the controls float over it.
     let canvas_height =
         browser.eval("return document.querySelector('canvas').getBoundingClientRect().height").await;
@@ -339,9 +341,7 @@ async fn a_phone_in_landscape_shows_the_picture_full_height() {
 #[tokio::test]
 async fn the_snapshot_button_downloads_a_timestamped_jpeg() {
     let server = Server::start(&["--size", "640x360", "--fps", "15"]);
-    let browser = Browser::start("snapshot", 1024, 700, false).await;
-    browser.client().goto(&server.url("/")).await.expect("page loads");
-    browser.wait_until("frames drawn", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(30)).await;
+    let browser = Browser::live_page(&server, "snapshot", 1024, 700, false, 3).await;
     browser.client().find(Locator::Css("body")).await.unwrap().send_keys("s").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let file = loop {
