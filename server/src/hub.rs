@@ -162,12 +162,12 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut viewers = hub.0.viewers.subscribe();
-            let always_on = hub.0.source.always_on();
+            if hub.0.source.always_on() {
+                // Never idle: runs (and retries) until shutdown.
+                let _ = hub.run_while_watched(&mut viewers, &shutdown).await;
+                return;
+            }
             loop {
-                if always_on {
-                    let _ = hub.run_while_watched(&mut viewers, &shutdown).await;
-                    return;
-                }
                 let closed = tokio::select! {
                     _ = shutdown.cancelled() => return,
                     r = viewers.wait_for(|n| *n > 0) => r.is_err(),
@@ -183,7 +183,7 @@ impl Hub {
     }
 
     /// Keeps the camera running (and retried) until nobody has watched for the idle timeout
-    /// (`Continue`) or the server shuts down (`Break`).
+    /// (`Continue`; never for an always-on camera) or the server shuts down (`Break`).
     async fn run_while_watched(
         &self,
         viewers: &mut watch::Receiver<usize>,
