@@ -514,8 +514,14 @@ fn publish_stats(pipeline: &Shared) {
 }
 
 fn send_ping(pipeline: &Shared) {
+    send_now(pipeline, &ClientMessage::Ping { t: now_ms() });
+}
+
+/// Sends on the current connection (control messages; acks go through [`send`] so they
+/// reach only the connection that sent the frame).
+fn send_now(pipeline: &Shared, message: &ClientMessage) {
     let generation = pipeline.borrow().generation;
-    send(pipeline, generation, &ClientMessage::Ping { t: now_ms() });
+    send(pipeline, generation, message);
 }
 
 fn send(pipeline: &Shared, generation: u32, message: &ClientMessage) {
@@ -585,18 +591,16 @@ pub fn toggle_pause() -> bool {
 /// Asks the server to change the shown camera's settings (for every viewer).
 pub fn change_settings(size: Option<(u32, u32)>, fps: Option<u32>, quality: Option<u8>) {
     with_pipeline(|pipeline| {
-        let generation = pipeline.borrow().generation;
         let message =
             ClientMessage::Settings { width: size.map(|s| s.0), height: size.map(|s| s.1), fps, quality };
-        send(pipeline, generation, &message);
+        send_now(pipeline, &message);
     });
 }
 
 /// Caps the frame rate sent to this viewer only (0: no cap).
 pub fn set_own_max_fps(max_fps: f64) {
     with_pipeline(|pipeline| {
-        let generation = pipeline.borrow().generation;
-        send(pipeline, generation, &ClientMessage::Hello { window: None, max_fps: Some(max_fps) });
+        send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: Some(max_fps) })
     });
 }
 
@@ -629,8 +633,5 @@ pub fn switch_camera(id: &str) {
 
 /// Sets a device control of the shown camera (brightness, exposure...), for every viewer.
 pub fn set_control(name: &str, value: i64) {
-    with_pipeline(|pipeline| {
-        let generation = pipeline.borrow().generation;
-        send(pipeline, generation, &ClientMessage::Control { name: name.to_string(), value });
-    });
+    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Control { name: name.to_string(), value }));
 }

@@ -390,6 +390,17 @@ mod tests {
         set: Arc<Mutex<Vec<(String, i64)>>>,
     }
 
+    impl FakeBackend {
+        /// A device offering one 30 fps format that hands out one buffer, then is unplugged.
+        fn with_one_frame(kind: PixelKind, width: u32, height: u32, data: Vec<u8>) -> Arc<FakeBackend> {
+            Arc::new(FakeBackend {
+                formats: vec![format(kind, width, height, 30)],
+                frames: Mutex::new(VecDeque::from([RawFrame { kind, width, height, data }])),
+                ..Default::default()
+            })
+        }
+    }
+
     impl UsbBackend for FakeBackend {
         fn open(&self, index: u32) -> Result<Box<dyn UsbDevice>, SourceError> {
             if index != 0 {
@@ -460,16 +471,7 @@ mod tests {
         let mut buffer = real.clone();
         buffer.extend_from_slice(&jpeg(64, 48)[100..]);
         buffer.extend(std::iter::repeat_n(0u8, 5000));
-        let backend = Arc::new(FakeBackend {
-            formats: vec![format(PixelKind::Mjpeg, 64, 48, 30)],
-            frames: Mutex::new(VecDeque::from([RawFrame {
-                kind: PixelKind::Mjpeg,
-                width: 64,
-                height: 48,
-                data: buffer,
-            }])),
-            ..Default::default()
-        });
+        let backend = FakeBackend::with_one_frame(PixelKind::Mjpeg, 64, 48, buffer);
         let source = UsbSource::new(0, backend.clone());
         let mut cam = source.open(&settings(64, 48, 30)).unwrap();
         let frame = cam.grab().unwrap();
@@ -490,16 +492,7 @@ mod tests {
         assert_eq!(yuyv_to_rgb(&white[..10], 4, 2), None);
 
         let yuyv: Vec<u8> = [120u8, 100, 140, 160].repeat(16 * 8 / 2);
-        let backend = Arc::new(FakeBackend {
-            formats: vec![format(PixelKind::Yuyv, 16, 8, 30)],
-            frames: Mutex::new(VecDeque::from([RawFrame {
-                kind: PixelKind::Yuyv,
-                width: 16,
-                height: 8,
-                data: yuyv,
-            }])),
-            ..Default::default()
-        });
+        let backend = FakeBackend::with_one_frame(PixelKind::Yuyv, 16, 8, yuyv);
         let mut cam = UsbSource::new(0, backend.clone()).open(&settings(16, 8, 30)).unwrap();
         let frame = cam.grab().unwrap();
         assert_eq!(crate::source::jpeg::dimensions(&frame.data), Ok((16, 8)));

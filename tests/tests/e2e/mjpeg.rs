@@ -3,6 +3,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use framecast_tests::process::wait_for_exit;
+
 use crate::util::{Server, header, http_get, is_jpeg, read_part};
 
 #[tokio::test]
@@ -70,16 +72,9 @@ fn ffmpeg_reads_the_stream() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("ffmpeg is installed (cargo xtask test installs it)");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("ffmpeg did not read 30 frames within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
+    let Some(status) = wait_for_exit(&mut child, Duration::from_secs(30)) else {
+        let _ = child.kill();
+        panic!("ffmpeg did not read 30 frames within 30 s");
     };
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();

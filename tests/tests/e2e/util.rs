@@ -4,10 +4,10 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use framecast_tests::http_client::{self, BodyReader, Headers, Part, header};
-use framecast_tests::process::ServerProcess;
+use framecast_tests::process::{ServerProcess, wait_for_exit};
 
 use framecast_shared::{ClientMessage, FrameHeader, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -65,20 +65,13 @@ pub fn run_to_exit(args: &[&str], limit: Duration) -> (Option<i32>, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start framecast");
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut stderr = String::new();
-            use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
-            return (status.code(), stderr);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("framecast {args:?} did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let Some(status) = wait_for_exit(&mut child, limit) else {
+        let _ = child.kill();
+        panic!("framecast {args:?} did not exit within {limit:?}");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    (status.code(), stderr)
 }
 
 /// Runs `future`, failing the test if it takes longer than `secs`.
