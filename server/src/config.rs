@@ -57,6 +57,68 @@ pub struct Cli {
     /// Largest pushed frame accepted, in bytes.
     #[arg(long, env = "FRAMECAST_PUSH_MAX_BYTES", default_value_t = 8 * 1024 * 1024, value_name = "BYTES")]
     pub push_max_bytes: usize,
+
+    /// Token every client needs (except for loading the web client itself): `Authorization:
+    /// Bearer TOKEN`, HTTP Basic with the token as password, or `?token=TOKEN`. Without
+    /// `--admin-token` it also allows changing camera settings.
+    #[arg(
+        long,
+        env = "FRAMECAST_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "token_file"
+    )]
+    pub token: Option<String>,
+
+    /// Read `--token` from the first line of this file (keeps it out of `ps`).
+    #[arg(long, env = "FRAMECAST_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Token needed to change camera settings and device controls. With it, `--token` only
+    /// allows watching; without `--token`, watching is open to all.
+    #[arg(
+        long,
+        env = "FRAMECAST_ADMIN_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        conflicts_with = "admin_token_file"
+    )]
+    pub admin_token: Option<String>,
+
+    /// Read `--admin-token` from the first line of this file.
+    #[arg(long, env = "FRAMECAST_ADMIN_TOKEN_FILE", value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
+
+    /// Web origin (e.g. `https://octopi.local`) allowed to open WebSockets besides the server's
+    /// own; repeat or separate with commas. `*` allows any origin.
+    #[arg(
+        long = "allow-origin",
+        env = "FRAMECAST_ALLOW_ORIGINS",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allow_origins: Vec<String>,
+
+    /// PEM certificate chain: serve HTTPS (and WSS) instead of HTTP. Needs `--tls-key`.
+    #[arg(long, env = "FRAMECAST_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for `--tls-cert`.
+    #[arg(long, env = "FRAMECAST_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Open connections allowed in total; more are refused with 503.
+    #[arg(long, env = "FRAMECAST_MAX_CONNECTIONS", default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Open connections allowed from one address (raise it behind a reverse proxy, where every
+    /// client comes from the proxy's address).
+    #[arg(long, env = "FRAMECAST_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+
+    /// Seconds between WebSocket pings; a viewer silent for three of them is disconnected.
+    #[arg(long, env = "FRAMECAST_KEEPALIVE", default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
+    pub keepalive: Duration,
 }
 
 /// What to do instead of serving.
@@ -262,6 +324,85 @@ pub struct Config {
     pub push_token: Option<String>,
     /// Largest pushed frame accepted.
     pub push_max_bytes: usize,
+    /// Who may watch and who may change cameras.
+    pub access: AccessConfig,
+    /// Certificate and key files when serving HTTPS.
+    pub tls: Option<TlsFiles>,
+    /// Connection caps and keepalive.
+    pub limits: Limits,
+}
+
+/// Tokens and allowed web origins.
+#[derive(Debug, Clone, Default)]
+pub struct AccessConfig {
+    /// Token needed to watch (and to change cameras when there is no admin token).
+    pub token: Option<String>,
+    /// Token needed to change cameras.
+    pub admin_token: Option<String>,
+    /// Web origins allowed to open WebSockets besides the server's own (`*`: any).
+    pub allow_origins: Vec<String>,
+}
+
+/// PEM files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
+/// Bounds on connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections in total.
+    pub max_connections: u32,
+    /// Open connections per client address.
+    pub max_connections_per_address: u32,
+    /// WebSocket ping interval; three silent intervals end a viewer.
+    pub keepalive: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { max_connections: 4096, max_connections_per_address: 256, keepalive: Duration::from_secs(10) }
+    }
+}
+
+/// A token from the flag or from the first line of a file; blanks count as unset, and a token
+/// that could not travel in a header or URL is refused.
+fn read_token(flag: &str, value: Option<String>, file: Option<PathBuf>) -> Result<Option<String>, String> {
+    let token = match (value, file) {
+        (Some(v), _) => v,
+        (None, Some(path)) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("--{flag}-file {}: {e}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        return Ok(None);
+    }
+    if !token.chars().all(|c| c.is_ascii_graphic()) || token.len() > 256 {
+        return Err(format!("--{flag}: use 1-256 printable ASCII characters without spaces"));
+    }
+    Ok(Some(token))
+}
+
+fn check_origin(origin: &str) -> Result<String, String> {
+    let origin = origin.trim().trim_end_matches('/');
+    let valid = origin == "*"
+        || ((origin.starts_with("http://") || origin.starts_with("https://"))
+            && !origin.split_once("://").is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/')));
+    if !valid {
+        return Err(format!(
+            "--allow-origin '{origin}': give scheme://host[:port], e.g. https://octopi.local"
+        ));
+    }
+    Ok(origin.to_ascii_lowercase())
 }
 
 impl Config {
@@ -294,7 +435,27 @@ impl Config {
         if push_token.is_none() && cameras.iter().any(|c| c.spec == CameraSpec::Push) {
             return Err("push cameras need a token: --push-token TOKEN (or FRAMECAST_PUSH_TOKEN)".into());
         }
+        let access = AccessConfig {
+            token: read_token("token", cli.token, cli.token_file)?,
+            admin_token: read_token("admin-token", cli.admin_token, cli.admin_token_file)?,
+            allow_origins: cli.allow_origins.iter().map(|o| check_origin(o)).collect::<Result<_, _>>()?,
+        };
+        if access.token.is_some() && access.token == access.admin_token {
+            return Err("--token and --admin-token must differ".into());
+        }
+        let tls = cli.tls_cert.zip(cli.tls_key).map(|(cert, key)| TlsFiles { cert, key });
+        if cli.keepalive < Duration::from_millis(100) {
+            return Err("--keepalive must be at least 0.1 seconds".into());
+        }
+        let limits = Limits {
+            max_connections: cli.max_connections,
+            max_connections_per_address: cli.max_connections_per_address,
+            keepalive: cli.keepalive,
+        };
         Ok(Config {
+            access,
+            tls,
+            limits,
             listen: cli.listen,
             cameras,
             settings: Settings { size: cli.size, fps: cli.fps, quality: cli.quality },
@@ -374,6 +535,37 @@ mod tests {
         let c = parse(&["--camera", "pi4=push", "--push-token", "s3cret"]).unwrap();
         assert_eq!(c.push_token.as_deref(), Some("s3cret"));
         assert_eq!(c.cameras[0].spec, CameraSpec::Push);
+    }
+
+    #[test]
+    fn tokens_come_from_flags_or_files() {
+        let c = parse(&["--token", "view-1", "--admin-token", "adm-1"]).unwrap();
+        assert_eq!(c.access.token.as_deref(), Some("view-1"));
+        assert_eq!(c.access.admin_token.as_deref(), Some("adm-1"));
+        assert!(parse(&[]).unwrap().access.token.is_none());
+        let dir = std::env::temp_dir().join(format!("framecast-token-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\nignored\n").unwrap();
+        let c = parse(&["--token-file", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(c.access.token.as_deref(), Some("from-file"));
+        std::fs::remove_file(&dir).unwrap();
+        let err = parse(&["--token-file", "/nonexistent/token"]).unwrap_err();
+        assert!(err.contains("/nonexistent/token"), "{err}");
+        assert!(parse(&["--token", "has space"]).is_err());
+        assert!(parse(&["--token", "same", "--admin-token", "same"]).is_err());
+        assert!(parse(&["--token", "a", "--token-file", "/x"]).is_err());
+    }
+
+    #[test]
+    fn origins_tls_and_limits_are_checked() {
+        let c = parse(&["--allow-origin", "https://OctoPi.local/,http://10.0.0.2:5000"]).unwrap();
+        assert_eq!(c.access.allow_origins, ["https://octopi.local", "http://10.0.0.2:5000"]);
+        assert!(parse(&["--allow-origin", "octopi.local"]).is_err());
+        assert!(parse(&["--allow-origin", "https://a/b"]).is_err());
+        assert!(parse(&["--tls-cert", "c.pem"]).is_err());
+        assert!(parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap().tls.is_some());
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--keepalive", "0"]).is_err());
+        assert_eq!(parse(&["--keepalive", "0.5"]).unwrap().limits.keepalive, Duration::from_millis(500));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Typed errors of the server, and the one place that turns request errors into HTTP answers.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::source::SourceError;
@@ -16,6 +16,9 @@ pub enum StartError {
         /// What is wrong with it.
         source: SourceError,
     },
+    /// `--tls-cert` / `--tls-key` cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::http::tls::TlsError),
 }
 
 /// Why an HTTP request was refused. [`IntoResponse`] maps each kind to its status code.
@@ -44,8 +47,21 @@ pub enum ApiError {
     #[error("server is shutting down")]
     ShuttingDown,
     /// Missing or wrong bearer token.
-    #[error("a valid token is required (Authorization: Bearer TOKEN)")]
+    #[error("a valid token is required (Authorization: Bearer TOKEN, or ?token=TOKEN)")]
     Unauthorized,
+    /// Missing or wrong token on a viewer endpoint (see [`crate::auth`]).
+    #[error("a valid token is required (Authorization: Bearer TOKEN, HTTP Basic, or ?token=TOKEN)")]
+    NeedsToken {
+        /// Whether the request offered a credential (then no Basic challenge is sent, so
+        /// browsers do not pop up a login box over the web client's own prompt).
+        presented: bool,
+    },
+    /// The client's address failed authentication too often.
+    #[error("too many failed attempts; retry in {} s", .0.as_secs().max(1))]
+    TooManyAttempts(std::time::Duration),
+    /// A web page from another site tried to open a WebSocket.
+    #[error("WebSocket from origin '{0}' refused; allow it with --allow-origin")]
+    ForeignOrigin(String),
     /// Frames can only be pushed to `push` cameras.
     #[error("camera '{0}' is not a push camera")]
     NotPushCamera(String),
@@ -59,7 +75,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::UnknownCamera { .. } | ApiError::NotPushCamera(_) => StatusCode::NOT_FOUND,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::NeedsToken { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::BadFrame(_) => StatusCode::BAD_REQUEST,
             ApiError::CameraOffline { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoFrame(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -71,9 +89,31 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response =
             (self.status(), [("cache-control", "no-store")], format!("{self}\n")).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized | ApiError::NeedsToken { presented: true } => {
+                headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+            }
+            ApiError::NeedsToken { presented: false } => {
+                headers.insert(
+                    "www-authenticate",
+                    HeaderValue::from_static(r#"Bearer, Basic realm="framecast", charset="UTF-8""#),
+                );
+            }
+            ApiError::TooManyAttempts(wait) => {
+                headers.insert("retry-after", HeaderValue::from(wait.as_secs().max(1)));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> ApiError {
+        match e {
+            crate::auth::AuthError::Unauthorized { presented } => ApiError::NeedsToken { presented },
+            crate::auth::AuthError::TooManyAttempts { retry_after } => ApiError::TooManyAttempts(retry_after),
+        }
     }
 }

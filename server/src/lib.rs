@@ -12,12 +12,14 @@
 //! - [`flow`]: credit flow control for WebSocket viewers (pure logic).
 //! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
 //!   accept loop with socket tuning and graceful shutdown.
+//! - [`auth`]: tokens and rights, the failed-attempt brake, allowed web origins.
 //! - [`error`]: typed errors and their mapping to what users see.
 //! - [`push_client`]: `framecast push`, the sending side of push cameras.
 //!
 //! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
 //! tests run exactly what users run.
 
+pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod error;
@@ -40,11 +42,16 @@ pub use error::StartError;
 pub struct Server {
     hubs: Vec<hub::Hub>,
     push: http::PushConfig,
+    auth: auth::Auth,
+    origins: auth::OriginPolicy,
+    limits: config::Limits,
+    tls: Option<http::tls::Tls>,
 }
 
 impl Server {
-    /// Builds every camera from the configuration. Fails, before anything listens, on a camera
-    /// that can be known to be unusable now (an empty or unreadable folder, ...).
+    /// Builds every camera from the configuration and loads the TLS files. Fails, before
+    /// anything listens, on a camera that can be known to be unusable now (an empty or
+    /// unreadable folder, ...) and on unusable certificates.
     pub fn new(config: &Config) -> Result<Server, StartError> {
         let mut hubs = Vec::new();
         for camera in &config.cameras {
@@ -56,7 +63,28 @@ impl Server {
             token: config.push_token.as_deref().map(std::sync::Arc::from),
             max_bytes: config.push_max_bytes,
         };
-        Ok(Server { hubs, push })
+        let tls = match &config.tls {
+            Some(files) => Some(http::tls::acceptor(&files.cert, &files.key)?),
+            None => None,
+        };
+        Ok(Server {
+            hubs,
+            push,
+            auth: auth::Auth::new(config.access.token.as_deref(), config.access.admin_token.as_deref()),
+            origins: auth::OriginPolicy::new(&config.access.allow_origins),
+            limits: config.limits,
+            tls,
+        })
+    }
+
+    /// Whether clients need a token to watch.
+    pub fn viewing_needs_token(&self) -> bool {
+        self.auth.viewing_needs_token()
+    }
+
+    /// Whether connections are HTTPS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Serves until `shutdown` is cancelled, then closes every WebSocket and stream and returns
@@ -64,8 +92,22 @@ impl Server {
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let supervisors: Vec<_> =
             self.hubs.iter().map(|hub| hub.spawn_supervisor(shutdown.clone())).collect();
-        let state = http::AppState { hubs: Arc::new(self.hubs), shutdown: shutdown.clone(), push: self.push };
-        let result = http::serve(listener, http::router(state), shutdown.clone()).await;
+        let state = http::AppState {
+            hubs: Arc::new(self.hubs),
+            shutdown: shutdown.clone(),
+            push: self.push,
+            auth: self.auth,
+            origins: self.origins,
+            keepalive: self.limits.keepalive,
+        };
+        let options = http::ServeOptions {
+            limits: http::connections::ConnectionLimits::new(
+                self.limits.max_connections,
+                self.limits.max_connections_per_address,
+            ),
+            tls: self.tls,
+        };
+        let result = http::serve(listener, http::router(state), options, shutdown.clone()).await;
         shutdown.cancel();
         for supervisor in supervisors {
             let _ = supervisor.await;

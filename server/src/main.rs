@@ -66,10 +66,18 @@ async fn run(config: Config) -> ExitCode {
         Err(e) => return fail(&format!("cannot listen on {}: {e}", config.listen)),
     };
     let addr = listener.local_addr().unwrap_or(config.listen);
-    println!("listening on http://{addr}");
-    for url in urls_to_open(addr) {
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    println!("listening on {scheme}://{addr}");
+    for url in urls_to_open(addr, scheme) {
         println!("  open {url}");
     }
+    if !addr.ip().is_loopback() && !server.viewing_needs_token() {
+        eprintln!(
+            "framecast: warning: anyone who can reach {addr} can watch{} — set --token (see README, Security)",
+            if config.access.admin_token.is_none() { " and change the cameras" } else { "" }
+        );
+    }
+    raise_open_file_limit(config.limits.max_connections);
     let shutdown = CancellationToken::new();
     tokio::spawn(watch_signals(shutdown.clone()));
     match server.run(listener, shutdown).await {
@@ -119,12 +127,12 @@ async fn wait_for_signal() {
 
 /// The addresses a person can type: this machine, and its LAN addresses for a phone when
 /// listening on all interfaces.
-fn urls_to_open(addr: SocketAddr) -> Vec<String> {
+fn urls_to_open(addr: SocketAddr, scheme: &str) -> Vec<String> {
     let port = addr.port();
     if !addr.ip().is_unspecified() {
-        return vec![format!("http://{addr}/")];
+        return vec![format!("{scheme}://{addr}/")];
     }
-    let mut urls = vec![format!("http://localhost:{port}/")];
+    let mut urls = vec![format!("{scheme}://localhost:{port}/")];
     let lan = if_addrs::get_if_addrs().unwrap_or_default();
     for iface in lan {
         let ip = iface.ip();
@@ -136,9 +144,34 @@ fn urls_to_open(addr: SocketAddr) -> Vec<String> {
         {
             continue;
         }
-        urls.push(format!("http://{}/  (LAN: {})", SocketAddr::new(ip, port), iface.name));
+        urls.push(format!("{scheme}://{}/  (LAN: {})", SocketAddr::new(ip, port), iface.name));
     }
     urls
+}
+
+/// Every connection is a file descriptor; the usual soft limit of 1024 would refuse viewers
+/// long before `--max-connections`. Raise the soft limit towards the hard one, and say so if
+/// even that is too low.
+#[allow(unsafe_code)]
+fn raise_open_file_limit(max_connections: u32) {
+    #[cfg(unix)]
+    {
+        // Cameras, pipes and the listener need some besides the connections.
+        let wanted = max_connections as libc::rlim_t + 256;
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted {
+            return;
+        }
+        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit only reads the rlimit it is given.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 || raised.rlim_cur < wanted {
+            eprintln!(
+                "framecast: warning: only {} open files allowed (ulimit -n); fewer than --max-connections {max_connections} clients fit",
+                raised.rlim_cur.max(limit.rlim_cur)
+            );
+        }
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -77,6 +77,9 @@ pub enum ServerMessage {
         window: u8,
         /// Every camera the server has, with current settings and status.
         cameras: Vec<CameraInfo>,
+        /// Whether this connection may send `settings` and `control` (see `--admin-token`).
+        #[serde(default)]
+        admin: bool,
     },
     /// The shown camera changed status or settings.
     State {
@@ -115,6 +118,8 @@ pub enum ErrorCode {
     BadAck,
     /// Settings the camera cannot take.
     BadSettings,
+    /// This connection's token does not allow the request (settings need the admin token).
+    Forbidden,
 }
 
 /// What a camera is doing right now.
@@ -304,6 +309,7 @@ mod tests {
                 camera: "main".into(),
                 window: 2,
                 cameras: vec![camera()],
+                admin: true,
             },
             ServerMessage::State { camera: camera() },
             ServerMessage::Pong { t: 1.5, server_us: 7 },

@@ -42,7 +42,8 @@ impl ServerProcess {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("listening on http://") {
+                let addr = line.strip_prefix("listening on http://");
+                if let Some(addr) = addr.or_else(|| line.strip_prefix("listening on https://")) {
                     let _ = tx.send(addr.trim().to_string());
                 }
             }

@@ -2,33 +2,42 @@
 //!
 //! Layout: [`ws`] (the WebSocket viewer protocol), [`mjpeg`] (`multipart/x-mixed-replace`
 //! stream), [`snapshot`] (one JPEG), [`api`] (`/api/state`), [`assets`] (the embedded web
-//! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases;
-//! [`serve`] accepts connections with the socket settings that keep stream latency bounded.
+//! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases, and
+//! puts every route but the web client's files behind [`crate::auth`]; [`serve`] accepts
+//! connections within the [`connections`] caps, over [`tls`] when configured, with the socket
+//! settings that keep stream latency bounded and notice vanished peers.
 
 pub mod api;
 pub mod assets;
+pub mod connections;
 pub mod mjpeg;
 pub mod push;
 pub mod snapshot;
+pub mod tls;
 pub mod ws;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
 
+use crate::auth::{Access, Auth, OriginPolicy};
 use crate::error::ApiError;
 use crate::hub::Hub;
+use connections::ConnectionLimits;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -39,7 +48,17 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// How `push` cameras accept frames.
     pub push: PushConfig,
+    /// Tokens and the failed-attempt brake.
+    pub auth: Auth,
+    /// Web origins allowed to open WebSockets.
+    pub origins: OriginPolicy,
+    /// WebSocket ping interval; three silent intervals end a viewer.
+    pub keepalive: Duration,
 }
+
+/// The client's address, attached to every request by [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Settings of the push endpoints.
 #[derive(Debug, Clone)]
@@ -80,16 +99,20 @@ struct RootQuery {
     camera: Option<String>,
 }
 
-/// All routes.
+/// All routes. Everything showing a camera needs viewer rights ([`require_viewer`]); push
+/// endpoints check their own token; `/` and the client's files are public.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(root))
+    let guarded = Router::new()
         .route("/ws", get(ws::handler))
         .route("/stream.mjpg", get(mjpeg::handler))
         .route("/stream", get(mjpeg::handler))
         .route("/snapshot.jpg", get(snapshot::handler))
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_viewer));
+    Router::new()
+        .merge(guarded)
+        .route("/", get(root))
         .route(
             "/api/cameras/{name}/frame",
             axum::routing::post(push::frame)
@@ -100,7 +123,28 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>) -> Response {
+/// Lets a request through with its [`Access`] attached, or answers 401 / 429.
+async fn require_viewer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match check_access(&state, &request) {
+        Ok(access) => {
+            request.extensions_mut().insert(access);
+            next.run(request).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+fn check_access(state: &AppState, request: &Request) -> Result<Access, ApiError> {
+    let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
+    Ok(state.auth.check(request.headers(), request.uri().query(), peer)?)
+}
+
+async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request: Request) -> Response {
+    if q.action.is_some()
+        && let Err(e) = check_access(&state, &request)
+    {
+        return e.into_response();
+    }
     match q.action.as_deref() {
         None => assets::index(),
         Some("stream") => mjpeg::respond(&state, q.camera.as_deref()).into_response(),
@@ -127,12 +171,34 @@ const NOTSENT_LOWAT: u32 = 128 * 1024;
 /// A request whose headers have not arrived in this time is dropped (slow-loris defence).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// A TLS handshake must finish in this time.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Unacknowledged data older than this means the peer is gone (`TCP_USER_TIMEOUT`); idle
+/// connections are probed by TCP keepalive on the same schedule.
+const PEER_GONE_AFTER: Duration = Duration::from_secs(30);
+
 /// How long shutdown waits for open responses before returning anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(900);
 
+/// How connections are accepted.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Caps on open connections.
+    pub limits: ConnectionLimits,
+    /// Serve HTTPS with this acceptor.
+    pub tls: Option<tls::Tls>,
+}
+
 /// Accepts connections until `shutdown`, then lets open responses end (every stream and
-/// WebSocket watches `shutdown` too) for at most [`SHUTDOWN_GRACE`].
-pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+/// WebSocket watches `shutdown` too) for at most [`SHUTDOWN_GRACE`]. A connection over the
+/// caps gets a 503 and is closed; every request carries its [`PeerAddr`].
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    options: ServeOptions,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let connections = TaskTracker::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -152,20 +218,35 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
                 }
             },
         };
+        let permit = match options.limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refused) => {
+                tracing::debug!(%peer, "connection refused: {refused}");
+                connections.spawn(refuse(stream, refused.to_string()));
+                continue;
+            }
+        };
         tune_socket(&stream);
-        let service = TowerToHyperService::new(app.clone());
-        let conn = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        let app = app.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            request
+        });
+        let service = TowerToHyperService::new(app);
+        let builder = builder.clone();
         let shutdown = shutdown.clone();
+        let tls = options.tls.clone();
         connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = shutdown.cancelled() => {
-                    // Finish the response in flight (streams end on `shutdown` themselves),
-                    // then close; idle keep-alive connections close at once.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let _permit = permit;
+            let result = match tls {
+                None => serve_connection(&builder, stream, service, &shutdown).await,
+                Some(tls) => match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, tls.0.accept(stream)).await {
+                    Ok(Ok(stream)) => serve_connection(&builder, stream, service, &shutdown).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, "TLS handshake failed: {e}");
+                        Ok(())
+                    }
+                    Err(_) => Ok(()),
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, "connection ended: {e}");
@@ -180,33 +261,85 @@ pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationTok
     Ok(())
 }
 
-/// Low latency over throughput: no Nagle delay, and a bounded unsent backlog.
-fn tune_socket(stream: &TcpStream) {
-    let _ = stream.set_nodelay(true);
-    set_notsent_lowat(stream, NOTSENT_LOWAT);
-}
-
-#[allow(unsafe_code)]
-fn set_notsent_lowat(stream: &TcpStream, bytes: u32) {
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::fd::AsRawFd;
-        let value = bytes as libc::c_int;
-        // SAFETY: the fd is open for the lifetime of `stream`, and `value` is a c_int that
-        // outlives the call; setsockopt only reads `size_of::<c_int>()` bytes from it.
-        let rc = unsafe {
-            libc::setsockopt(
-                stream.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_NOTSENT_LOWAT,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            tracing::debug!("TCP_NOTSENT_LOWAT not set: {}", std::io::Error::last_os_error());
+/// Serves HTTP/1.1 (with upgrades) on one connection until it ends or `shutdown`.
+async fn serve_connection<I, S>(
+    builder: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    shutdown: &CancellationToken,
+) -> hyper::Result<()>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>, Response = Response> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder.serve_connection(TokioIo::new(io), service).with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            // Finish the response in flight (streams end on `shutdown` themselves), then
+            // close; idle keep-alive connections close at once.
+            conn.as_mut().graceful_shutdown();
+            conn.await
         }
     }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (stream, bytes);
+}
+
+/// Tells a connection over the caps why it is closed (best effort, never waits long).
+async fn refuse(mut stream: TcpStream, reason: String) {
+    let body = format!("{reason}\n");
+    let response = format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n\
+         content-length: {}\r\nretry-after: 5\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        stream.write_all(response.as_bytes()).await?;
+        stream.shutdown().await?;
+        // Drain what the client sent, so closing does not reset the answer away.
+        let mut sink = [0u8; 4096];
+        while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+        std::io::Result::Ok(())
+    })
+    .await;
+}
+
+/// Low latency over throughput: no Nagle delay, and a bounded unsent backlog. A peer that
+/// vanished without closing (power cut, Wi-Fi gone) is noticed within [`PEER_GONE_AFTER`]:
+/// by keepalive probes when idle, by the user timeout when data stays unacknowledged.
+fn tune_socket(stream: &TcpStream) {
+    let _ = stream.set_nodelay(true);
+    #[cfg(target_os = "linux")]
+    {
+        let gone = PEER_GONE_AFTER.as_secs() as libc::c_int;
+        set_option(stream, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, NOTSENT_LOWAT as libc::c_int);
+        set_option(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, gone / 3);
+        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, gone / 6);
+        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
+        set_option(stream, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, gone * 1000);
+    }
+}
+
+/// One integer socket option; failures only matter for tuning, so they are logged.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn set_option(stream: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the fd is open for the lifetime of `stream`, and `value` is a c_int that
+    // outlives the call; setsockopt only reads `size_of::<c_int>()` bytes from it.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("socket option {level}/{name} not set: {}", std::io::Error::last_os_error());
+    }
 }

@@ -6,26 +6,40 @@
 
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::{AppState, PeerAddr};
+use crate::auth::token_matches;
 use crate::error::ApiError;
-use crate::source::push::{PushSource, token_matches};
+use crate::source::push::PushSource;
 
 /// Consecutive bad messages after which an ingest connection is closed.
 const MAX_BAD_MESSAGES: u32 = 10;
 
-/// Checks the bearer token and finds the push camera `name`.
-fn push_target(state: &AppState, name: &str, headers: &HeaderMap) -> Result<PushSource, ApiError> {
+/// Checks the bearer token and finds the push camera `name`. Failures count towards the
+/// sender's address's failed-attempt limit, shared with the viewer endpoints.
+fn push_target(
+    state: &AppState,
+    name: &str,
+    headers: &HeaderMap,
+    peer: Option<Extension<PeerAddr>>,
+) -> Result<PushSource, ApiError> {
+    let peer = peer.map(|Extension(PeerAddr(addr))| addr.ip());
+    if let Some(wait) = peer.and_then(|ip| state.auth.blocked(ip)) {
+        return Err(ApiError::TooManyAttempts(wait));
+    }
     let expected = state.push.token.as_deref().ok_or(ApiError::Unauthorized)?;
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
+        .unwrap_or("");
     if !token_matches(presented.trim().as_bytes(), expected.as_bytes()) {
+        if let Some(ip) = peer {
+            state.auth.record_failure(ip);
+        }
         return Err(ApiError::Unauthorized);
     }
     let hub = state.camera(Some(name))?;
@@ -36,10 +50,11 @@ fn push_target(state: &AppState, name: &str, headers: &HeaderMap) -> Result<Push
 pub async fn frame(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let result = push_target(&state, &name, &headers)
+    let result = push_target(&state, &name, &headers, peer)
         .and_then(|source| source.push(body).map_err(|e| ApiError::BadFrame(e.to_string())));
     match result {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
@@ -52,9 +67,10 @@ pub async fn ingest(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     Path(name): Path<String>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
 ) -> Response {
-    let source = match push_target(&state, &name, &headers) {
+    let source = match push_target(&state, &name, &headers, peer) {
         Ok(source) => source,
         Err(e) => return e.into_response(),
     };

@@ -3,12 +3,18 @@
 //! One task per viewer. It sends the newest frame whenever the credit window allows, answers
 //! pings at once, reports camera status changes, and ends with a close frame at shutdown.
 //! Sending never blocks another viewer: each viewer only reads the hub's newest frame.
+//!
+//! Hostile or broken clients: the upgrade is refused for pages of other sites (`Origin`);
+//! each bad message gets an `error` and the connection stays usable, but a client that keeps
+//! sending them is closed ([`AbuseCounter`]); settings and controls need admin rights; a
+//! client that stops answering WebSocket pings for three keepalive intervals is dropped.
 
 use std::time::Duration;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use framecast_shared::{
     ClientMessage, ErrorCode, FrameHeader, PROTOCOL_VERSION, ServerMessage, unix_micros_now,
@@ -18,6 +24,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{AppState, CameraQuery};
+use crate::auth::Access;
+use crate::error::ApiError;
 use crate::flow::CreditWindow;
 use crate::hub::{Change, Frame, Hub, Viewer};
 
@@ -30,13 +38,42 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 /// WebSocket close code "going away", sent at shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
 
+/// WebSocket close code "policy violation", sent to a client that keeps sending bad messages.
+const CLOSE_POLICY: u16 = 1008;
+
+/// Bad messages within [`ABUSE_WINDOW`] after which the connection is closed.
+const MAX_BAD_MESSAGES: u32 = 10;
+const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Keepalive intervals without a word from the client after which it counts as gone.
+const SILENT_INTERVALS: u32 = 3;
+
+/// What a session is allowed and how it is kept alive.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// May send `settings` and `control`.
+    pub admin: bool,
+    /// Ping interval; [`SILENT_INTERVALS`] of silence end the session.
+    pub keepalive: Duration,
+}
+
 /// Route handler: picks the camera (an unknown one is a 404 even before the upgrade is
 /// looked at), then upgrades.
 pub async fn handler(
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(q): Query<CameraQuery>,
+    access: Option<Extension<Access>>,
+    headers: HeaderMap,
 ) -> Response {
+    if !state.origins.allows(&headers) {
+        let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
+        return ApiError::ForeignOrigin(origin.chars().take(100).collect()).into_response();
+    }
+    let policy = SessionPolicy {
+        admin: access.is_some_and(|Extension(a)| a == Access::Admin),
+        keepalive: state.keepalive,
+    };
     let hub = match state.camera(q.camera.as_deref()) {
         Ok(hub) => hub.clone(),
         Err(e) => return e.into_response(),
@@ -49,7 +86,7 @@ pub async fn handler(
         move |socket: WebSocket| async move {
             let viewer = hub.watch();
             let cameras = state.hubs.iter().map(|h| h.info()).collect();
-            run_session(socket, viewer, cameras, state.shutdown.clone()).await;
+            run_session(socket, viewer, cameras, policy, state.shutdown.clone()).await;
         },
     )
 }
@@ -60,6 +97,7 @@ pub async fn run_session<S>(
     socket: S,
     mut viewer: Viewer,
     cameras: Vec<framecast_shared::CameraInfo>,
+    policy: SessionPolicy,
     shutdown: CancellationToken,
 ) where
     S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Send + Unpin,
@@ -73,12 +111,17 @@ pub async fn run_session<S>(
         camera: camera.clone(),
         window: flow.credit.window(),
         cameras,
+        admin: policy.admin,
     };
     // The hello already describes the current status.
     viewer.mark_seen();
     if !send(&mut tx, text(&hello), &shutdown).await {
         return;
     }
+    let mut abuse = AbuseCounter::default();
+    let mut keepalive = tokio::time::interval_at(Instant::now() + policy.keepalive, policy.keepalive);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
     loop {
         let may_send = flow.credit.can_send() && flow.rate_allows();
         if may_send && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(f.seq)) {
@@ -100,6 +143,16 @@ pub async fn run_session<S>(
                 break;
             }
             _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
+            _ = keepalive.tick() => {
+                if last_heard.elapsed() >= policy.keepalive * SILENT_INTERVALS {
+                    tracing::debug!("viewer silent for {:?}; dropping it", last_heard.elapsed());
+                    break;
+                }
+                if !send(&mut tx, Message::Ping(Default::default()), &shutdown).await {
+                    break;
+                }
+                None
+            }
             change = viewer.changed(flow.credit.can_send() && flow.rate_allows()) => match change {
                 None => break,
                 // The loop's top sends it.
@@ -109,20 +162,31 @@ pub async fn run_session<S>(
                     Some(ServerMessage::State { camera: viewer.hub().info() })
                 }
             },
-            incoming = rx.next() => match incoming {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut flow, viewer.hub()),
-                Some(Ok(Message::Binary(_))) => {
-                    Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
+            incoming = rx.next() => {
+                last_heard = Instant::now();
+                match incoming {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                    Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut flow, viewer.hub(), policy.admin),
+                    Some(Ok(Message::Binary(_))) => {
+                        Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
+                    }
+                    // Protocol-level pings are answered by the WebSocket layer itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                 }
-                // Protocol-level pings are answered by the WebSocket layer itself.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-            },
+            }
         };
-        if let Some(reply) = reply
-            && !send(&mut tx, text(&reply), &shutdown).await
-        {
-            break;
+        if let Some(reply) = reply {
+            let refused = matches!(reply, ServerMessage::Error { .. });
+            if !send(&mut tx, text(&reply), &shutdown).await {
+                break;
+            }
+            if refused && abuse.count(Instant::now()) {
+                let close = CloseFrame { code: CLOSE_POLICY, reason: "too many bad messages".into() };
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(200), tx.send(Message::Close(Some(close))))
+                        .await;
+                break;
+            }
         }
     }
 }
@@ -147,9 +211,35 @@ impl SessionFlow {
     }
 }
 
+/// Counts refused messages; a client over [`MAX_BAD_MESSAGES`] within [`ABUSE_WINDOW`] is
+/// closed. Honest clients make a mistake now and then; a flood is not a mistake.
+#[derive(Debug, Default)]
+struct AbuseCounter {
+    count: u32,
+    since: Option<Instant>,
+}
+
+impl AbuseCounter {
+    /// Counts one refused message at `now`; true when the client should be closed.
+    fn count(&mut self, now: Instant) -> bool {
+        if self.since.is_none_or(|since| now.duration_since(since) >= ABUSE_WINDOW) {
+            *self = AbuseCounter { count: 0, since: Some(now) };
+        }
+        self.count += 1;
+        self.count >= MAX_BAD_MESSAGES
+    }
+}
+
 /// Acts on one client text message; returns the reply, if any.
-fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub) -> Option<ServerMessage> {
-    match ClientMessage::parse(text) {
+fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Option<ServerMessage> {
+    let message = ClientMessage::parse(text);
+    if !admin && matches!(message, Ok(ClientMessage::Settings { .. } | ClientMessage::Control { .. })) {
+        return Some(error(
+            ErrorCode::Forbidden,
+            "changing the camera needs the admin token (--admin-token)",
+        ));
+    }
+    match message {
         Err(e) => Some(error(e.code(), &e.to_string())),
         Ok(ClientMessage::Ack { seq }) => {
             flow.credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
@@ -215,5 +305,24 @@ where
     tokio::select! {
         _ = shutdown.cancelled() => false,
         sent = tokio::time::timeout(SEND_TIMEOUT, tx.send(message)) => matches!(sent, Ok(Ok(()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_bad_messages_closes_but_an_occasional_one_does_not() {
+        let t0 = Instant::now();
+        let mut abuse = AbuseCounter::default();
+        for i in 1..MAX_BAD_MESSAGES {
+            assert!(!abuse.count(t0 + Duration::from_millis(i as u64)), "message {i}");
+        }
+        assert!(abuse.count(t0 + Duration::from_millis(50)));
+        let mut occasional = AbuseCounter::default();
+        for i in 0..100u64 {
+            assert!(!occasional.count(t0 + ABUSE_WINDOW * i as u32), "mistake {i}");
+        }
     }
 }

@@ -124,15 +124,6 @@ impl Capture for PushCapture {
     }
 }
 
-/// Compares a presented token with the configured one in time that does not depend on where
-/// they differ.
-pub fn token_matches(presented: &[u8], expected: &[u8]) -> bool {
-    if presented.len() != expected.len() {
-        return false;
-    }
-    presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,13 +173,5 @@ mod tests {
         });
         assert!(cam.grab().is_err());
         assert!(started.elapsed() < Duration::from_secs(2));
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(token_matches(b"secret", b"secret"));
-        assert!(!token_matches(b"secreT", b"secret"));
-        assert!(!token_matches(b"secret-longer", b"secret"));
-        assert!(!token_matches(b"", b"secret"));
     }
 }
