@@ -10,7 +10,8 @@
 //! URLs and the WebSocket upgrade, which browsers cannot give headers. Comparison takes the
 //! same time wherever the first differing byte is. Failed attempts are counted per address
 //! ([`FailedAttempts`]); an address over the limit is refused for a while even with the right
-//! token, so guessing online is hopeless.
+//! token, so guessing online is hopeless. Requests without any token are refused but not
+//! counted: they are not guesses.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -90,7 +91,10 @@ impl Auth {
         }
         let presented = presented_token(headers, query);
         let result = self.access_for(presented.as_deref());
+        // Only a wrong token is a guess; a request with none (a first visit, an `<img>`
+        // before the token is known) is not.
         if result.is_err()
+            && presented.is_some()
             && let Some(ip) = peer
         {
             self.failures.record(ip, now);
@@ -473,5 +477,11 @@ mod tests {
             auth.check(&headers("Bearer right"), None, Some("192.0.2.10".parse().unwrap())),
             Ok(Access::Admin)
         );
+        // Asking without a token is refused but is no guess.
+        let other: IpAddr = "192.0.2.11".parse().unwrap();
+        for _ in 0..MAX_FAILURES * 2 {
+            assert!(auth.check(&HeaderMap::new(), None, Some(other)).is_err());
+        }
+        assert_eq!(auth.check(&headers("Bearer right"), None, Some(other)), Ok(Access::Admin));
     }
 }

@@ -3,7 +3,7 @@
 //! checks the wire format exactly.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,7 +37,20 @@ pub async fn request(
     extra: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
-    let mut stream = TcpStream::connect(addr).await?;
+    request_from(None, addr, method, path, extra, body).await
+}
+
+/// [`request`] from a chosen local address (any of 127.0.0.0/8 works on loopback), to act as
+/// several client hosts.
+pub async fn request_from(
+    local: Option<IpAddr>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> io::Result<Response> {
+    let mut stream = connect_from(local, addr).await?;
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: framecast-client\r\n");
     for (name, value) in extra {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -72,6 +85,23 @@ pub async fn request(
         body.decode_raw()?;
     }
     Ok(Response { status, headers, body })
+}
+
+/// A TCP connection to `addr` from `local` (port chosen by the system), or from the default
+/// address.
+pub async fn connect_from(local: Option<IpAddr>, addr: SocketAddr) -> io::Result<TcpStream> {
+    match local {
+        None => TcpStream::connect(addr).await,
+        Some(ip) => {
+            let socket = if ip.is_ipv4() {
+                tokio::net::TcpSocket::new_v4()?
+            } else {
+                tokio::net::TcpSocket::new_v6()?
+            };
+            socket.bind(SocketAddr::new(ip, 0))?;
+            socket.connect(addr).await
+        }
+    }
 }
 
 /// Fetches a whole (non-streaming) response: status, headers, body.

@@ -120,7 +120,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/cameras/{name}/ingest", get(push::ingest))
         .fallback(assets::handler)
+        .layer(axum::middleware::map_response(safety_headers))
         .with_state(state)
+}
+
+/// On every response: browsers must not guess content types, and must not pass URLs (which
+/// may hold `?token=`) on as referrers.
+async fn safety_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert("x-content-type-options", axum::http::HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", axum::http::HeaderValue::from_static("no-referrer"));
+    response
 }
 
 /// Lets a request through with its [`Access`] attached, or answers 401 / 429.

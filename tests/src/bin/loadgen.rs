@@ -58,6 +58,19 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         seconds: u64,
     },
+    /// Start framecast and run connect/abuse/disconnect cycles against it; report its open
+    /// files and memory before and after.
+    Soak {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Cycles to run.
+        #[arg(long, default_value_t = 10_000)]
+        cycles: u64,
+        /// Cycles in flight at once.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
+    },
     /// Connect clients to a running server and report what they receive.
     Clients {
         /// `ws` or `mjpeg`.
@@ -99,6 +112,11 @@ fn main() {
             let pace = read_fps.map(|f| Duration::from_secs_f64(1.0 / f));
             let r = run_clients(protocol, addr, clients, Duration::from_secs(seconds), pace, None).await;
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
+            Ok(())
+        }),
+        Command::Soak { server, cycles, parallel } => runtime.block_on(async {
+            let report = soak(&server, cycles, parallel).await?;
+            println!("{}", serde_json::to_string_pretty(&report).unwrap());
             Ok(())
         }),
         Command::Bench { server, out, seconds, clients } => {
@@ -411,6 +429,22 @@ struct BenchReport {
     startup_ms: f64,
     first_frame_ms: f64,
     scenarios: Vec<ScenarioResult>,
+    soak: framecast_tests::soak::SoakReport,
+}
+
+/// A soak run against a fresh server with a token (so wrong-token cycles are refused).
+async fn soak(
+    server: &Path,
+    cycles: u64,
+    parallel: usize,
+) -> Result<framecast_tests::soak::SoakReport, String> {
+    let token = "soak-token";
+    let args =
+        ["--token", token, "--fps", "30", "--idle-timeout", "60", "--max-connections-per-address", "4096"];
+    let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
+    eprintln!("==> soak: {cycles} connect/abuse/disconnect cycles, {parallel} at a time");
+    let report = framecast_tests::soak::run(process.addr, process.pid(), cycles, parallel, Some(token)).await;
+    Ok(report)
 }
 
 async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[usize]) -> Result<(), String> {
@@ -427,7 +461,19 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
     ];
 
     let files = format!("files:{}", frames_dir.display());
-    let args = ["--camera", files.as_str(), "--fps", "30", "--idle-timeout", "60"];
+    // One address opens all the clients here: lift the per-address cap.
+    let args = [
+        "--camera",
+        files.as_str(),
+        "--fps",
+        "30",
+        "--idle-timeout",
+        "60",
+        "--max-connections-per-address",
+        "8192",
+        "--max-connections",
+        "8192",
+    ];
 
     eprintln!("==> start to first frame");
     let spawned = Instant::now();
@@ -451,6 +497,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
             scenarios.push(result);
         }
     }
+    let soak = soak(server, 10_000, 16).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
@@ -461,13 +508,30 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
         startup_ms: startup.as_secs_f64() * 1000.0,
         first_frame_ms: first_frame.as_secs_f64() * 1000.0,
         scenarios,
+        soak,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).map_err(|e| e.to_string())?;
     print_table(&report);
+    print_soak(&report.soak);
     println!("\nJSON: {}", json_path.display());
     Ok(())
+}
+
+fn print_soak(s: &framecast_tests::soak::SoakReport) {
+    println!(
+        "\nsoak: {} connect/abuse/disconnect cycles in {:.0} s ({} failed to connect); server open files {} -> {}, \
+         RSS {:.1} -> {:.1} MB; still serving: {}",
+        s.cycles,
+        s.seconds,
+        s.connect_failures,
+        s.fds_before,
+        s.fds_after,
+        s.rss_before as f64 / 1e6,
+        s.rss_after as f64 / 1e6,
+        if s.still_serving { "yes" } else { "NO" }
+    );
 }
 
 fn print_table(r: &BenchReport) {

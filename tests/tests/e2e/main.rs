@@ -7,6 +7,7 @@ mod cli;
 mod lifecycle;
 mod mjpeg;
 mod push;
+mod security;
 mod snapshot;
 mod util;
 mod webapp;
