@@ -3,7 +3,7 @@
 //! Keyboard: `space`/`k` pause, `s` snapshot, `f` fullscreen, `o` overlay.
 
 use leptos::ev;
-use leptos::html::{Canvas, Div};
+use leptos::html::{Canvas, Div, Input};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -47,7 +47,7 @@ pub fn App() -> impl IntoView {
         }
     };
     let handle = window_event_listener(ev::keydown, move |e| {
-        if e.ctrl_key() || e.meta_key() || e.alt_key() {
+        if e.ctrl_key() || e.meta_key() || e.alt_key() || typing_in_a_field(&e) {
             return;
         }
         match e.key().as_str() {
@@ -72,6 +72,11 @@ pub fn App() -> impl IntoView {
                     class:stale=move || state.get().is_stale()
                 ></canvas>
                 <Overlay stats=stats visible=overlay />
+                <Show when=move || matches!(state.get(), ViewState::NeedsToken { .. })>
+                    <TokenForm rejected=Signal::derive(move || {
+                        matches!(state.get(), ViewState::NeedsToken { rejected: true })
+                    }) />
+                </Show>
                 <Show when=move || panel.get()>
                     <SettingsPanel cameras=cameras />
                 </Show>
@@ -131,6 +136,55 @@ fn Overlay(
     }
 }
 
+/// Asks for the token the server wants; it is remembered on this device.
+#[component]
+fn TokenForm(
+    /// Whether a remembered token was refused.
+    rejected: Signal<bool>,
+) -> impl IntoView {
+    let input: NodeRef<Input> = NodeRef::new();
+    view! {
+        <form
+            class="token"
+            data-testid="token-form"
+            on:submit=move |e| {
+                e.prevent_default();
+                if let Some(field) = input.get() {
+                    stream::use_token(&field.value());
+                }
+            }
+        >
+            <label for="token">
+                {move || {
+                    if rejected.get() {
+                        "That token was not accepted. Token:"
+                    } else {
+                        "This camera needs a token:"
+                    }
+                }}
+            </label>
+            <input
+                id="token"
+                name="token"
+                type="password"
+                autocomplete="current-password"
+                required
+                autofocus
+                data-testid="token-input"
+                node_ref=input
+            />
+            <button type="submit" data-testid="token-submit">"Open"</button>
+        </form>
+    }
+}
+
+/// Whether a key press belongs to a text field (shortcuts must not fire while typing).
+fn typing_in_a_field(e: &web_sys::KeyboardEvent) -> bool {
+    e.target()
+        .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+        .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
+}
+
 /// Frame rates offered in the pickers (filtered by what the camera allows).
 const FPS_CHOICES: [u32; 9] = [1, 2, 5, 10, 15, 20, 25, 30, 60];
 /// JPEG qualities offered.
@@ -170,6 +224,10 @@ fn SettingsPanel(
                     </select>
                 </label>
             </Show>
+            <Show when=move || !cameras.with(|c| c.admin)>
+                <p class="note" data-testid="needs-admin">"Changing the camera needs the admin token."</p>
+            </Show>
+            <fieldset class="camera-settings" prop:disabled=move || !cameras.with(|c| c.admin)>
             <label>
                 "Resolution"
                 <select
@@ -262,6 +320,7 @@ fn SettingsPanel(
                     })
                     .collect_view()
             }}
+            </fieldset>
             <label>
                 "This screen at most"
                 <select
@@ -283,6 +342,16 @@ fn SettingsPanel(
                         .collect_view()}
                 </select>
             </label>
+            <Show when=|| crate::token::stored().is_some()>
+                <button
+                    type="button"
+                    data-testid="forget-token"
+                    on:click=|_| stream::use_token("")
+                    title="Remove the token remembered on this device"
+                >
+                    "Forget token"
+                </button>
+            </Show>
         </form>
     }
 }
@@ -340,8 +409,8 @@ async fn try_download_snapshot() -> Result<(), wasm_bindgen::JsValue> {
     use wasm_bindgen_futures::JsFuture;
     let window = web_sys::window().ok_or("no window")?;
     let query = window.location().search().unwrap_or_default();
-    let response: web_sys::Response =
-        JsFuture::from(window.fetch_with_str(&format!("snapshot.jpg{query}"))).await?.dyn_into()?;
+    let url = crate::token::with_token(&format!("snapshot.jpg{query}"));
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await?.dyn_into()?;
     if !response.ok() {
         return Err(format!("server answered {}", response.status()).into());
     }

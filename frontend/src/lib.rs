@@ -6,6 +6,7 @@
 //!   plus reconnect, pause and the figures for the overlay.
 //! - [`clock`]: clock offset to the server from ping/pong (for true latency).
 //! - [`stats`]: rolling one-second figures (median/worst latency, rates, skipped frames).
+//! - [`token`]: the access token, asked for once and remembered on the device.
 //!
 //! `clock` and `stats` are pure and unit-tested with `wasm-bindgen-test`.
 
@@ -13,6 +14,7 @@ pub mod app;
 pub mod clock;
 pub mod stats;
 pub mod stream;
+pub mod token;
 
 /// Mounts the app on `<body>`.
 pub fn start() {

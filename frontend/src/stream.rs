@@ -75,6 +75,14 @@ pub enum ViewState {
     Paused,
     /// The tab is hidden.
     Hidden,
+    /// The server wants a token this device does not have (`rejected`: the remembered one
+    /// was refused).
+    NeedsToken {
+        /// Whether a remembered token was refused.
+        rejected: bool,
+    },
+    /// Too many wrong tokens from this address; retrying after this many seconds.
+    LockedOut(u32),
     /// Something the browser cannot do.
     Unsupported(String),
 }
@@ -90,6 +98,9 @@ impl ViewState {
             ViewState::Reconnecting => "reconnecting".into(),
             ViewState::Paused => "paused".into(),
             ViewState::Hidden => "paused (tab hidden)".into(),
+            ViewState::NeedsToken { rejected: false } => "this camera needs a token".into(),
+            ViewState::NeedsToken { rejected: true } => "the token was not accepted".into(),
+            ViewState::LockedOut(secs) => format!("too many wrong tokens; retrying in {secs} s"),
             ViewState::Unsupported(what) => what.clone(),
         }
     }
@@ -116,6 +127,9 @@ struct Pipeline {
     /// Bumped on every (re)connect, so an ack never goes to a connection that did not send
     /// the frame.
     generation: u32,
+    /// Whether the current connection got its hello (if it closes without one, the upgrade
+    /// was refused: the token is checked).
+    got_hello: bool,
     on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
     on_close: Option<Closure<dyn FnMut()>>,
     decoding: bool,
@@ -148,6 +162,8 @@ pub struct Cameras {
     pub all: Vec<CameraInfo>,
     /// Id of the shown camera.
     pub shown: String,
+    /// Whether this device may change the cameras (its token has admin rights).
+    pub admin: bool,
 }
 
 impl Cameras {
@@ -209,6 +225,7 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         ctx,
         ws: None,
         generation: 0,
+        got_hello: false,
         on_message: None,
         on_close: None,
         decoding: false,
@@ -242,6 +259,7 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         move || publish_stats(&pipeline)
     });
     watch_visibility(&pipeline);
+    crate::token::adopt_from_address();
     connect(&pipeline);
 }
 
@@ -275,7 +293,7 @@ fn ws_url() -> String {
     let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
     let query = location.search().unwrap_or_default();
-    format!("{scheme}://{host}/ws{query}")
+    crate::token::with_token(&format!("{scheme}://{host}/ws{query}"))
 }
 
 fn connect(pipeline: &Shared) {
@@ -291,6 +309,7 @@ fn connect(pipeline: &Shared) {
         let mut p = pipeline.borrow_mut();
         p.generation = p.generation.wrapping_add(1);
         p.pongs = 0;
+        p.got_hello = false;
         p.generation
     };
     let on_message = {
@@ -312,7 +331,7 @@ fn connect(pipeline: &Shared) {
 }
 
 fn on_close(pipeline: &Shared, generation: u32) {
-    let delay = {
+    let (delay, got_hello) = {
         let mut p = pipeline.borrow_mut();
         if p.generation != generation {
             return;
@@ -322,13 +341,49 @@ fn on_close(pipeline: &Shared, generation: u32) {
         let delay = p.retry_ms;
         p.retry_ms = (p.retry_ms * 2).min(RETRY_MAX_MS);
         p.camera = ViewState::Reconnecting;
-        delay
+        (delay, p.got_hello)
     };
     refresh_state(pipeline);
+    if got_hello {
+        retry_after(pipeline, generation, delay);
+        return;
+    }
+    // Refused before the hello: a browser does not say why, so ask over HTTP.
     let pipeline = pipeline.clone();
-    let retry = Closure::once_into_js(move || connect(&pipeline));
+    wasm_bindgen_futures::spawn_local(async move {
+        let access = crate::token::probe().await;
+        if pipeline.borrow().generation != generation {
+            return;
+        }
+        match access {
+            crate::token::Access::NeedsToken => {
+                let rejected = crate::token::stored().is_some();
+                pipeline.borrow_mut().camera = ViewState::NeedsToken { rejected };
+                refresh_state(&pipeline);
+                // Waits for [`use_token`].
+            }
+            crate::token::Access::LockedOut(secs) => {
+                pipeline.borrow_mut().camera = ViewState::LockedOut(secs);
+                refresh_state(&pipeline);
+                retry_after(&pipeline, generation, secs.saturating_mul(1000) as i32);
+            }
+            crate::token::Access::Allowed | crate::token::Access::Unknown => {
+                retry_after(&pipeline, generation, delay)
+            }
+        }
+    });
+}
+
+/// Reconnects after `delay_ms`, unless something reconnected meanwhile.
+fn retry_after(pipeline: &Shared, generation: u32, delay_ms: i32) {
+    let pipeline = pipeline.clone();
+    let retry = Closure::once_into_js(move || {
+        if pipeline.borrow().generation == generation {
+            connect(&pipeline);
+        }
+    });
     if let Some(window) = web_sys::window() {
-        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay);
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(retry.unchecked_ref(), delay_ms);
     }
 }
 
@@ -381,9 +436,10 @@ fn on_message(pipeline: &Shared, generation: u32, event: MessageEvent) {
 
 fn on_text(pipeline: &Shared, text: &str) {
     match ServerMessage::parse(text) {
-        Ok(ServerMessage::Hello { cameras, camera, .. }) => {
+        Ok(ServerMessage::Hello { cameras, camera, admin, .. }) => {
+            pipeline.borrow_mut().got_hello = true;
             let status = cameras.iter().find(|c| c.id == camera).map(|c| (c.status, c.reason.clone()));
-            let list = Cameras { all: cameras, shown: camera };
+            let list = Cameras { all: cameras, shown: camera, admin };
             (pipeline.borrow().set_cameras)(list.clone());
             {
                 let mut p = pipeline.borrow_mut();
@@ -613,22 +669,32 @@ pub fn switch_camera(id: &str) {
         let query = format!("?camera={}", js_sys::encode_uri_component(id));
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
     }
-    with_pipeline(|pipeline| {
-        let old = {
-            let mut p = pipeline.borrow_mut();
-            p.decoding = false;
-            p.pending = None;
-            p.seq_gaps = SeqGaps::default();
-            p.camera = ViewState::Connecting;
-            p.ws.take()
-        };
-        if let Some(ws) = old {
-            ws.set_onclose(None);
-            let _ = ws.close();
-        }
-        refresh_state(pipeline);
-        connect(pipeline);
-    });
+    with_pipeline(reconnect_now);
+}
+
+/// Remembers `token` on this device and connects with it at once.
+pub fn use_token(token: &str) {
+    crate::token::store(token);
+    with_pipeline(reconnect_now);
+}
+
+/// Drops the current connection (without the retry its close would schedule) and connects
+/// afresh.
+fn reconnect_now(pipeline: &Shared) {
+    let old = {
+        let mut p = pipeline.borrow_mut();
+        p.decoding = false;
+        p.pending = None;
+        p.seq_gaps = SeqGaps::default();
+        p.camera = ViewState::Connecting;
+        p.ws.take()
+    };
+    if let Some(ws) = old {
+        ws.set_onclose(None);
+        let _ = ws.close();
+    }
+    refresh_state(pipeline);
+    connect(pipeline);
 }
 
 /// Sets a device control of the shown camera (brightness, exposure...), for every viewer.

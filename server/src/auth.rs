@@ -191,12 +191,15 @@ fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
         }
         return Some(String::new());
     }
-    query.and_then(|q| {
-        q.split('&').find_map(|pair| {
-            let value = pair.strip_prefix("token=")?;
-            Some(percent_decode(value))
+    query
+        .and_then(|q| {
+            q.split('&').find_map(|pair| {
+                let value = pair.strip_prefix("token=")?;
+                Some(percent_decode(value))
+            })
         })
-    })
+        // `?token=` with nothing is no token (a client that has none yet).
+        .filter(|t| !t.is_empty())
 }
 
 fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str> {

@@ -52,9 +52,11 @@ pub enum ApiError {
     /// Missing or wrong token on a viewer endpoint (see [`crate::auth`]).
     #[error("a valid token is required (Authorization: Bearer TOKEN, HTTP Basic, or ?token=TOKEN)")]
     NeedsToken {
-        /// Whether the request offered a credential (then no Basic challenge is sent, so
-        /// browsers do not pop up a login box over the web client's own prompt).
-        presented: bool,
+        /// Whether to offer HTTP Basic in the challenge: yes for tools and for pages opened
+        /// directly (the browser then asks for the token itself), no when the request offered a
+        /// credential or is a script's `fetch` (the web client asks in its own way, without a
+        /// browser login box over it).
+        offer_basic: bool,
     },
     /// The client's address failed authentication too often.
     #[error("too many failed attempts; retry in {} s", .0.as_secs().max(1))]
@@ -91,10 +93,10 @@ impl IntoResponse for ApiError {
             (self.status(), [("cache-control", "no-store")], format!("{self}\n")).into_response();
         let headers = response.headers_mut();
         match self {
-            ApiError::Unauthorized | ApiError::NeedsToken { presented: true } => {
+            ApiError::Unauthorized | ApiError::NeedsToken { offer_basic: false } => {
                 headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
             }
-            ApiError::NeedsToken { presented: false } => {
+            ApiError::NeedsToken { offer_basic: true } => {
                 headers.insert(
                     "www-authenticate",
                     HeaderValue::from_static(r#"Bearer, Basic realm="framecast", charset="UTF-8""#),
@@ -109,10 +111,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::auth::AuthError> for ApiError {
-    fn from(e: crate::auth::AuthError) -> ApiError {
+impl ApiError {
+    /// The answer to a refused authentication. `script` is true for requests a page's script
+    /// made (`Sec-Fetch-Mode: cors` or `same-origin`), which get no Basic challenge.
+    pub fn from_auth(e: crate::auth::AuthError, script: bool) -> ApiError {
         match e {
-            crate::auth::AuthError::Unauthorized { presented } => ApiError::NeedsToken { presented },
+            crate::auth::AuthError::Unauthorized { presented } => {
+                ApiError::NeedsToken { offer_basic: !presented && !script }
+            }
             crate::auth::AuthError::TooManyAttempts { retry_after } => ApiError::TooManyAttempts(retry_after),
         }
     }

@@ -146,7 +146,11 @@ async fn require_viewer(State(state): State<AppState>, mut request: Request, nex
 
 fn check_access(state: &AppState, request: &Request) -> Result<Access, ApiError> {
     let peer = request.extensions().get::<PeerAddr>().map(|p| p.0.ip());
-    Ok(state.auth.check(request.headers(), request.uri().query(), peer)?)
+    let headers = request.headers();
+    state.auth.check(headers, request.uri().query(), peer).map_err(|e| {
+        let mode = headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok());
+        ApiError::from_auth(e, matches!(mode, Some("cors" | "same-origin")))
+    })
 }
 
 async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request: Request) -> Response {

@@ -364,3 +364,77 @@ async fn the_snapshot_button_downloads_a_timestamped_jpeg() {
     assert!(crate::util::is_jpeg(&bytes), "{name} is not a complete JPEG");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn the_page_asks_for_the_token_once_and_remembers_it() {
+    let server = Server::start(&[
+        "--size",
+        "320x240",
+        "--fps",
+        "20",
+        "--token",
+        "view-t0ken",
+        "--admin-token",
+        "adm1n",
+    ]);
+    let browser = Browser::start("token", 1024, 700, false).await;
+    let c = browser.client();
+    c.goto(&server.url("/")).await.expect("page loads");
+    let form_shown = "return !!document.querySelector('[data-testid=token-form]')";
+    browser.wait_until("the token form", form_shown, Duration::from_secs(10)).await;
+    assert_eq!(browser.eval(&text_of("state")).await, "this camera needs a token");
+    let shot = browser.screenshot("browser-token").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    // A wrong token is refused and the form stays.
+    let input = c.find(Locator::Css("[data-testid=token-input]")).await.unwrap();
+    input.send_keys("wrong").await.unwrap();
+    c.find(Locator::Css("[data-testid=token-submit]")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until(
+            "wrong token refused",
+            &format!("{} === 'the token was not accepted'", text_of("state")),
+            Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(browser.eval(FRAMES_DRAWN).await.as_u64(), Some(0));
+
+    // The viewer token: live, no form, settings locked (no admin rights).
+    let input = c.find(Locator::Css("[data-testid=token-input]")).await.unwrap();
+    input.clear().await.unwrap();
+    input.send_keys("view-t0ken").await.unwrap();
+    c.find(Locator::Css("[data-testid=token-submit]")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until("frames with the token", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10))
+        .await;
+    assert_eq!(browser.eval(form_shown).await, Value::Bool(false));
+    c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until(
+            "settings locked for a viewer",
+            "return !!document.querySelector('[data-testid=needs-admin]') && document.querySelector('[data-testid=size-select]').matches(':disabled')",
+            Duration::from_secs(5),
+        )
+        .await;
+
+    // Remembered: a reload goes live without asking.
+    c.refresh().await.unwrap();
+    browser.wait_until("live after reload", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10)).await;
+    assert_eq!(browser.eval(form_shown).await, Value::Bool(false));
+
+    // A link with the admin token: adopted, removed from the address bar, settings unlocked.
+    c.goto(&server.url("/?token=adm1n")).await.unwrap();
+    browser
+        .wait_until("live with the admin token", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10))
+        .await;
+    assert_eq!(browser.eval("return location.search").await, "");
+    c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until(
+            "settings unlocked for the admin",
+            "return !document.querySelector('[data-testid=needs-admin]') && !document.querySelector('[data-testid=size-select]').matches(':disabled')",
+            Duration::from_secs(5),
+        )
+        .await;
+    browser.close().await;
+}
