@@ -33,20 +33,31 @@ pub fn index() -> Response {
     }
 }
 
-/// Any other path: an embedded file, or 404.
+/// Any other path: an embedded file, or 404. Paths are looked up as exact keys of the
+/// embedded table, never joined to a folder, so `..` and its encodings cannot reach a file.
 pub async fn handler(uri: Uri) -> Response {
     let path = uri.path();
     if path == "/index.html" {
         return index();
     }
     match find(path) {
-        Some(body) => (
-            [(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, "public, max-age=3600")],
-            body,
-        )
-            .into_response(),
+        Some(body) => {
+            ([(header::CONTENT_TYPE, content_type(path)), (header::CACHE_CONTROL, cache_control(path))], body)
+                .into_response()
+        }
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
+}
+
+/// Files whose name carries Trunk's content hash never change: cache them for a year. Others
+/// (icons, manifest) for an hour.
+fn cache_control(path: &str) -> &'static str {
+    let stem = path.rsplit('/').next().unwrap_or(path).split('.').next().unwrap_or("");
+    let stem = stem.strip_suffix("_bg").unwrap_or(stem);
+    let hashed = stem
+        .rsplit_once('-')
+        .is_some_and(|(_, hash)| hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    if hashed { "public, max-age=31536000, immutable" } else { "public, max-age=3600" }
 }
 
 fn find(path: &str) -> Option<&'static [u8]> {
@@ -77,5 +88,13 @@ mod tests {
         assert_eq!(content_type("/app-123_bg.wasm"), "application/wasm");
         assert_eq!(content_type("/app.js"), "text/javascript; charset=utf-8");
         assert_eq!(content_type("/noext"), "application/octet-stream");
+    }
+
+    #[test]
+    fn hashed_files_are_cached_for_good_and_others_for_an_hour() {
+        assert!(cache_control("/framecast-frontend-704c754074c08ef0_bg.wasm").contains("immutable"));
+        assert!(cache_control("/style-97d165986fc4157f.css").contains("immutable"));
+        assert_eq!(cache_control("/icon-192.png"), "public, max-age=3600");
+        assert_eq!(cache_control("/manifest.webmanifest"), "public, max-age=3600");
     }
 }
