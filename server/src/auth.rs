@@ -154,14 +154,16 @@ impl OriginPolicy {
             return true;
         }
         // Same origin: the page was loaded from this very host and port. Compared on the
-        // authority, so http and https (behind a TLS proxy) both count as own.
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).map(str::to_ascii_lowercase);
-        match (origin.split_once("://"), host) {
-            (Some((scheme, authority)), Some(host)) => {
-                authority == host || authority == default_port_stripped(scheme, &host)
-            }
-            _ => false,
-        }
+        // authority, so http and https (behind a TLS proxy) both count as own. A proxy in
+        // front (`trunk serve`, nginx) may put its own host in `X-Forwarded-Host`; trusting it
+        // is safe here, as a page's script cannot add headers to a WebSocket upgrade.
+        let Some((scheme, authority)) = origin.split_once("://") else { return false };
+        let forwarded = headers.get("x-forwarded-host").and_then(|h| h.to_str().ok());
+        let own = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+        [own, forwarded.and_then(|f| f.split(',').next())].into_iter().flatten().any(|host| {
+            let host = host.trim().to_ascii_lowercase();
+            authority == host || authority == default_port_stripped(scheme, &host)
+        })
     }
 }
 
@@ -416,6 +418,11 @@ mod tests {
         assert!(!policy.allows(&with(Some("http://cam:8081"), "cam:8080")));
         assert!(!policy.allows(&with(Some("null"), "cam:8080")));
         assert!(OriginPolicy::new(&["*".to_string()]).allows(&with(Some("https://evil.example"), "cam")));
+        // Behind a proxy that names the public host in X-Forwarded-Host.
+        let mut proxied = with(Some("http://localhost:8081"), "127.0.0.1:8080");
+        assert!(!policy.allows(&proxied));
+        proxied.insert("x-forwarded-host", HeaderValue::from_static("localhost:8081"));
+        assert!(policy.allows(&proxied));
     }
 
     #[test]

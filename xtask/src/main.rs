@@ -13,6 +13,7 @@
 //! Layout: [`setup`] installs tools (apt packages, wasm target, pinned Trunk,
 //! wasm-bindgen-cli matching Cargo.lock, wasm-opt); this file sequences the steps.
 
+mod fuzz;
 mod setup;
 
 use std::path::{Path, PathBuf};
@@ -31,7 +32,8 @@ commands:
   build           set up, build the web client and target/release/framecast
   dev             framecast on :8080 and `trunk serve` on :8081 with live reload
   bench [ARGS]    build release binaries and run the benchmark (ARGS go to `loadgen bench`)
-  setup [--test]  only install what is missing";
+  setup [--test]  only install what is missing
+  fuzz [SECONDS]  fuzz the protocol decoders and the MJPEG splitter, SECONDS (60) per target";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         "build" => build(&root, Want::Run).map(|_| ()),
         "dev" => dev(&root),
         "bench" => bench(&root, rest),
+        "fuzz" => fuzz::fuzz(&root, rest),
         "setup" => {
             Tools::install(&root, if rest.iter().any(|a| a == "--test") { Want::Test } else { Want::Run })
                 .map(|_| ())

@@ -14,9 +14,14 @@ const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Debian packages the tests need: a real browser and its driver, and ffmpeg as an MJPEG client.
-const TEST_PACKAGES: &[(&str, &str)] =
-    &[("chromium", "chromium"), ("chromedriver", "chromium-driver"), ("ffmpeg", "ffmpeg")];
+/// Debian packages the tests need: a real browser and its driver, ffmpeg as an MJPEG client,
+/// openssl to make the TLS test's certificate.
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "chromium"),
+    ("chromedriver", "chromium-driver"),
+    ("ffmpeg", "ffmpeg"),
+    ("openssl", "openssl"),
+];
 
 /// Debian 12's libclang, needed by bindgen when the server is built.
 const LIBCLANG_PACKAGE: &str = "libclang1-14";
@@ -32,6 +37,11 @@ fn has_shared_library(prefix: &str) -> bool {
         // No ldconfig to ask: let the build say what is missing.
         Err(_) => true,
     }
+}
+
+/// Installs Debian's libclang when the dynamic linker knows none: building the server needs it.
+pub fn ensure_libclang() -> Result<()> {
+    if has_shared_library("libclang") { Ok(()) } else { install_packages(&[LIBCLANG_PACKAGE]) }
 }
 
 /// What the tools are for.
