@@ -59,12 +59,19 @@ pub enum FrameEncodeError {
 impl FrameHeader {
     /// Builds the complete binary message: length prefix, JSON header, then `jpeg`.
     pub fn encode_message(&self, jpeg: &[u8]) -> Result<Vec<u8>, FrameEncodeError> {
+        let mut out = self.encode_prefix()?;
+        out.extend_from_slice(jpeg);
+        Ok(out)
+    }
+
+    /// The message without its JPEG: length prefix and JSON header. A sender that writes
+    /// the JPEG from its own buffer right after it (vectored I/O) never copies the image.
+    pub fn encode_prefix(&self) -> Result<Vec<u8>, FrameEncodeError> {
         let json = serde_json::to_vec(self).expect("FrameHeader always serializes");
         let len = u16::try_from(json.len()).map_err(|_| FrameEncodeError::HeaderTooLong(json.len()))?;
-        let mut out = Vec::with_capacity(2 + json.len() + jpeg.len());
+        let mut out = Vec::with_capacity(2 + json.len());
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&json);
-        out.extend_from_slice(jpeg);
         Ok(out)
     }
 

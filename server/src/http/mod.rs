@@ -1,6 +1,6 @@
 //! The HTTP surface and the accept loop.
 //!
-//! Layout: [`ws`] (the WebSocket viewer protocol), [`mjpeg`] (`multipart/x-mixed-replace`
+//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection), [`mjpeg`] (`multipart/x-mixed-replace`
 //! stream), [`snapshot`] (one JPEG), [`api`] (`/api/state`), [`assets`] (the embedded web
 //! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases, and
 //! puts every route but the web client's files behind [`crate::auth`]; [`serve`] accepts
@@ -15,6 +15,7 @@ pub mod push;
 pub mod snapshot;
 pub mod tls;
 pub mod ws;
+pub mod wsconn;
 
 use std::sync::Arc;
 use std::time::Duration;

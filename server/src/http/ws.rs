@@ -11,18 +11,18 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::extract::{Extension, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use framecast_shared::{
     ClientMessage, ErrorCode, FrameHeader, PROTOCOL_VERSION, ServerMessage, unix_micros_now,
 };
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::wsconn::{self, Incoming, WsConn};
 use super::{AppState, CameraQuery};
 use crate::auth::Access;
 use crate::error::ApiError;
@@ -34,6 +34,9 @@ const MAX_INCOMING: usize = 64 * 1024;
 
 /// A send that makes no progress for this long means the viewer is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// WebSocket close code "normal", the answer to a client's close.
+const CLOSE_NORMAL: u16 = 1000;
 
 /// WebSocket close code "going away", sent at shutdown.
 const CLOSE_GOING_AWAY: u16 = 1001;
@@ -57,16 +60,16 @@ pub struct SessionPolicy {
     pub keepalive: Duration,
 }
 
-/// Route handler: picks the camera (an unknown one is a 404 even before the upgrade is
-/// looked at), then upgrades.
+/// Route handler: checks the origin, picks the camera (an unknown one is a 404 even before
+/// the upgrade is looked at), then upgrades to a [`WsConn`].
 pub async fn handler(
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(q): Query<CameraQuery>,
     access: Option<Extension<Access>>,
-    headers: HeaderMap,
+    mut request: Request,
 ) -> Response {
-    if !state.origins.allows(&headers) {
+    let headers = request.headers();
+    if !state.origins.allows(headers) {
         let origin = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).unwrap_or("?");
         return ApiError::ForeignOrigin(origin.chars().take(100).collect()).into_response();
     }
@@ -78,31 +81,44 @@ pub async fn handler(
         Ok(hub) => hub.clone(),
         Err(e) => return e.into_response(),
     };
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
+    let accept = match wsconn::accept(request.method(), headers) {
+        Ok(accept) => accept,
+        Err(e) => return wsconn::refusal(&e).into_response(),
     };
-    ws.max_message_size(MAX_INCOMING).max_frame_size(MAX_INCOMING).on_upgrade(
-        move |socket: WebSocket| async move {
-            let viewer = hub.watch();
-            let cameras = state.hubs.iter().map(|h| h.info()).collect();
-            run_session(socket, viewer, cameras, policy, state.shutdown.clone()).await;
-        },
+    let upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let conn = WsConn::new(TokioIo::new(upgraded), MAX_INCOMING);
+                let viewer = hub.watch();
+                let cameras = state.hubs.iter().map(|h| h.info()).collect();
+                run_session(conn, viewer, cameras, policy, state.shutdown.clone()).await;
+            }
+            Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
     )
+        .into_response()
 }
 
-/// Serves one viewer until it leaves or the server shuts down. Generic over the socket so it
-/// can be driven by channels as well as by a real WebSocket.
+/// Serves one viewer until it leaves or the server shuts down. Generic over the byte stream
+/// (a TCP or TLS connection, or an in-memory pipe in tests).
 pub async fn run_session<S>(
-    socket: S,
+    mut conn: WsConn<S>,
     mut viewer: Viewer,
     cameras: Vec<framecast_shared::CameraInfo>,
     policy: SessionPolicy,
     shutdown: CancellationToken,
 ) where
-    S: Sink<Message> + Stream<Item = Result<Message, axum::Error>> + Send + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (mut tx, mut rx) = socket.split();
     let camera = viewer.hub().id().to_string();
     let mut flow = SessionFlow::default();
     let hello = ServerMessage::Hello {
@@ -115,7 +131,7 @@ pub async fn run_session<S>(
     };
     // The hello already describes the current status.
     viewer.mark_seen();
-    if !send(&mut tx, text(&hello), &shutdown).await {
+    if !send(conn.send_text(&hello.to_json()), &shutdown).await {
         return;
     }
     let mut abuse = AbuseCounter::default();
@@ -126,8 +142,8 @@ pub async fn run_session<S>(
         let may_send = flow.credit.can_send() && flow.rate_allows();
         if may_send && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(f.seq)) {
             // Only an absurdly long camera id could make this fail; refuse to loop on it.
-            let Some(message) = frame_message(&frame, &camera) else { break };
-            if !send(&mut tx, message, &shutdown).await {
+            let Some(prefix) = frame_prefix(&frame, &camera) else { break };
+            if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
                 break;
             }
             flow.credit.on_sent(frame.seq);
@@ -138,8 +154,10 @@ pub async fn run_session<S>(
         let wake_at = flow.ready_at().unwrap_or_else(Instant::now);
         let reply = tokio::select! {
             _ = shutdown.cancelled() => {
-                let close = CloseFrame { code: CLOSE_GOING_AWAY, reason: "server shutting down".into() };
-                let _ = tokio::time::timeout(Duration::from_millis(200), tx.send(Message::Close(Some(close)))).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    conn.send_close(CLOSE_GOING_AWAY, "server shutting down"),
+                ).await;
                 break;
             }
             _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
@@ -148,7 +166,7 @@ pub async fn run_session<S>(
                     tracing::debug!("viewer silent for {:?}; dropping it", last_heard.elapsed());
                     break;
                 }
-                if !send(&mut tx, Message::Ping(Default::default()), &shutdown).await {
+                if !send(conn.send_ping(), &shutdown).await {
                     break;
                 }
                 None
@@ -162,29 +180,41 @@ pub async fn run_session<S>(
                     Some(ServerMessage::State { camera: viewer.hub().info() })
                 }
             },
-            incoming = rx.next() => {
+            incoming = conn.next() => {
                 last_heard = Instant::now();
                 match incoming {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-                    Some(Ok(Message::Text(t))) => handle_text(t.as_str(), &mut flow, viewer.hub(), policy.admin),
-                    Some(Ok(Message::Binary(_))) => {
+                    None => break,
+                    Some(Err(e)) => {
+                        tracing::debug!("viewer dropped: {e}");
+                        if let Some(code) = e.code() {
+                            let _ = tokio::time::timeout(Duration::from_millis(200), conn.send_close(code, &e.to_string())).await;
+                        }
+                        break;
+                    }
+                    Some(Ok(Incoming::Close(_))) => {
+                        let _ = tokio::time::timeout(Duration::from_millis(200), conn.send_close(CLOSE_NORMAL, "")).await;
+                        break;
+                    }
+                    Some(Ok(Incoming::Text(t))) => handle_text(&t, &mut flow, viewer.hub(), policy.admin),
+                    Some(Ok(Incoming::Binary(_))) => {
                         Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
                     }
-                    // Protocol-level pings are answered by the WebSocket layer itself.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    // Pings are answered by the connection itself.
+                    Some(Ok(Incoming::Control)) => None,
                 }
             }
         };
         if let Some(reply) = reply {
             let refused = matches!(reply, ServerMessage::Error { .. });
-            if !send(&mut tx, text(&reply), &shutdown).await {
+            if !send(conn.send_text(&reply.to_json()), &shutdown).await {
                 break;
             }
             if refused && abuse.count(Instant::now()) {
-                let close = CloseFrame { code: CLOSE_POLICY, reason: "too many bad messages".into() };
-                let _ =
-                    tokio::time::timeout(Duration::from_millis(200), tx.send(Message::Close(Some(close))))
-                        .await;
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    conn.send_close(CLOSE_POLICY, "too many bad messages"),
+                )
+                .await;
                 break;
             }
         }
@@ -274,12 +304,9 @@ fn error(code: ErrorCode, message: &str) -> ServerMessage {
     ServerMessage::Error { code, message: message.to_string() }
 }
 
-fn text(message: &ServerMessage) -> Message {
-    Message::Text(message.to_json().into())
-}
-
-/// The binary frame message, stamped with the send time.
-fn frame_message(frame: &Frame, camera: &str) -> Option<Message> {
+/// The frame message's prefix (length and JSON header, stamped with the send time); the JPEG
+/// follows it on the wire straight from the hub's buffer.
+fn frame_prefix(frame: &Frame, camera: &str) -> Option<Vec<u8>> {
     let header = FrameHeader {
         seq: frame.seq,
         camera: camera.to_string(),
@@ -288,8 +315,8 @@ fn frame_message(frame: &Frame, camera: &str) -> Option<Message> {
         captured_us: frame.captured_us,
         sent_us: unix_micros_now(),
     };
-    match header.encode_message(&frame.jpeg) {
-        Ok(bytes) => Some(Message::Binary(bytes.into())),
+    match header.encode_prefix() {
+        Ok(bytes) => Some(bytes),
         Err(e) => {
             tracing::error!("cannot build frame message: {e}");
             None
@@ -297,14 +324,15 @@ fn frame_message(frame: &Frame, camera: &str) -> Option<Message> {
     }
 }
 
-/// Sends one message; false when the viewer is gone, stuck, or the server is shutting down.
-async fn send<T>(tx: &mut T, message: Message, shutdown: &CancellationToken) -> bool
-where
-    T: Sink<Message> + Unpin,
-{
+/// Runs one send; false when the viewer is gone, stuck for [`SEND_TIMEOUT`], or the server
+/// is shutting down.
+async fn send(
+    sending: impl std::future::Future<Output = std::io::Result<()>>,
+    shutdown: &CancellationToken,
+) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
-        sent = tokio::time::timeout(SEND_TIMEOUT, tx.send(message)) => matches!(sent, Ok(Ok(()))),
+        sent = tokio::time::timeout(SEND_TIMEOUT, sending) => matches!(sent, Ok(Ok(()))),
     }
 }
 

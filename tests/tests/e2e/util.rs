@@ -181,6 +181,11 @@ impl Viewer {
         self.ws.send(Message::Text(text.to_string().into())).await.expect("send");
     }
 
+    /// Sends raw text; false once the server has closed the connection.
+    pub async fn try_send_text(&mut self, text: &str) -> bool {
+        self.ws.send(Message::Text(text.to_string().into())).await.is_ok()
+    }
+
     /// Sends a binary message.
     pub async fn send_binary(&mut self, bytes: &[u8]) {
         self.ws.send(Message::Binary(bytes.to_vec().into())).await.expect("send");

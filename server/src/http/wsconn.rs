@@ -1,0 +1,433 @@
+//! A minimal RFC 6455 WebSocket server connection, written for the frame path.
+//!
+//! Why not tungstenite: it copies every outgoing message into a per-connection write buffer
+//! (about 300 KB of memory per viewer at 720p, and a 100 KB copy per frame per viewer). Here a
+//! frame message goes out as one vectored write of `[WebSocket header][frame header][JPEG]`,
+//! where the JPEG is the hub's shared `Bytes`: no copy, no per-viewer buffer beyond a few
+//! hundred bytes. Only what the viewer protocol needs is implemented: server frames are never
+//! fragmented or compressed; client frames must be masked, may be fragmented, and are small.
+//!
+//! [`accept`] checks the upgrade request and builds the `101` answer; [`WsConn`] reads
+//! messages (cancel-safe, so it can sit in a `select!`) and writes them.
+
+use std::io::{self, IoSlice};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use base64::Engine;
+use bytes::{Buf, BytesMut};
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why an upgrade request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// Not a WebSocket upgrade, or a version other than 13.
+    #[error("{0}")]
+    Invalid(&'static str),
+}
+
+/// Checks a WebSocket upgrade request; returns the `Sec-WebSocket-Accept` value.
+pub fn accept(method: &axum::http::Method, headers: &HeaderMap) -> Result<HeaderValue, HandshakeError> {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if method != axum::http::Method::GET {
+        return Err(HandshakeError::Invalid("a WebSocket upgrade must be a GET"));
+    }
+    if !has_token(header::CONNECTION, "upgrade") || !has_token(header::UPGRADE, "websocket") {
+        return Err(HandshakeError::Invalid("this endpoint needs a WebSocket upgrade (Upgrade: websocket)"));
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+        return Err(HandshakeError::Invalid("unsupported WebSocket version; use 13"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|k| k.len() <= 64)
+        .ok_or(HandshakeError::Invalid("missing Sec-WebSocket-Key"))?;
+    Ok(accept_key(key.as_bytes()))
+}
+
+/// `base64(sha1(key + GUID))`, the handshake's proof.
+fn accept_key(key: &[u8]) -> HeaderValue {
+    let mut sha = Sha1::new();
+    sha.update(key);
+    sha.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let encoded = base64::engine::general_purpose::STANDARD.encode(sha.finalize());
+    HeaderValue::from_str(&encoded).expect("base64 is a valid header value")
+}
+
+/// The answer to a refused handshake.
+pub fn refusal(e: &HandshakeError) -> (StatusCode, String) {
+    (StatusCode::BAD_REQUEST, format!("{e}\n"))
+}
+
+/// Opcodes.
+const CONTINUATION: u8 = 0x0;
+const TEXT: u8 = 0x1;
+const BINARY: u8 = 0x2;
+const CLOSE: u8 = 0x8;
+const PING: u8 = 0x9;
+const PONG: u8 = 0xA;
+
+/// Close codes used here.
+pub mod close_code {
+    /// Protocol error (bad framing).
+    pub const PROTOCOL: u16 = 1002;
+    /// Text that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
+    /// Message too big.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// A message from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// A text message.
+    Text(String),
+    /// A binary message (its length; the bytes are not kept).
+    Binary(usize),
+    /// A ping (answered by [`WsConn`] itself), or a pong.
+    Control,
+    /// A close frame, with its code if any.
+    Close(Option<u16>),
+}
+
+/// Why reading from the client failed; the connection should be closed with [`Self::code`].
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Framing the protocol forbids.
+    #[error("WebSocket protocol error: {0}")]
+    Protocol(&'static str),
+    /// A message over the limit.
+    #[error("message larger than {0} bytes")]
+    TooBig(usize),
+    /// Text that is not UTF-8.
+    #[error("text message is not UTF-8")]
+    NotUtf8,
+    /// The socket failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl ReadError {
+    /// The close code to send, if the socket is still usable.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ReadError::Protocol(_) => Some(close_code::PROTOCOL),
+            ReadError::TooBig(_) => Some(close_code::TOO_BIG),
+            ReadError::NotUtf8 => Some(close_code::INVALID_DATA),
+            ReadError::Io(_) => None,
+        }
+    }
+}
+
+/// One parsed client frame.
+#[derive(Debug, PartialEq, Eq)]
+struct Frame {
+    fin: bool,
+    opcode: u8,
+    payload: Vec<u8>,
+}
+
+/// Parses one masked client frame from the front of `buf`, consuming it. `None`: more bytes
+/// are needed. Payloads over `max` are refused before they are buffered.
+fn parse_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, ReadError> {
+    if buf.len() < 2 {
+        return Ok(None);
+    }
+    let (b0, b1) = (buf[0], buf[1]);
+    if b0 & 0x70 != 0 {
+        return Err(ReadError::Protocol("reserved bits set (no extension was agreed)"));
+    }
+    let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0F);
+    if b1 & 0x80 == 0 {
+        return Err(ReadError::Protocol("client frames must be masked"));
+    }
+    let (len, at) = match b1 & 0x7F {
+        126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as u64, 4),
+        127 if buf.len() >= 10 => (u64::from_be_bytes(buf[2..10].try_into().expect("8 bytes")), 10),
+        126 | 127 => return Ok(None),
+        n => (n as u64, 2),
+    };
+    if opcode >= CLOSE && (!fin || len > 125) {
+        return Err(ReadError::Protocol("control frames must be whole and at most 125 bytes"));
+    }
+    if len > max as u64 {
+        return Err(ReadError::TooBig(max));
+    }
+    let len = len as usize;
+    if buf.len() < at + 4 + len {
+        buf.reserve(at + 4 + len - buf.len());
+        return Ok(None);
+    }
+    let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+    buf.advance(at + 4);
+    let mut payload = buf.split_to(len).to_vec();
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b ^= mask[i & 3];
+    }
+    Ok(Some(Frame { fin, opcode, payload }))
+}
+
+/// The header of an unmasked, unfragmented server frame with `len` payload bytes.
+fn frame_head(opcode: u8, len: usize, out: &mut [u8; 10]) -> usize {
+    out[0] = 0x80 | opcode;
+    if len < 126 {
+        out[1] = len as u8;
+        2
+    } else if len <= u16::MAX as usize {
+        out[1] = 126;
+        out[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        4
+    } else {
+        out[1] = 127;
+        out[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        10
+    }
+}
+
+/// A WebSocket connection after the handshake.
+#[derive(Debug)]
+pub struct WsConn<S> {
+    io: S,
+    read_buf: BytesMut,
+    /// A fragmented message being assembled: its opcode and bytes so far.
+    partial: Option<(u8, Vec<u8>)>,
+    max_message: usize,
+    /// Pings waiting for their pong (answered before the next read).
+    pong_due: Option<Vec<u8>>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
+    /// Wraps an upgraded connection; client messages over `max_message` bytes end it.
+    pub fn new(io: S, max_message: usize) -> WsConn<S> {
+        WsConn { io, read_buf: BytesMut::with_capacity(256), partial: None, max_message, pong_due: None }
+    }
+
+    /// The next message. Cancel-safe: bytes read are kept in the connection, so a `select!`
+    /// may drop this future at any await. `None` when the client closed the socket.
+    pub async fn next(&mut self) -> Option<Result<Incoming, ReadError>> {
+        loop {
+            if let Some(payload) = self.pong_due.take()
+                && let Err(e) = self.send(PONG, &[&payload]).await
+            {
+                return Some(Err(e.into()));
+            }
+            match self.next_buffered() {
+                Ok(Some(message)) => return Some(Ok(message)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+            match self.io.read_buf(&mut self.read_buf).await {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+        }
+    }
+
+    /// A whole message from the bytes already read, if there is one.
+    fn next_buffered(&mut self) -> Result<Option<Incoming>, ReadError> {
+        while let Some(frame) = parse_frame(&mut self.read_buf, self.max_message)? {
+            match frame.opcode {
+                PING => {
+                    self.pong_due = Some(frame.payload);
+                    return Ok(Some(Incoming::Control));
+                }
+                PONG => return Ok(Some(Incoming::Control)),
+                CLOSE => {
+                    let code = (frame.payload.len() >= 2)
+                        .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
+                    return Ok(Some(Incoming::Close(code)));
+                }
+                TEXT | BINARY if self.partial.is_none() => {
+                    if frame.fin {
+                        return finish(frame.opcode, frame.payload).map(Some);
+                    }
+                    self.partial = Some((frame.opcode, frame.payload));
+                }
+                CONTINUATION => {
+                    let Some((opcode, mut bytes)) = self.partial.take() else {
+                        return Err(ReadError::Protocol("continuation without a message"));
+                    };
+                    if bytes.len() + frame.payload.len() > self.max_message {
+                        return Err(ReadError::TooBig(self.max_message));
+                    }
+                    bytes.extend_from_slice(&frame.payload);
+                    if frame.fin {
+                        return finish(opcode, bytes).map(Some);
+                    }
+                    self.partial = Some((opcode, bytes));
+                }
+                TEXT | BINARY => return Err(ReadError::Protocol("new message inside a fragmented one")),
+                _ => return Err(ReadError::Protocol("unknown opcode")),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: &str) -> io::Result<()> {
+        self.send(TEXT, &[text.as_bytes()]).await
+    }
+
+    /// Sends one binary message made of `parts` back to back, without joining them.
+    pub async fn send_binary(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        self.send(BINARY, parts).await
+    }
+
+    /// Sends a ping.
+    pub async fn send_ping(&mut self) -> io::Result<()> {
+        self.send(PING, &[]).await
+    }
+
+    /// Sends a close frame with `code` and `reason` (at most 123 bytes of it) and flushes.
+    pub async fn send_close(&mut self, code: u16, reason: &str) -> io::Result<()> {
+        let reason = &reason.as_bytes()[..reason.len().min(123)];
+        self.send(CLOSE, &[&code.to_be_bytes(), reason]).await?;
+        self.io.flush().await
+    }
+
+    /// One unfragmented frame: header and parts in vectored writes, no copy of the parts.
+    async fn send(&mut self, opcode: u8, parts: &[&[u8]]) -> io::Result<()> {
+        let len = parts.iter().map(|p| p.len()).sum();
+        let mut head = [0u8; 10];
+        let head_len = frame_head(opcode, len, &mut head);
+        let mut slices: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
+        slices.push(&head[..head_len]);
+        slices.extend(parts.iter().copied().filter(|p| !p.is_empty()));
+        write_all_vectored(&mut self.io, &mut slices).await
+    }
+}
+
+fn finish(opcode: u8, bytes: Vec<u8>) -> Result<Incoming, ReadError> {
+    if opcode == TEXT {
+        String::from_utf8(bytes).map(Incoming::Text).map_err(|_| ReadError::NotUtf8)
+    } else {
+        Ok(Incoming::Binary(bytes.len()))
+    }
+}
+
+/// Writes every byte of `slices` with as few system calls as the socket allows.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(io: &mut W, slices: &mut Vec<&[u8]>) -> io::Result<()> {
+    while !slices.is_empty() {
+        let iov: Vec<IoSlice<'_>> = slices.iter().map(|s| IoSlice::new(s)).collect();
+        let mut written = io.write_vectored(&iov).await?;
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            if written >= slices[0].len() {
+                written -= slices[0].len();
+                slices.remove(0);
+            } else {
+                slices[0] = &slices[0][written..];
+                written = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn masked(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        let mut out = vec![(if fin { 0x80 } else { 0 }) | opcode];
+        match payload.len() {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n if n <= 65535 => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(0x80 | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
+        out
+    }
+
+    #[test]
+    fn the_accept_key_matches_rfc_6455() {
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    }
+
+    #[test]
+    fn frames_parse_at_every_split_and_length_form() {
+        for len in [0usize, 5, 125, 126, 300, 65535, 65536] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            let wire = masked(true, BINARY, &payload);
+            for split in [0, 1, 2, 3, wire.len() / 2, wire.len() - 1] {
+                let mut buf = BytesMut::from(&wire[..split]);
+                assert_eq!(parse_frame(&mut buf, 1 << 20).unwrap(), None, "len {len} split {split}");
+                buf.extend_from_slice(&wire[split..]);
+                let frame = parse_frame(&mut buf, 1 << 20).unwrap().unwrap();
+                assert_eq!((frame.fin, frame.opcode, frame.payload.len()), (true, BINARY, len));
+                assert_eq!(frame.payload, payload);
+                assert!(buf.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_refused() {
+        let unmasked = [0x81, 0x02, b'h', b'i'];
+        assert!(matches!(parse_frame(&mut BytesMut::from(&unmasked[..]), 100), Err(ReadError::Protocol(_))));
+        let mut reserved = masked(true, TEXT, b"x");
+        reserved[0] |= 0x40;
+        assert!(matches!(parse_frame(&mut BytesMut::from(&reserved[..]), 100), Err(ReadError::Protocol(_))));
+        let long_ping = masked(true, PING, &[0; 126]);
+        assert!(matches!(
+            parse_frame(&mut BytesMut::from(&long_ping[..]), 1000),
+            Err(ReadError::Protocol(_))
+        ));
+        // Too big is known from the header alone, before the payload is buffered.
+        let big = masked(true, TEXT, &[b'a'; 5000]);
+        assert!(matches!(parse_frame(&mut BytesMut::from(&big[..10]), 4096), Err(ReadError::TooBig(4096))));
+    }
+
+    #[test]
+    fn server_headers_use_the_shortest_length_form() {
+        let mut head = [0u8; 10];
+        assert_eq!(frame_head(BINARY, 125, &mut head), 2);
+        assert_eq!(&head[..2], &[0x82, 125]);
+        assert_eq!(frame_head(BINARY, 126, &mut head), 4);
+        assert_eq!(&head[..4], &[0x82, 126, 0, 126]);
+        assert_eq!(frame_head(TEXT, 70_000, &mut head), 10);
+        assert_eq!(&head[..10], &[0x81, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
+    }
+
+    #[tokio::test]
+    async fn a_connection_assembles_fragments_answers_pings_and_sends_whole_frames() {
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let mut conn = WsConn::new(server, 4096);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        let mut wire = masked(false, TEXT, b"hel");
+        wire.extend(masked(true, PING, b"p"));
+        wire.extend(masked(true, CONTINUATION, "lo é".as_bytes()));
+        wire.extend(masked(true, BINARY, &[1, 2, 3]));
+        wire.extend(masked(true, TEXT, &[0xff, 0xfe]));
+        client_write.write_all(&wire).await.unwrap();
+        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Control);
+        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Text("hello é".into()));
+        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Binary(3));
+        assert!(matches!(conn.next().await.unwrap(), Err(ReadError::NotUtf8)));
+        conn.send_binary(&[b"ab", b"", b"cd"]).await.unwrap();
+        let mut got = [0u8; 9];
+        client_read.read_exact(&mut got).await.unwrap();
+        // The pong (echoing "p"), then one binary frame "abcd".
+        assert_eq!(got, [0x8A, 1, b'p', 0x82, 4, b'a', b'b', b'c', b'd']);
+        drop(client_write);
+        drop(client_read);
+        assert!(conn.next().await.is_none());
+    }
+}
