@@ -4,18 +4,22 @@
 //! at once, so a browser knows the frame is complete without waiting for the next one (the
 //! "one frame late" problem of streams that put the boundary in front of each part).
 //! The body is pulled by hyper only as the socket drains (see [`super::serve`]), and each
-//! pull takes the newest frame: a slow reader skips frames rather than queueing them.
+//! pull takes the newest frame: a slow reader skips frames rather than queueing them. Where
+//! the kernel tells how much the reader has not read yet ([`Backlog`]), the next frame also
+//! waits until that is under two frames, so a slow reader stays close to live.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::backlog::{Backlog, SocketFd};
 use super::{AppState, CameraQuery};
 use crate::error::ApiError;
 use crate::hub::{Frame, Viewer};
@@ -23,18 +27,33 @@ use crate::hub::{Frame, Viewer};
 /// Multipart boundary.
 pub const BOUNDARY: &str = "framecast";
 
+/// Frames of unread backlog allowed before the next frame waits.
+const BACKLOG_FRAMES: u64 = 2;
+
+/// How often a waiting stream looks at the backlog again.
+const BACKLOG_POLL: Duration = Duration::from_millis(20);
+
+/// A wait this long relearns the reader's window (see [`Backlog::relearn`]).
+const BACKLOG_MAX_WAIT: Duration = Duration::from_secs(2);
+
 /// Route handler.
-pub async fn handler(State(state): State<AppState>, Query(q): Query<CameraQuery>) -> Response {
-    respond(&state, q.camera.as_deref()).into_response()
+pub async fn handler(
+    State(state): State<AppState>,
+    Query(q): Query<CameraQuery>,
+    fd: Option<Extension<SocketFd>>,
+) -> Response {
+    respond(&state, q.camera.as_deref(), fd.map(|Extension(fd)| fd)).into_response()
 }
 
-/// The stream of camera `id`.
-pub fn respond(state: &AppState, id: Option<&str>) -> Result<Response, ApiError> {
+/// The stream of camera `id`, paced by the backlog of socket `fd` when known.
+pub fn respond(state: &AppState, id: Option<&str>, fd: Option<SocketFd>) -> Result<Response, ApiError> {
     let viewer = state.camera(id)?.watch();
     let parts = Parts {
         viewer,
         shutdown: state.shutdown.clone(),
         pending: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
+        backlog: fd.map(Backlog::new),
+        last_len: 0,
     };
     let body = futures_util::stream::unfold(parts, Parts::next);
     Ok((
@@ -54,6 +73,9 @@ struct Parts {
     viewer: Viewer,
     shutdown: CancellationToken,
     pending: VecDeque<Bytes>,
+    backlog: Option<Backlog>,
+    /// Size of the last part sent, the unit of the backlog allowance.
+    last_len: u64,
 }
 
 impl Parts {
@@ -61,10 +83,32 @@ impl Parts {
         if let Some(chunk) = self.pending.pop_front() {
             return Some((Ok(chunk), self));
         }
+        self.wait_for_reader().await?;
         let frame = self.viewer.next_frame(&self.shutdown).await?;
+        self.last_len = frame.jpeg.len() as u64;
         self.pending.push_back(frame.jpeg.clone());
         self.pending.push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
         Some((Ok(part_head(&frame)), self))
+    }
+}
+
+impl Parts {
+    /// Waits while the reader has more than [`BACKLOG_FRAMES`] unread; `None` at shutdown.
+    async fn wait_for_reader(&mut self) -> Option<()> {
+        let Some(backlog) = self.backlog.as_mut() else { return Some(()) };
+        let allowed = self.last_len * BACKLOG_FRAMES;
+        let started = tokio::time::Instant::now();
+        while backlog.bytes().is_some_and(|b| b > allowed) {
+            if started.elapsed() >= BACKLOG_MAX_WAIT {
+                backlog.relearn();
+                break;
+            }
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(BACKLOG_POLL) => {}
+            }
+        }
+        Some(())
     }
 }
 

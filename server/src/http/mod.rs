@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod backlog;
 pub mod connections;
 pub mod mjpeg;
 pub mod push;
@@ -162,7 +163,10 @@ async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request
     }
     match q.action.as_deref() {
         None => assets::index(),
-        Some("stream") => mjpeg::respond(&state, q.camera.as_deref()).into_response(),
+        Some("stream") => {
+            let fd = request.extensions().get::<backlog::SocketFd>().copied();
+            mjpeg::respond(&state, q.camera.as_deref(), fd).into_response()
+        }
         Some("snapshot") => snapshot::respond(&state, q.camera.as_deref()).await.into_response(),
         Some(other) => (
             StatusCode::BAD_REQUEST,
@@ -242,8 +246,15 @@ pub async fn serve(
             }
         };
         tune_socket(&stream);
+        #[cfg(unix)]
+        let fd = Some(backlog::SocketFd(std::os::fd::AsRawFd::as_raw_fd(&stream)));
+        #[cfg(not(unix))]
+        let fd: Option<backlog::SocketFd> = None;
         let app = app.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(PeerAddr(peer));
+            if let Some(fd) = fd {
+                request.extensions_mut().insert(fd);
+            }
             request
         });
         let service = TowerToHyperService::new(app);

@@ -1,0 +1,81 @@
+//! How far behind an MJPEG reader is, measured from the TCP connection itself.
+//!
+//! MJPEG has no acknowledgements, so a reader that reads slowly (a busy tool, a phone asleep
+//! on a stream) would let frames pile up in socket buffers: its own receive buffer grows to
+//! hundreds of kilobytes, and every frame in it is seconds old when read. The kernel knows
+//! how much is waiting: what we have not yet delivered (our send queue, `SIOCOUTQ`) and what
+//! the peer has received but not read, visible as the shrinking receive window it advertises
+//! (`tcpi_snd_wnd`, Linux 6.2+). The window the peer advertises with nothing unread is the
+//! largest seen; the difference from the current one is unread data. With that, the stream
+//! sends the next (newest) frame only once the backlog is under about two frames, which
+//! keeps a slow reader within a couple of its own read intervals of live.
+//!
+//! Where the kernel cannot tell (older kernels, other systems) [`Backlog::bytes`] is `None`
+//! and the stream falls back to the bounded send buffer alone.
+
+/// The socket of a connection, attached to each request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketFd(
+    /// The raw descriptor; valid for as long as the request's connection, which outlives
+    /// its response body.
+    pub i32,
+);
+
+/// Backlog estimator for one connection.
+#[derive(Debug)]
+pub struct Backlog {
+    fd: SocketFd,
+    /// Largest receive window the peer has advertised (its window with nothing unread).
+    max_window: u32,
+}
+
+impl Backlog {
+    /// Watches `fd`.
+    pub fn new(fd: SocketFd) -> Backlog {
+        Backlog { fd, max_window: 0 }
+    }
+
+    /// Bytes sent or in flight that the reader has not read yet, or `None` if unknown.
+    pub fn bytes(&mut self) -> Option<u64> {
+        let (window, queued) = probe(self.fd)?;
+        self.max_window = self.max_window.max(window);
+        Some(u64::from(self.max_window - window) + queued)
+    }
+
+    /// Forgets the largest window seen (after waiting long, in case the peer shrank its
+    /// receive buffer for good and the estimate would otherwise never come down).
+    pub fn relearn(&mut self) {
+        self.max_window = 0;
+    }
+}
+
+/// The peer's advertised window and our send queue (unsent + unacknowledged bytes).
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn probe(fd: SocketFd) -> Option<(u32, u64)> {
+    /// `offsetof(struct tcp_info, tcpi_snd_wnd)`; the field exists from Linux 6.2.
+    const SND_WND_OFFSET: usize = 228;
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which is that large, and
+    // stores the written length in `len`. The fd belongs to a live connection (see SocketFd).
+    let rc = unsafe {
+        libc::getsockopt(fd.0, libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &mut len)
+    };
+    if rc != 0 || (len as usize) < SND_WND_OFFSET + 4 {
+        return None;
+    }
+    let window = u32::from_ne_bytes(info[SND_WND_OFFSET..SND_WND_OFFSET + 4].try_into().ok()?);
+    let mut queued: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) stores one c_int into `queued`.
+    let rc = unsafe { libc::ioctl(fd.0, libc::TIOCOUTQ, &mut queued) };
+    if rc != 0 {
+        return None;
+    }
+    Some((window, queued.max(0) as u64))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn probe(_fd: SocketFd) -> Option<(u32, u64)> {
+    None
+}
