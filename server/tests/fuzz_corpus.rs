@@ -36,8 +36,6 @@ fn mjpeg_split_corpus_holds() {
 
 /// Crash inputs found by fuzzing, each named after what it catches.
 #[test]
-#[ignore = "open bug found by fuzzing: a frame over max_frame comes out when it arrives in one push \
-            (fuzz/regressions/mjpeg_split/frame_over_max_frame_in_one_push); un-ignore with the fix"]
 fn mjpeg_split_regressions_hold() {
     for (path, data) in &inputs("regressions") {
         eprintln!("checking {}", path.display());

@@ -8,6 +8,8 @@
 //! - `cargo xtask build`: the web client and `target/release/framecast`, nothing started.
 //! - `cargo xtask dev`: `framecast` on :8080 plus `trunk serve` on :8081 (proxying to it).
 //! - `cargo xtask bench [ARGS]`: release `framecast` and `loadgen`, then `loadgen bench`.
+//! - `cargo xtask fuzz [SECONDS] [TARGET...]`: run each `fuzz/` target (protocol decoders,
+//!   MJPEG splitter) for a bounded time with cargo-fuzz on nightly; see [`fuzz`].
 //! - `cargo xtask setup [--test]`: only install the tools.
 //!
 //! Layout: [`setup`] installs tools (apt packages, wasm target, pinned Trunk,

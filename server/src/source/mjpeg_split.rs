@@ -148,6 +148,12 @@ impl JpegSplitter {
                         0xFF => self.pos = at + 1,
                         0xD9 => {
                             let end = at + 2;
+                            if end > self.max_frame {
+                                // Complete but too large (it arrived in one read, before
+                                // `push` could see it grow): dropped like a growing one.
+                                self.drop_until(end);
+                                continue;
+                            }
                             let frame = Bytes::copy_from_slice(&self.buf[..end]);
                             self.buf.drain(..end);
                             self.state = State::Seek;
