@@ -69,6 +69,7 @@ pub async fn request_from(
         chunk_left: 0,
         need_crlf: false,
         ended: false,
+        throttle: None,
     };
     let head = body.read_until(b"\r\n\r\n").await?;
     let text = String::from_utf8(head).map_err(|_| invalid("response headers are not UTF-8"))?;
@@ -145,6 +146,8 @@ pub struct BodyReader {
     chunk_left: usize,
     need_crlf: bool,
     ended: bool,
+    /// Holds reading to a byte rate (a viewer on a slow link).
+    pub throttle: Option<crate::throttle::Throttle>,
 }
 
 impl BodyReader {
@@ -210,6 +213,7 @@ impl BodyReader {
     /// Reads more body bytes; false at the end of the body.
     async fn fill(&mut self) -> io::Result<bool> {
         let mut chunk = [0u8; 64 * 1024];
+        let max = if self.throttle.is_some() { crate::throttle::Throttle::CHUNK } else { chunk.len() };
         loop {
             if self.ended {
                 return Ok(false);
@@ -224,7 +228,13 @@ impl BodyReader {
                     return Ok(false);
                 }
             }
-            let n = self.stream.read(&mut chunk).await?;
+            if let Some(throttle) = &self.throttle {
+                throttle.wait().await;
+            }
+            let n = self.stream.read(&mut chunk[..max]).await?;
+            if let Some(throttle) = &mut self.throttle {
+                throttle.record(n);
+            }
             if n == 0 {
                 self.ended = true;
                 return Ok(false);

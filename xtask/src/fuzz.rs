@@ -34,6 +34,9 @@ const TARGETS: &[Target] = &[
     Target { name: "client_message", max_len: 8192 },
     // A few small JPEGs in a row (the seeds are up to 5.5 KB), plus the cuts.
     Target { name: "mjpeg_split", max_len: 16384 },
+    // A few WebSocket frames, with room for one past the 125-byte control limit and a long
+    // text message's extended length.
+    Target { name: "ws_frame", max_len: 4096 },
 ];
 
 const DEFAULT_SECONDS: u64 = 60;

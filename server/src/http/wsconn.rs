@@ -127,15 +127,19 @@ impl ReadError {
 
 /// One parsed client frame.
 #[derive(Debug, PartialEq, Eq)]
-struct Frame {
-    fin: bool,
-    opcode: u8,
-    payload: Vec<u8>,
+pub struct Frame {
+    /// Last frame of its message.
+    pub fin: bool,
+    /// The frame's opcode.
+    pub opcode: u8,
+    /// The unmasked payload.
+    pub payload: Vec<u8>,
 }
 
 /// Parses one masked client frame from the front of `buf`, consuming it. `None`: more bytes
-/// are needed. Payloads over `max` are refused before they are buffered.
-fn parse_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, ReadError> {
+/// are needed. Payloads over `max` are refused before they are buffered. Public for the
+/// fuzzer (`fuzz/checks/wsframe.rs`).
+pub fn parse_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, ReadError> {
     if buf.len() < 2 {
         return Ok(None);
     }

@@ -43,7 +43,7 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
         /// Client counts to run for each protocol.
-        #[arg(long, value_delimiter = ',', default_value = "1,100")]
+        #[arg(long, value_delimiter = ',', default_value = "1,100,500,1000")]
         clients: Vec<usize>,
     },
     /// Measure emulated-camera frames per second on one core (render + JPEG encode).
@@ -71,6 +71,20 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         parallel: usize,
     },
+    /// The baseline: a trivial MJPEG server that copies the same JPEG to every client at
+    /// `--fps` (one task per client, `write_all` of a prebuilt part). What framecast's
+    /// per-frame cost is compared against.
+    CopyServer {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// The JPEG to send.
+        #[arg(long)]
+        frame: PathBuf,
+        /// Frames per second.
+        #[arg(long, default_value_t = 30)]
+        fps: u32,
+    },
     /// Connect clients to a running server and report what they receive.
     Clients {
         /// `ws` or `mjpeg`.
@@ -97,10 +111,13 @@ enum Command {
 enum Protocol {
     Ws,
     Mjpeg,
+    /// MJPEG from the baseline copy server (`loadgen copy-server`).
+    Copy,
 }
 
 fn main() {
     let cli = Cli::parse();
+    framecast_tests::process::raise_open_file_limit();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let result = match cli.command {
         Command::Encode { size, quality, seconds } => {
@@ -114,6 +131,7 @@ fn main() {
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
             Ok(())
         }),
+        Command::CopyServer { listen, frame, fps } => copy_server(listen, &frame, fps),
         Command::Soak { server, cycles, parallel } => runtime.block_on(async {
             let report = soak(&server, cycles, parallel).await?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap());
@@ -208,7 +226,7 @@ async fn run_clients(
     let warmup = Duration::from_secs(1);
     let window_start = Instant::now() + warmup;
     let window_end = window_start + measure;
-    let plan = ClientPlan { addr, window: (window_start, window_end), pace };
+    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate: None };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -216,10 +234,7 @@ async fn run_clients(
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut log = ClientLog::default();
-            let result = match protocol {
-                Protocol::Ws => ws_client(&plan, &stop, &mut log).await,
-                Protocol::Mjpeg => mjpeg_client(&plan, &stop, &mut log).await,
-            };
+            let result = run_client(protocol, &plan, &stop, &mut log).await;
             if let Err(e) = result {
                 log.error = Some(e);
             }
@@ -311,6 +326,8 @@ struct ClientPlan {
     window: (Instant, Instant),
     /// Read at most one frame per `pace` (a slow viewer).
     pace: Option<Duration>,
+    /// Read at most this many bytes per second (a viewer on a slow link).
+    rate: Option<u64>,
 }
 
 /// Records one received frame if it falls in the measured window.
@@ -335,10 +352,46 @@ fn record(
     log.latencies_us.push(unix_micros_now().saturating_sub(captured_us));
 }
 
-async fn ws_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
-    let ClientPlan { addr, window, pace } = *plan;
-    let (mut ws, _) =
-        tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await.map_err(|e| e.to_string())?;
+/// One client of `protocol` following `plan` until `stop`.
+async fn run_client(
+    protocol: Protocol,
+    plan: &ClientPlan,
+    stop: &AtomicBool,
+    log: &mut ClientLog,
+) -> Result<(), String> {
+    match protocol {
+        Protocol::Ws => {
+            let url = format!("ws://{}/ws", plan.addr);
+            let tcp = tokio::net::TcpStream::connect(plan.addr).await.map_err(|e| e.to_string())?;
+            let _ = tcp.set_nodelay(true);
+            match plan.rate {
+                None => {
+                    let (ws, _) =
+                        tokio_tungstenite::client_async(url, tcp).await.map_err(|e| e.to_string())?;
+                    ws_client(ws, plan, stop, log).await
+                }
+                Some(rate) => {
+                    let slow = framecast_tests::throttle::Throttled::new(tcp, rate);
+                    let (ws, _) =
+                        tokio_tungstenite::client_async(url, slow).await.map_err(|e| e.to_string())?;
+                    ws_client(ws, plan, stop, log).await
+                }
+            }
+        }
+        Protocol::Mjpeg | Protocol::Copy => mjpeg_client(plan, stop, log).await,
+    }
+}
+
+async fn ws_client<S>(
+    mut ws: tokio_tungstenite::WebSocketStream<S>,
+    plan: &ClientPlan,
+    stop: &AtomicBool,
+    log: &mut ClientLog,
+) -> Result<(), String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let ClientPlan { window, pace, .. } = *plan;
     let mut last = None;
     while !stop.load(Ordering::Relaxed) {
         let message = tokio::time::timeout(Duration::from_secs(3), ws.next()).await;
@@ -368,11 +421,12 @@ async fn ws_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) ->
 }
 
 async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
-    let ClientPlan { addr, window, pace } = *plan;
+    let ClientPlan { addr, window, pace, rate } = *plan;
     let mut response = http_client::get(addr, "/stream.mjpg").await.map_err(|e| e.to_string())?;
     if response.status != 200 {
         return Err(format!("status {}", response.status));
     }
+    response.body.throttle = rate.map(framecast_tests::throttle::Throttle::new);
     response.body.read_until(b"--framecast\r\n").await.map_err(|e| e.to_string())?;
     let mut last = None;
     while !stop.load(Ordering::Relaxed) {
@@ -429,6 +483,8 @@ struct BenchReport {
     startup_ms: f64,
     first_frame_ms: f64,
     scenarios: Vec<ScenarioResult>,
+    mixes: Vec<MixResult>,
+    churn: ChurnResult,
     soak: framecast_tests::soak::SoakReport,
 }
 
@@ -488,15 +544,35 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
     drop(first);
 
     let mut scenarios = Vec::new();
-    for protocol in [Protocol::Ws, Protocol::Mjpeg] {
+    // The baseline first: the same frames copied to every client by a trivial server.
+    let loadgen = std::env::current_exe().map_err(|e| e.to_string())?;
+    let first_frame_file = first_jpeg(&frames_dir)?;
+    let copy_args = ["copy-server", "--frame", first_frame_file.to_str().unwrap_or_default(), "--fps", "30"];
+    for protocol in [Protocol::Copy, Protocol::Ws, Protocol::Mjpeg] {
         for &n in client_counts {
             eprintln!("==> {n} {protocol:?} clients, {measure:?}");
             // A fresh server per scenario, so memory figures are not mixed up.
-            let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
+            let process = match protocol {
+                Protocol::Copy => ServerProcess::start(&loadgen, &copy_args),
+                _ => ServerProcess::start(server, &args),
+            }
+            .map_err(|e| e.to_string())?;
             let result = run_clients(protocol, process.addr, n, measure, None, Some(process.pid())).await;
             scenarios.push(result);
         }
     }
+    let mut mixes = Vec::new();
+    for protocol in [Protocol::Ws, Protocol::Mjpeg] {
+        eprintln!(
+            "==> {protocol:?}: 50 viewers alone, then with 5 at 1 frame/s and 5 at 2 Mbit/s for {MIX_SECONDS} s"
+        );
+        let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
+        mixes.push(run_mix(protocol, process.addr, process.pid()).await);
+    }
+    eprintln!("==> churn: {CHURN_CLIENTS} clients connecting and leaving for {CHURN_SECONDS} s");
+    let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
+    let churn = run_churn(process.addr, process.pid()).await;
+    drop(process);
     let soak = soak(server, 10_000, 16).await?;
 
     let report = BenchReport {
@@ -508,12 +584,16 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
         startup_ms: startup.as_secs_f64() * 1000.0,
         first_frame_ms: first_frame.as_secs_f64() * 1000.0,
         scenarios,
+        mixes,
+        churn,
         soak,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&report).unwrap()).map_err(|e| e.to_string())?;
     print_table(&report);
+    print_mixes(&report.mixes);
+    print_churn(&report.churn);
     print_soak(&report.soak);
     println!("\nJSON: {}", json_path.display());
     Ok(())
@@ -569,6 +649,13 @@ fn print_table(r: &BenchReport) {
         "latency p50/p99/max",
         "gen CPU%"
     );
+    // CPU per delivered frame relative to the copy baseline at the same client count.
+    let copy_cost = |clients: usize| {
+        r.scenarios
+            .iter()
+            .find(|c| c.protocol == Protocol::Copy && c.clients == clients)
+            .and_then(|c| c.server_cpu_us_per_frame)
+    };
     for s in &r.scenarios {
         let opt =
             |v: Option<f64>, prec: usize| v.map(|v| format!("{v:.prec$}")).unwrap_or_else(|| "-".into());
@@ -589,5 +676,316 @@ fn print_table(r: &BenchReport) {
             s.latency_ms_max,
             s.loadgen_cpu_percent
         );
+        if s.protocol != Protocol::Copy
+            && let (Some(own), Some(copy)) = (s.server_cpu_us_per_frame, copy_cost(s.clients))
+        {
+            println!("{:>16} CPU per frame = {:.2}x the copy baseline", "", own / copy);
+        }
     }
+}
+
+/// The first JPEG of the bench's frame folder (what the copy server sends).
+fn first_jpeg(dir: &Path) -> Result<PathBuf, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
+    files.sort();
+    files.into_iter().next().ok_or_else(|| format!("no JPEG in {}", dir.display()))
+}
+
+/// `loadgen copy-server`: every client gets the same prebuilt MJPEG part at `fps`, with a
+/// fresh `X-Timestamp`; no flow control, no newest-frame logic, no per-client state. It
+/// measures what copying frames into sockets costs on this machine.
+fn copy_server(listen: SocketAddr, frame: &Path, fps: u32) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let jpeg = std::fs::read(frame).map_err(|e| format!("{}: {e}", frame.display()))?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| e.to_string())?;
+        println!("listening on http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+        let (tx, rx) = tokio::sync::watch::channel(bytes::Bytes::new());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps)));
+            loop {
+                tick.tick().await;
+                let now = unix_micros_now();
+                let head = format!(
+                    "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}.{:06}\r\n\r\n",
+                    jpeg.len(),
+                    now / 1_000_000,
+                    now % 1_000_000
+                );
+                let mut part = Vec::with_capacity(head.len() + jpeg.len() + 16);
+                part.extend_from_slice(head.as_bytes());
+                part.extend_from_slice(&jpeg);
+                part.extend_from_slice(b"\r\n--framecast\r\n");
+                if tx.send(part.into()).is_err() {
+                    break;
+                }
+            }
+        });
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else { continue };
+            let _ = socket.set_nodelay(true);
+            let mut rx = rx.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=framecast\r\n\
+                            Cache-Control: no-cache\r\nConnection: close\r\n\r\n--framecast\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                while rx.changed().await.is_ok() {
+                    let part = rx.borrow_and_update().clone();
+                    if socket.write_all(&part).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    })
+}
+
+const MIX_SECONDS: u64 = 60;
+const MIX_NORMAL: usize = 50;
+const MIX_SLOW_EACH: usize = 5;
+/// 2 Mbit/s.
+const SLOW_LINK_BYTES_PER_SECOND: u64 = 250_000;
+
+/// Normal viewers next to slow ones.
+#[derive(Debug, Serialize)]
+struct MixResult {
+    protocol: Protocol,
+    /// The normal viewers alone (10 s), then with the slow ones.
+    normal_fps_alone: f64,
+    normal_fps_with_slow: f64,
+    normal_stalled: usize,
+    /// Slow viewers' latency (ms) in the first and last 10 s of the run, and over all of it.
+    one_fps: SlowLatency,
+    slow_link: SlowLatency,
+    server_rss_mb_start: f64,
+    server_rss_mb_end: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SlowLatency {
+    fps: f64,
+    first_10s_p50: f64,
+    last_10s_p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
+    let alone = run_clients(protocol, addr, MIX_NORMAL, Duration::from_secs(10), None, None).await;
+    let measure = Duration::from_secs(MIX_SECONDS);
+    let start = Instant::now() + Duration::from_secs(1);
+    let window = (start, start + measure);
+    let stop = Arc::new(AtomicBool::new(false));
+    let spawn = |plan: ClientPlan| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut log = ClientLog::default();
+            if let Err(e) = run_client(protocol, &plan, &stop, &mut log).await {
+                log.error = Some(e);
+            }
+            log
+        })
+    };
+    let base = ClientPlan { addr, window, pace: None, rate: None };
+    let normal: Vec<_> = (0..MIX_NORMAL).map(|_| spawn(base)).collect();
+    let one_fps: Vec<_> = (0..MIX_SLOW_EACH)
+        .map(|_| spawn(ClientPlan { pace: Some(Duration::from_secs(1)), ..base }))
+        .collect();
+    let slow_link: Vec<_> = (0..MIX_SLOW_EACH)
+        .map(|_| spawn(ClientPlan { rate: Some(SLOW_LINK_BYTES_PER_SECOND), ..base }))
+        .collect();
+    tokio::time::sleep_until(start.into()).await;
+    let rss_start = Usage::of(pid).map(|u| u.rss).unwrap_or(0);
+    tokio::time::sleep_until(window.1.into()).await;
+    let rss_end = Usage::of(pid).map(|u| u.rss).unwrap_or(0);
+    stop.store(true, Ordering::Relaxed);
+    let collect = |tasks: Vec<tokio::task::JoinHandle<ClientLog>>| async move {
+        let mut logs = Vec::new();
+        for task in tasks {
+            if let Ok(Ok(log)) = tokio::time::timeout(Duration::from_secs(5), task).await {
+                logs.push(log);
+            }
+        }
+        logs
+    };
+    let normal = collect(normal).await;
+    let with_slow = summarize(protocol, MIX_NORMAL, measure, &normal, None, None, None);
+    MixResult {
+        protocol,
+        normal_fps_alone: alone.fps_median,
+        normal_fps_with_slow: with_slow.fps_median,
+        normal_stalled: with_slow.stalled,
+        one_fps: slow_latency(&collect(one_fps).await, measure),
+        slow_link: slow_latency(&collect(slow_link).await, measure),
+        server_rss_mb_start: rss_start as f64 / 1e6,
+        server_rss_mb_end: rss_end as f64 / 1e6,
+    }
+}
+
+/// Latency of slow viewers: per client, its samples are in time order, so the first and
+/// last sixth of a 60 s run are its first and last 10 s.
+fn slow_latency(logs: &[ClientLog], measure: Duration) -> SlowLatency {
+    let mut first = Vec::new();
+    let mut last = Vec::new();
+    let mut all = Vec::new();
+    for log in logs {
+        let n = log.latencies_us.len();
+        let sixth = (n / 6).max(1).min(n);
+        first.extend_from_slice(&log.latencies_us[..sixth]);
+        last.extend_from_slice(&log.latencies_us[n - sixth..]);
+        all.extend_from_slice(&log.latencies_us);
+    }
+    let pct = |v: &mut Vec<u64>, p: f64| {
+        v.sort_unstable();
+        if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0 }
+    };
+    let frames: u64 = logs.iter().map(|l| l.frames).sum();
+    SlowLatency {
+        fps: frames as f64 / measure.as_secs_f64() / logs.len().max(1) as f64,
+        first_10s_p50: pct(&mut first, 0.5),
+        last_10s_p50: pct(&mut last, 0.5),
+        p99: pct(&mut all, 0.99),
+        max: pct(&mut all, 1.0),
+    }
+}
+
+const CHURN_CLIENTS: usize = 200;
+const CHURN_SECONDS: u64 = 60;
+
+/// Clients that connect, take a frame or two, and leave, over and over.
+#[derive(Debug, Serialize)]
+struct ChurnResult {
+    cycles: u64,
+    failures: u64,
+    fds_before: usize,
+    fds_after: usize,
+    rss_mb_before: f64,
+    rss_mb_peak: f64,
+    rss_mb_after: f64,
+}
+
+async fn run_churn(addr: SocketAddr, pid: u32) -> ChurnResult {
+    use std::sync::atomic::AtomicU64;
+    // Warm the camera and allocator first, so "before" is the idle steady state.
+    let _ = run_clients(Protocol::Ws, addr, 10, Duration::from_secs(1), None, None).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = Usage::of(pid).ok();
+    let deadline = Instant::now() + Duration::from_secs(CHURN_SECONDS);
+    let cycles = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..CHURN_CLIENTS)
+        .map(|i| {
+            let (cycles, failures) = (cycles.clone(), failures.clone());
+            tokio::spawn(async move {
+                let mut n = i as u64;
+                while Instant::now() < deadline {
+                    let protocol = if n % 2 == 0 { Protocol::Ws } else { Protocol::Mjpeg };
+                    n += 1;
+                    let ok = tokio::time::timeout(Duration::from_secs(5), one_visit(protocol, addr)).await;
+                    if matches!(ok, Ok(Ok(()))) {
+                        cycles.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut peak = 0;
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak = peak.max(Usage::of(pid).map(|u| u.rss).unwrap_or(0));
+    }
+    for worker in workers {
+        let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = Usage::of(pid).ok();
+    ChurnResult {
+        cycles: cycles.load(Ordering::Relaxed),
+        failures: failures.load(Ordering::Relaxed),
+        fds_before: before.map(|u| u.fds).unwrap_or(0),
+        fds_after: after.map(|u| u.fds).unwrap_or(0),
+        rss_mb_before: before.map(|u| u.rss as f64 / 1e6).unwrap_or(f64::NAN),
+        rss_mb_peak: peak as f64 / 1e6,
+        rss_mb_after: after.map(|u| u.rss as f64 / 1e6).unwrap_or(f64::NAN),
+    }
+}
+
+/// Connects, receives one frame, leaves.
+async fn one_visit(protocol: Protocol, addr: SocketAddr) -> Result<(), String> {
+    match protocol {
+        Protocol::Ws => {
+            let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+                .await
+                .map_err(|e| e.to_string())?;
+            while let Some(message) = ws.next().await {
+                if message.map_err(|e| e.to_string())?.is_binary() {
+                    return Ok(());
+                }
+            }
+            Err("closed before a frame".into())
+        }
+        _ => {
+            let mut response = http_client::get(addr, "/stream.mjpg").await.map_err(|e| e.to_string())?;
+            response.body.read_until(b"--framecast\r\n").await.map_err(|e| e.to_string())?;
+            http_client::read_part(&mut response.body, "framecast", false)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+    }
+}
+
+fn print_mixes(mixes: &[MixResult]) {
+    println!(
+        "\nslow viewers, {MIX_SECONDS} s: {MIX_NORMAL} normal viewers + {MIX_SLOW_EACH} reading 1 frame/s + {MIX_SLOW_EACH} reading at 2 Mbit/s"
+    );
+    println!(
+        "{:<6} | {:>22} | {:>38} | {:>38} | {:>14}",
+        "proto",
+        "normal fps alone/with",
+        "1 frame/s: fps, p50 first/last 10 s, p99",
+        "2 Mbit/s: fps, p50 first/last 10 s, p99",
+        "RSS MB start/end"
+    );
+    for m in mixes {
+        let slow = |s: &SlowLatency| {
+            format!("{:4.1} fps, {:6.0}/{:6.0} ms, {:6.0} ms", s.fps, s.first_10s_p50, s.last_10s_p50, s.p99)
+        };
+        println!(
+            "{:<6} | {:>9.1}/{:>5.1} ({:+.1}%) | {:>38} | {:>38} | {:>6.1}/{:>6.1}",
+            format!("{:?}", m.protocol).to_lowercase(),
+            m.normal_fps_alone,
+            m.normal_fps_with_slow,
+            (m.normal_fps_with_slow / m.normal_fps_alone - 1.0) * 100.0,
+            slow(&m.one_fps),
+            slow(&m.slow_link),
+            m.server_rss_mb_start,
+            m.server_rss_mb_end
+        );
+    }
+}
+
+fn print_churn(c: &ChurnResult) {
+    println!(
+        "\nchurn: {CHURN_CLIENTS} clients connecting, taking a frame and leaving for {CHURN_SECONDS} s: {} visits ({} failed); \
+         server open files {} -> {}, RSS {:.1} MB -> peak {:.1} -> {:.1} MB after",
+        c.cycles, c.failures, c.fds_before, c.fds_after, c.rss_mb_before, c.rss_mb_peak, c.rss_mb_after
+    );
 }
