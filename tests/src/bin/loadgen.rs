@@ -118,7 +118,7 @@ enum Protocol {
 fn main() {
     let cli = Cli::parse();
     framecast_tests::process::raise_open_file_limit();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let result = match cli.command {
         Command::Encode { size, quality, seconds } => {
             let r = encode_rate(size, quality, Duration::from_secs(seconds));
@@ -508,7 +508,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
     let fps = 30;
     let frames_dir = out.join("frames-1280x720");
     eprintln!("==> generating 30 camera-like 1280x720 frames in {}", frames_dir.display());
-    let frame_bytes = make_frames(&frames_dir, 30, size, 75).map_err(|e| e.to_string())?;
+    let frame_bytes = make_frames(&frames_dir, 30, size, 82).map_err(|e| e.to_string())?;
 
     eprintln!("==> encode speed of the emulated camera (one core)");
     let encode = vec![
