@@ -35,11 +35,12 @@ impl Backlog {
         Backlog { fd, max_window: 0 }
     }
 
-    /// Bytes sent or in flight that the reader has not read yet, or `None` if unknown.
-    pub fn bytes(&mut self) -> Option<u64> {
+    /// Bytes the reader has not read yet (sent or still queued here), and of those the ones
+    /// still in our send queue; `None` if unknown.
+    pub fn bytes(&mut self) -> Option<(u64, u64)> {
         let (window, queued) = probe(self.fd)?;
         self.max_window = self.max_window.max(window);
-        Some(u64::from(self.max_window - window) + queued)
+        Some((u64::from(self.max_window - window) + queued, queued))
     }
 
     /// Forgets the largest window seen (after waiting long, in case the peer shrank its

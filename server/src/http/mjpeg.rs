@@ -36,6 +36,15 @@ const BACKLOG_POLL: Duration = Duration::from_millis(20);
 /// A wait this long relearns the reader's window (see [`Backlog::relearn`]).
 const BACKLOG_MAX_WAIT: Duration = Duration::from_secs(2);
 
+/// While waiting with nothing in flight, a probe goes out this often (at most
+/// [`MAX_PROBES`] per part): a reader's kernel announces a reopened window only when it
+/// acknowledges data (unless the window doubles), so without new bytes the window we see is
+/// the one from before the reader read. The probe is a header line of the coming part,
+/// which every multipart reader skips.
+const PROBE_EVERY: Duration = Duration::from_millis(100);
+const MAX_PROBES: u32 = 15;
+const PROBE: &[u8] = b"X-Wait: 1\r\n";
+
 /// Route handler.
 pub async fn handler(
     State(state): State<AppState>,
@@ -54,6 +63,7 @@ pub fn respond(state: &AppState, id: Option<&str>, fd: Option<SocketFd>) -> Resu
         pending: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
         backlog: fd.map(Backlog::new),
         last_len: 0,
+        waiting: None,
     };
     let body = futures_util::stream::unfold(parts, Parts::next);
     Ok((
@@ -76,6 +86,16 @@ struct Parts {
     backlog: Option<Backlog>,
     /// Size of the last part sent, the unit of the backlog allowance.
     last_len: u64,
+    /// While waiting for the reader: since when, and probes sent.
+    waiting: Option<(tokio::time::Instant, u32)>,
+}
+
+/// What [`Parts::wait_for_reader`] decided.
+enum Wait {
+    /// Send the next frame.
+    Ready,
+    /// Send a probe first, then wait on.
+    Probe,
 }
 
 impl Parts {
@@ -83,7 +103,9 @@ impl Parts {
         if let Some(chunk) = self.pending.pop_front() {
             return Some((Ok(chunk), self));
         }
-        self.wait_for_reader().await?;
+        if let Wait::Probe = self.wait_for_reader().await? {
+            return Some((Ok(Bytes::from_static(PROBE)), self));
+        }
         let frame = self.viewer.next_frame(&self.shutdown).await?;
         self.last_len = frame.jpeg.len() as u64;
         self.pending.push_back(frame.jpeg.clone());
@@ -93,22 +115,33 @@ impl Parts {
 }
 
 impl Parts {
-    /// Waits while the reader has more than [`BACKLOG_FRAMES`] unread; `None` at shutdown.
-    async fn wait_for_reader(&mut self) -> Option<()> {
-        let Some(backlog) = self.backlog.as_mut() else { return Some(()) };
+    /// Waits while the reader has more than [`BACKLOG_FRAMES`] unread, asking for a probe
+    /// when the window looks stale; `None` at shutdown.
+    async fn wait_for_reader(&mut self) -> Option<Wait> {
+        let Some(backlog) = self.backlog.as_mut() else { return Some(Wait::Ready) };
         let allowed = self.last_len * BACKLOG_FRAMES;
-        let started = tokio::time::Instant::now();
-        while backlog.bytes().is_some_and(|b| b > allowed) {
-            if started.elapsed() >= BACKLOG_MAX_WAIT {
+        let now = tokio::time::Instant::now();
+        let (started, probes) = *self.waiting.get_or_insert((now, 0));
+        while let Some((unread, in_flight)) = backlog.bytes()
+            && unread > allowed
+        {
+            let waited = started.elapsed();
+            if waited >= BACKLOG_MAX_WAIT {
                 backlog.relearn();
                 break;
+            }
+            // Nothing in flight means no acknowledgement is coming to refresh the window.
+            if in_flight == 0 && probes < MAX_PROBES && waited >= PROBE_EVERY * (probes + 1) {
+                self.waiting = Some((started, probes + 1));
+                return Some(Wait::Probe);
             }
             tokio::select! {
                 _ = self.shutdown.cancelled() => return None,
                 _ = tokio::time::sleep(BACKLOG_POLL) => {}
             }
         }
-        Some(())
+        self.waiting = None;
+        Some(Wait::Ready)
     }
 }
 
