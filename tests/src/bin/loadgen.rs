@@ -118,7 +118,8 @@ enum Protocol {
 fn main() {
     let cli = Cli::parse();
     framecast_tests::process::raise_open_file_limit();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let result = match cli.command {
         Command::Encode { size, quality, seconds } => {
             let r = encode_rate(size, quality, Duration::from_secs(seconds));
