@@ -282,13 +282,7 @@ fn summarize(
     fps.sort_by(f64::total_cmp);
     let mut latencies: Vec<u64> = logs.iter().flat_map(|l| l.latencies_us.iter().copied()).collect();
     latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
-        latencies[i] as f64 / 1000.0
-    };
+    let pct = |p: f64| percentile_ms(&latencies, p);
     let delivered: u64 = logs.iter().map(|l| l.frames).sum();
     let bytes: u64 = logs.iter().map(|l| l.bytes).sum();
     let cpu_percent = |(a, b): (Usage, Usage)| (b.cpu - a.cpu).as_secs_f64() / secs * 100.0;
@@ -316,6 +310,14 @@ fn summarize(
             .map(|((_, b), base)| (b.rss as f64 - base as f64) / 1024.0 / n.max(1) as f64),
         loadgen_cpu_percent: own.map(cpu_percent).unwrap_or(f64::NAN),
     }
+}
+
+/// The `p` quantile (0–1) of sorted microsecond samples, in ms; NaN when there are none.
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
 }
 
 /// What every client of a scenario does: where it connects, when it measures, how fast it
@@ -851,17 +853,16 @@ fn slow_latency(logs: &[ClientLog], measure: Duration) -> SlowLatency {
         last.extend_from_slice(&log.latencies_us[n - sixth..]);
         all.extend_from_slice(&log.latencies_us);
     }
-    let pct = |v: &mut Vec<u64>, p: f64| {
+    for v in [&mut first, &mut last, &mut all] {
         v.sort_unstable();
-        if v.is_empty() { f64::NAN } else { v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0 }
-    };
+    }
     let frames: u64 = logs.iter().map(|l| l.frames).sum();
     SlowLatency {
         fps: frames as f64 / measure.as_secs_f64() / logs.len().max(1) as f64,
-        first_10s_p50: pct(&mut first, 0.5),
-        last_10s_p50: pct(&mut last, 0.5),
-        p99: pct(&mut all, 0.99),
-        max: pct(&mut all, 1.0),
+        first_10s_p50: percentile_ms(&first, 0.5),
+        last_10s_p50: percentile_ms(&last, 0.5),
+        p99: percentile_ms(&all, 0.99),
+        max: percentile_ms(&all, 1.0),
     }
 }
 
@@ -895,7 +896,7 @@ async fn run_churn(addr: SocketAddr, pid: u32) -> ChurnResult {
             tokio::spawn(async move {
                 let mut n = i as u64;
                 while Instant::now() < deadline {
-                    let protocol = if n % 2 == 0 { Protocol::Ws } else { Protocol::Mjpeg };
+                    let protocol = if n.is_multiple_of(2) { Protocol::Ws } else { Protocol::Mjpeg };
                     n += 1;
                     let ok = tokio::time::timeout(Duration::from_secs(5), one_visit(protocol, addr)).await;
                     if matches!(ok, Ok(Ok(()))) {
