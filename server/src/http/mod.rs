@@ -1,7 +1,8 @@
 //! The HTTP surface and the accept loop.
 //!
-//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection), [`mjpeg`] (`multipart/x-mixed-replace`
-//! stream), [`snapshot`] (one JPEG), [`api`] (`/api/state`), [`assets`] (the embedded web
+//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection),
+//! [`mjpeg`] (`multipart/x-mixed-replace` stream, paced by [`backlog`]), [`snapshot`] (one
+//! JPEG), [`api`] (`/api/state`), [`push`] (frames pushed in), [`assets`] (the embedded web
 //! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases, and
 //! puts every route but the web client's files behind [`crate::auth`]; [`serve`] accepts
 //! connections within the [`connections`] caps, over [`tls`] when configured, with the socket
