@@ -149,28 +149,16 @@ fn urls_to_open(addr: SocketAddr, scheme: &str) -> Vec<String> {
     urls
 }
 
-/// Every connection is a file descriptor; the usual soft limit of 1024 would refuse viewers
-/// long before `--max-connections`. Raise the soft limit towards the hard one, and say so if
-/// even that is too low.
-#[allow(unsafe_code)]
+/// Raises the open-file limit to fit `--max-connections` (plus cameras, pipes and the
+/// listener), and says so if even the hard limit is too low.
 fn raise_open_file_limit(max_connections: u32) {
-    #[cfg(unix)]
+    let wanted = u64::from(max_connections) + 256;
+    if let Some(allowed) = framecast::http::connections::raise_open_file_limit(wanted)
+        && allowed < wanted
     {
-        // Cameras, pipes and the listener need some besides the connections.
-        let wanted = max_connections as libc::rlim_t + 256;
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 || limit.rlim_cur >= wanted {
-            return;
-        }
-        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), rlim_max: limit.rlim_max };
-        // SAFETY: setrlimit only reads the rlimit it is given.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 || raised.rlim_cur < wanted {
-            eprintln!(
-                "framecast: warning: only {} open files allowed (ulimit -n); fewer than --max-connections {max_connections} clients fit",
-                raised.rlim_cur.max(limit.rlim_cur)
-            );
-        }
+        eprintln!(
+            "framecast: warning: only {allowed} open files allowed (ulimit -n); fewer than --max-connections {max_connections} clients fit"
+        );
     }
 }
 

@@ -9,55 +9,18 @@ mod checks;
 #[path = "../../fuzz/checks/wsframe.rs"]
 mod wsframe;
 
-use std::path::{Path, PathBuf};
+#[path = "../../fuzz/checks/corpus.rs"]
+mod corpus;
 
-/// Every file in `fuzz/<kind>/mjpeg_split/`, sorted, with its bytes.
-fn inputs(kind: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    inputs_of(kind, "mjpeg_split")
-}
+use corpus::replay;
 
-/// Every file in `fuzz/<kind>/<target>/`, sorted, with its bytes.
-fn inputs_of(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz").join(kind).join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| {
-            let data = std::fs::read(&p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-            (p, data)
-        })
-        .collect()
-}
-
+/// Seeds and crash inputs found by fuzzing (e.g. `frame_over_max_frame_in_one_push`).
 #[test]
 fn mjpeg_split_corpus_holds() {
-    let seeds = inputs("corpus");
-    assert!(!seeds.is_empty(), "no seeds in fuzz/corpus/mjpeg_split");
-    for (path, data) in &seeds {
-        eprintln!("checking {}", path.display());
-        checks::check_mjpeg_split(data);
-    }
-}
-
-/// Crash inputs found by fuzzing, each named after what it catches.
-#[test]
-fn mjpeg_split_regressions_hold() {
-    for (path, data) in &inputs("regressions") {
-        eprintln!("checking {}", path.display());
-        checks::check_mjpeg_split(data);
-    }
+    replay("mjpeg_split", checks::check_mjpeg_split);
 }
 
 #[test]
 fn ws_frame_corpus_holds() {
-    let seeds = inputs_of("corpus", "ws_frame");
-    assert!(!seeds.is_empty(), "no seeds in fuzz/corpus/ws_frame");
-    for (path, data) in seeds.iter().chain(&inputs_of("regressions", "ws_frame")) {
-        eprintln!("checking {}", path.display());
-        wsframe::check_ws_frames(data);
-    }
+    replay("ws_frame", wsframe::check_ws_frames);
 }

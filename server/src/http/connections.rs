@@ -86,6 +86,36 @@ impl Drop for Permit {
     }
 }
 
+/// Raises this process's soft open-file limit to `wanted`, or as far as the hard limit
+/// allows (every connection is a file descriptor, and the usual soft limit is 1024). Returns
+/// the soft limit in force afterwards; `None` where it cannot be read.
+#[allow(unsafe_code)]
+// `rlim_t` is u64 here but not on every system.
+#[allow(clippy::unnecessary_cast)]
+pub fn raise_open_file_limit(wanted: u64) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+            return None;
+        }
+        let wanted = wanted as libc::rlim_t;
+        if limit.rlim_cur >= wanted {
+            return Some(limit.rlim_cur as u64);
+        }
+        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit only reads the rlimit it is given.
+        let now = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 { raised } else { limit };
+        Some(now.rlim_cur as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = wanted;
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

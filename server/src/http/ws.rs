@@ -35,6 +35,9 @@ const MAX_INCOMING: usize = 64 * 1024;
 /// A send that makes no progress for this long means the viewer is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a close frame may take to go out before the connection is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// WebSocket close code "normal", the answer to a client's close.
 const CLOSE_NORMAL: u16 = 1000;
 
@@ -154,10 +157,7 @@ pub async fn run_session<S>(
         let wake_at = flow.ready_at().unwrap_or_else(Instant::now);
         let reply = tokio::select! {
             _ = shutdown.cancelled() => {
-                let _ = tokio::time::timeout(
-                    Duration::from_millis(200),
-                    conn.send_close(CLOSE_GOING_AWAY, "server shutting down"),
-                ).await;
+                close(&mut conn, CLOSE_GOING_AWAY, "server shutting down").await;
                 break;
             }
             _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
@@ -187,12 +187,12 @@ pub async fn run_session<S>(
                     Some(Err(e)) => {
                         tracing::debug!("viewer dropped: {e}");
                         if let Some(code) = e.code() {
-                            let _ = tokio::time::timeout(Duration::from_millis(200), conn.send_close(code, &e.to_string())).await;
+                            close(&mut conn, code, &e.to_string()).await;
                         }
                         break;
                     }
                     Some(Ok(Incoming::Close(_))) => {
-                        let _ = tokio::time::timeout(Duration::from_millis(200), conn.send_close(CLOSE_NORMAL, "")).await;
+                        close(&mut conn, CLOSE_NORMAL, "").await;
                         break;
                     }
                     Some(Ok(Incoming::Text(t))) => handle_text(&t, &mut flow, viewer.hub(), policy.admin),
@@ -210,11 +210,7 @@ pub async fn run_session<S>(
                 break;
             }
             if refused && abuse.count(Instant::now()) {
-                let _ = tokio::time::timeout(
-                    Duration::from_millis(200),
-                    conn.send_close(CLOSE_POLICY, "too many bad messages"),
-                )
-                .await;
+                close(&mut conn, CLOSE_POLICY, "too many bad messages").await;
                 break;
             }
         }
@@ -322,6 +318,15 @@ fn frame_prefix(frame: &Frame, camera: &str) -> Option<Vec<u8>> {
             None
         }
     }
+}
+
+/// Sends a close frame, giving a stuck client at most [`CLOSE_TIMEOUT`]; the connection is
+/// dropped after it either way.
+async fn close<S>(conn: &mut WsConn<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.send_close(code, reason)).await;
 }
 
 /// Runs one send; false when the viewer is gone, stuck for [`SEND_TIMEOUT`], or the server

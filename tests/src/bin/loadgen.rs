@@ -117,7 +117,8 @@ enum Protocol {
 
 fn main() {
     let cli = Cli::parse();
-    framecast_tests::process::raise_open_file_limit();
+    // A thousand clients need more than the usual 1024 descriptors: as many as allowed.
+    framecast::http::connections::raise_open_file_limit(u64::MAX);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let result = match cli.command {
