@@ -26,22 +26,49 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
 /// Debian 12's libclang, needed by bindgen when the server is built.
 const LIBCLANG_PACKAGE: &str = "libclang1-14";
 
-/// Whether the dynamic linker knows a library whose name starts with `prefix`.
-fn has_shared_library(prefix: &str) -> bool {
-    let listed = Command::new("ldconfig")
-        .arg("-p")
-        .output()
-        .or_else(|_| Command::new("/sbin/ldconfig").arg("-p").output());
-    match listed {
-        Ok(out) => String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim_start().starts_with(prefix)),
-        // No ldconfig to ask: let the build say what is missing.
+/// Whether Debian package `name` is installed, asked of dpkg itself. Never guess from shared
+/// library names: a new machine ships `libclang-cpp14` (`libclang-cpp.so.14`), which is not the
+/// `libclang.so` bindgen loads, and a name-prefix match took one for the other.
+fn package_installed(name: &str) -> bool {
+    match Command::new("dpkg-query").args(["-W", "-f=${Status}", name]).output() {
+        // dpkg-query exits 1 for a package it has never heard of.
+        Ok(out) => status_says_installed(&String::from_utf8_lossy(&out.stdout)),
+        // No dpkg (not Debian): let the build say what is missing.
         Err(_) => true,
     }
 }
 
-/// Installs Debian's libclang when the dynamic linker knows none: building the server needs it.
+/// `dpkg-query -W -f='${Status}'` output → installed? Only "install ok installed" counts:
+/// "deinstall ok config-files" (removed, config kept) and half-installed states do not.
+fn status_says_installed(status: &str) -> bool {
+    status.split_whitespace().collect::<Vec<_>>() == ["install", "ok", "installed"]
+}
+
+/// Installs Debian's libclang unless dpkg says it is installed: building the server needs it.
 pub fn ensure_libclang() -> Result<()> {
-    if has_shared_library("libclang") { Ok(()) } else { install_packages(&[LIBCLANG_PACKAGE]) }
+    if package_installed(LIBCLANG_PACKAGE) { Ok(()) } else { install_packages(&[LIBCLANG_PACKAGE]) }
+}
+
+/// The Debian packages `want` needs that are missing. A command-line tool counts as present
+/// when its command is on PATH, whoever installed it (a new machine has NodeSource's npm);
+/// a library only when dpkg says its package is installed.
+fn missing_packages(
+    want: Want,
+    has_command: impl Fn(&str) -> bool,
+    package_installed: impl Fn(&str) -> bool,
+) -> Vec<&'static str> {
+    let mut packages = Vec::new();
+    if !has_command("npm") {
+        packages.push("npm");
+    }
+    // The USB camera support (nokhwa) generates its V4L2 bindings with libclang.
+    if !package_installed(LIBCLANG_PACKAGE) {
+        packages.push(LIBCLANG_PACKAGE);
+    }
+    if want == Want::Test {
+        packages.extend(TEST_PACKAGES.iter().filter(|(cmd, _)| !has_command(cmd)).map(|(_, pkg)| *pkg));
+    }
+    packages
 }
 
 /// What the tools are for.
@@ -68,17 +95,7 @@ impl Tools {
         dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
         let tools = Tools { path: std::env::join_paths(dirs).map_err(|e| e.to_string())? };
 
-        let mut packages: Vec<&str> = Vec::new();
-        if !tools.has("npm") {
-            packages.push("npm");
-        }
-        // The USB camera support (nokhwa) generates its V4L2 bindings with libclang.
-        if !has_shared_library("libclang") {
-            packages.push(LIBCLANG_PACKAGE);
-        }
-        if want == Want::Test {
-            packages.extend(TEST_PACKAGES.iter().filter(|(cmd, _)| !tools.has(cmd)).map(|(_, pkg)| *pkg));
-        }
+        let packages = missing_packages(want, |cmd| tools.has(cmd), package_installed);
         install_packages(&packages)?;
 
         tools.ensure_wasm_target()?;
@@ -266,6 +283,31 @@ fn home() -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (issue 10): a new machine has `libclang-cpp14`, whose `libclang-cpp.so.14`
+    /// a library-name prefix match took for libclang; dpkg's word for `libclang1-14` decides.
+    #[test]
+    fn only_an_installed_status_counts_as_installed() {
+        assert!(status_says_installed("install ok installed"));
+        assert!(!status_says_installed("unknown ok not-installed"));
+        assert!(!status_says_installed("deinstall ok config-files"));
+        assert!(!status_says_installed("install ok half-installed"));
+        assert!(!status_says_installed(""));
+    }
+
+    /// Regression (issue 10): a new machine has `libclang-cpp14` (`libclang-cpp.so.14`), which
+    /// a library-name prefix match took for libclang, so `libclang1-14` was never installed and
+    /// the build failed 18 minutes in. Only dpkg's word for `libclang1-14` itself counts.
+    #[test]
+    fn libclang_cpp_alone_does_not_count_as_libclang() {
+        let new_machine = |pkg: &str| pkg == "libclang-cpp14";
+        let missing = missing_packages(Want::Run, |cmd| cmd == "npm", new_machine);
+        assert_eq!(missing, vec![LIBCLANG_PACKAGE]);
+        let with_libclang = |pkg: &str| pkg == "libclang-cpp14" || pkg == LIBCLANG_PACKAGE;
+        assert!(missing_packages(Want::Run, |cmd| cmd == "npm", with_libclang).is_empty());
+        let test = missing_packages(Want::Test, |cmd| cmd == "npm", new_machine);
+        assert_eq!(test, vec![LIBCLANG_PACKAGE, "chromium", "chromium-driver", "ffmpeg", "openssl"]);
+    }
 
     #[test]
     fn finds_a_package_version_in_a_lockfile() {
