@@ -476,6 +476,28 @@ mod tests {
         Config::from_cli(cli)
     }
 
+    /// The package's `/etc/default/framecast` is the service's configuration: every flag's
+    /// variable must be there for the user to find (the unit passes nothing else but
+    /// `FRAMECAST_ARGS`).
+    #[test]
+    fn the_packaged_defaults_file_names_every_variable() {
+        use clap::CommandFactory;
+        let defaults = include_str!("../packaging/framecast.default");
+        let mut missing = Vec::new();
+        for arg in Cli::command().get_arguments() {
+            if let Some(env) = arg.get_env() {
+                let name = env.to_string_lossy();
+                let listed = defaults
+                    .lines()
+                    .any(|l| l.trim_start_matches('#').split('=').next() == Some(name.as_ref()));
+                if !listed {
+                    missing.push(name.into_owned());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "packaging/framecast.default lacks {missing:?}");
+    }
+
     #[test]
     fn defaults_match_the_documentation() {
         let c = parse(&[]).unwrap();

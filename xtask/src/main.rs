@@ -11,10 +11,15 @@
 //! - `cargo xtask fuzz [SECONDS] [TARGET...]`: run each `fuzz/` target (protocol decoders,
 //!   MJPEG splitter) for a bounded time with cargo-fuzz on nightly; see [`fuzz`].
 //! - `cargo xtask setup [--test]`: only install the tools.
+//! - `cargo xtask dist`: `.deb` packages for amd64, arm64 and armhf, checked; see [`dist`].
+//! - `cargo xtask fresh-check [--test]`: the README's commands on a new machine built here
+//!   (debootstrap chroot, empty Cargo home), each step timed; see [`fresh`].
 //!
 //! Layout: [`setup`] installs tools (apt packages, wasm target, pinned Trunk,
 //! wasm-bindgen-cli matching Cargo.lock, wasm-opt); this file sequences the steps.
 
+mod dist;
+mod fresh;
 mod fuzz;
 mod setup;
 
@@ -35,7 +40,12 @@ commands:
   dev             framecast on :8080 and `trunk serve` on :8081 with live reload
   bench [ARGS]    build release binaries and run the benchmark (ARGS go to `loadgen bench`)
   setup [--test]  only install what is missing
-  fuzz [SECONDS]  fuzz the protocol decoders and the MJPEG splitter, SECONDS (60) per target";
+  fuzz [SECONDS]  fuzz the protocol decoders and the MJPEG splitter, SECONDS (60) per target
+  dist [--arch amd64,arm64,armhf] [--no-check]
+                  Debian packages for PCs and Raspberry Pis in target/dist, checked
+  fresh-check [--test] [--keep]
+                  prove `cargo xtask build` (and with --test `cargo xtask test`) on a new
+                  Debian 12 machine built here with debootstrap; times each step";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,6 +61,8 @@ fn main() -> ExitCode {
         "dev" => dev(&root),
         "bench" => bench(&root, rest),
         "fuzz" => fuzz::fuzz(&root, rest),
+        "fresh-check" => fresh::fresh_check(&root, rest),
+        "dist" => dist::dist(&root, rest),
         "setup" => {
             Tools::install(&root, if rest.iter().any(|a| a == "--test") { Want::Test } else { Want::Run })
                 .map(|_| ())
@@ -171,6 +183,7 @@ fn test(root: &Path) -> Result<()> {
             "framecast-frontend",
         ]))
     })?;
+    step("checking the Debian package of this machine's build", || dist::check_host_package(root))?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     // One closing line for the whole run (cargo's last line is often an empty doc-test run).
     println!("tests: {} passed, {} failed", passed + web_passed, failed + web_failed);

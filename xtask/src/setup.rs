@@ -177,29 +177,38 @@ impl Tools {
     }
 
     fn ensure_wasm_target(&self) -> Result<()> {
-        let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
-        match installed {
-            Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => {
+        ensure_rust_target(WASM_TARGET)
+    }
+}
+
+/// Adds a Rust target with rustup when it is missing.
+pub fn ensure_rust_target(target: &str) -> Result<()> {
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) => Ok(()),
+        Ok(_) => step(&format!("adding the Rust target {target}"), || {
+            run_cmd(Command::new("rustup").args(["target", "add", target]))
+        }),
+        Err(_) => {
+            // No rustup: the toolchain may still have the target (a distribution's Rust).
+            let sysroot =
+                Command::new("rustc").args(["--print", "sysroot"]).output().map_err(|e| e.to_string())?;
+            let lib = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim())
+                .join("lib/rustlib")
+                .join(target);
+            if lib.is_dir() {
                 Ok(())
-            }
-            Ok(_) => step(&format!("adding the Rust target {WASM_TARGET}"), || {
-                run_cmd(Command::new("rustup").args(["target", "add", WASM_TARGET]))
-            }),
-            Err(_) => {
-                // No rustup: the toolchain may still have the target (a distribution's Rust).
-                let sysroot =
-                    Command::new("rustc").args(["--print", "sysroot"]).output().map_err(|e| e.to_string())?;
-                let lib = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim())
-                    .join("lib/rustlib")
-                    .join(WASM_TARGET);
-                if lib.is_dir() {
-                    Ok(())
-                } else {
-                    Err(format!("the Rust target {WASM_TARGET} is missing and there is no rustup to add it"))
-                }
+            } else {
+                Err(format!("the Rust target {target} is missing and there is no rustup to add it"))
             }
         }
     }
+}
+
+/// Installs those of `packages` that dpkg does not list as installed.
+pub fn ensure_packages(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages.iter().copied().filter(|p| !package_installed(p)).collect();
+    install_packages(&missing)
 }
 
 /// Installs Debian packages when root; otherwise says exactly what to install.
