@@ -148,6 +148,7 @@ mod tests {
             height: 720,
             captured_us: 1_700_000_000_000_000,
             sent_us: 1_700_000_000_000_100,
+            recorded: true,
         };
         let message = header.encode_message(&[0xFF, 0xD8, 0xFF, 0xD9]).unwrap();
         let (decoded, offset) = framecast_shared::FrameHeader::decode_message(&message).unwrap();

@@ -486,6 +486,7 @@ fn on_text(pipeline: &Shared, text: &str) {
                 send_ping(pipeline);
             }
         }
+        Ok(ServerMessage::Playback { .. }) => {}
         Ok(ServerMessage::Error { message, .. }) => {
             web_sys::console::warn_1(&format!("framecast: server refused a message: {message}").into());
         }

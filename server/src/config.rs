@@ -119,6 +119,67 @@ pub struct Cli {
     /// Seconds between WebSocket pings; a viewer silent for three of them is disconnected.
     #[arg(long, env = "FRAMECAST_KEEPALIVE", default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
     pub keepalive: Duration,
+
+    /// Record every camera into this folder (segment files and an SQLite index). Recorded
+    /// cameras run whether or not anyone watches; viewers can play back and export.
+    #[arg(long, env = "FRAMECAST_RECORD_DIR", value_name = "DIR")]
+    pub record_dir: Option<PathBuf>,
+
+    /// Record only these cameras (ids, comma-separated).
+    #[arg(long, env = "FRAMECAST_RECORD_CAMERAS", value_name = "IDS", value_delimiter = ',')]
+    pub record_cameras: Vec<String>,
+
+    /// Record at most this many frames per second (default: every frame).
+    #[arg(long, env = "FRAMECAST_RECORD_FPS", value_name = "N", value_parser = parse_record_fps)]
+    pub record_fps: Option<f64>,
+
+    /// Keep at most this much recording, oldest deleted first (e.g. 20GB, 500MiB).
+    #[arg(long, env = "FRAMECAST_RETAIN_SIZE", value_name = "SIZE", value_parser = parse_size)]
+    pub retain_size: Option<u64>,
+
+    /// Keep recordings at most this long (e.g. 7d, 12h, 90min).
+    #[arg(long, env = "FRAMECAST_RETAIN_AGE", value_name = "DURATION", value_parser = parse_age)]
+    pub retain_age: Option<Duration>,
+
+    /// Keep at least this much of the disk free, deleting the oldest recordings (and pausing
+    /// recording when that cannot help): a percentage.
+    #[arg(long, env = "FRAMECAST_MIN_FREE", value_name = "PERCENT", default_value = "5%", value_parser = parse_percent)]
+    pub min_free: f64,
+}
+
+fn parse_record_fps(s: &str) -> Result<f64, String> {
+    let fps: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of frames per second"))?;
+    if !(fps.is_finite() && fps > 0.0 && fps <= MAX_FPS as f64) {
+        return Err(format!("'{s}': give a rate above 0 and at most {MAX_FPS}"));
+    }
+    Ok(fps)
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize =
+        s.trim().parse().map_err(|_| format!("'{s}' is not a size; write e.g. 20GB, 500MB or 1TiB"))?;
+    if size.as_u64() < 1024 * 1024 {
+        return Err(format!("'{s}' is too small to record into; give at least 1MB"));
+    }
+    Ok(size.as_u64())
+}
+
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let age = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 7d, 12h or 90min"))?;
+    if age < Duration::from_secs(60) {
+        return Err(format!("'{s}' is shorter than a minute"));
+    }
+    Ok(age)
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let number = s.trim().trim_end_matches('%').trim();
+    let percent: f64 = number.parse().map_err(|_| format!("'{s}' is not a percentage like 5%"))?;
+    if !(0.0..=90.0).contains(&percent) {
+        return Err(format!("'{s}': give 0% to 90%"));
+    }
+    Ok(percent / 100.0)
 }
 
 /// What to do instead of serving.
@@ -330,6 +391,8 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Connection caps and keepalive.
     pub limits: Limits,
+    /// What to record, when recording.
+    pub record: Option<crate::record::RecordConfig>,
 }
 
 /// Tokens and allowed web origins.
@@ -452,10 +515,45 @@ impl Config {
             max_connections_per_address: cli.max_connections_per_address,
             keepalive: cli.keepalive,
         };
+        let configured = &cameras;
+        let record = match cli.record_dir {
+            Some(dir) => {
+                let cameras = (!cli.record_cameras.is_empty()).then_some(cli.record_cameras);
+                for id in cameras.iter().flatten() {
+                    if !configured.iter().any(|c| &c.id == id) {
+                        return Err(format!(
+                            "--record-cameras: no camera '{id}'; cameras: {}",
+                            configured.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
+                    }
+                }
+                Some(crate::record::RecordConfig {
+                    dir,
+                    cameras,
+                    max_fps: cli.record_fps,
+                    retain_size: cli.retain_size,
+                    retain_age: cli.retain_age,
+                    min_free: cli.min_free,
+                })
+            }
+            None => {
+                let stray = [
+                    ("--record-cameras", !cli.record_cameras.is_empty()),
+                    ("--record-fps", cli.record_fps.is_some()),
+                    ("--retain-size", cli.retain_size.is_some()),
+                    ("--retain-age", cli.retain_age.is_some()),
+                ];
+                if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
+                    return Err(format!("{flag} needs --record-dir DIR"));
+                }
+                None
+            }
+        };
         Ok(Config {
             access,
             tls,
             limits,
+            record,
             listen: cli.listen,
             cameras,
             settings: Settings { size: cli.size, fps: cli.fps, quality: cli.quality },
@@ -496,6 +594,53 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "packaging/framecast.default lacks {missing:?}");
+    }
+
+    #[test]
+    fn recording_flags_are_checked() {
+        let c = parse(&[
+            "--camera",
+            "a=emulated",
+            "--camera",
+            "b=emulated",
+            "--record-dir",
+            "/tmp/rec",
+            "--record-cameras",
+            "b",
+            "--record-fps",
+            "2.5",
+            "--retain-size",
+            "20GB",
+            "--retain-age",
+            "7d",
+            "--min-free",
+            "10%",
+        ])
+        .unwrap();
+        let r = c.record.unwrap();
+        assert_eq!(r.cameras, Some(vec!["b".to_string()]));
+        assert!(r.records("b") && !r.records("a"));
+        assert_eq!(r.max_fps, Some(2.5));
+        assert_eq!(r.retain_size, Some(20_000_000_000));
+        assert_eq!(r.retain_age, Some(Duration::from_secs(7 * 86_400)));
+        assert!((r.min_free - 0.10).abs() < 1e-9);
+        let defaults = parse(&["--record-dir", "/tmp/rec"]).unwrap().record.unwrap();
+        assert!((defaults.min_free - 0.05).abs() < 1e-9);
+        assert!(defaults.records("anything") && defaults.retain_size.is_none());
+        assert!(parse(&[]).unwrap().record.is_none());
+        for (args, expected) in [
+            (&["--record-dir", "/r", "--record-cameras", "zzz"][..], "no camera 'zzz'"),
+            (&["--retain-size", "1GB"][..], "--retain-size needs --record-dir"),
+            (&["--record-dir", "/r", "--retain-size", "lots"][..], "not a size"),
+            (&["--record-dir", "/r", "--retain-size", "10KB"][..], "too small"),
+            (&["--record-dir", "/r", "--retain-age", "soon"][..], "not a duration"),
+            (&["--record-dir", "/r", "--retain-age", "5s"][..], "shorter than a minute"),
+            (&["--record-dir", "/r", "--record-fps", "0"][..], "above 0"),
+            (&["--record-dir", "/r", "--min-free", "95%"][..], "0% to 90%"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
     }
 
     #[test]

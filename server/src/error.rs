@@ -19,6 +19,9 @@ pub enum StartError {
     /// `--tls-cert` / `--tls-key` cannot be used.
     #[error("TLS: {0}")]
     Tls(#[from] crate::http::tls::TlsError),
+    /// `--record-dir` cannot be used.
+    #[error(transparent)]
+    Record(#[from] crate::record::RecordError),
 }
 
 /// Why an HTTP request was refused. [`IntoResponse`] maps each kind to its status code.
@@ -70,6 +73,18 @@ pub enum ApiError {
     /// A pushed body that is not a usable frame.
     #[error("{0}")]
     BadFrame(String),
+    /// A query parameter that cannot be used.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The server does not record.
+    #[error("this server does not record (start it with --record-dir DIR)")]
+    RecordingOff,
+    /// Nothing recorded where asked.
+    #[error("{0}")]
+    NotRecorded(String),
+    /// The recordings cannot be read.
+    #[error("recordings: {0}")]
+    Store(#[from] crate::record::store::StoreError),
 }
 
 impl ApiError {
@@ -80,7 +95,9 @@ impl ApiError {
             ApiError::Unauthorized | ApiError::NeedsToken { .. } => StatusCode::UNAUTHORIZED,
             ApiError::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
-            ApiError::BadFrame(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadFrame(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::RecordingOff | ApiError::NotRecorded(_) => StatusCode::NOT_FOUND,
+            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::CameraOffline { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NoFrame(_) => StatusCode::GATEWAY_TIMEOUT,
         }

@@ -6,8 +6,13 @@
 //! `Arc<Frame>` around a [`Bytes`] buffer: fan-out copies no pixels.
 //!
 //! The hub also owns the camera's life cycle (see [`Hub::spawn_supervisor`]): the camera runs
-//! only while someone is watching, stops after the idle timeout, and a camera that fails is
-//! reported offline and retried with backoff while viewers remain.
+//! only while someone is watching (always, when it is recorded), stops after the idle
+//! timeout, and a camera that fails is reported offline and retried with backoff while
+//! viewers remain.
+//!
+//! Two things outlive the live frame: the camera's last frame, which a snapshot of a camera
+//! that went quiet still answers with (marked offline), and the recorder's tap
+//! ([`FrameTap`]), which is offered every frame as it is published.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +41,13 @@ pub struct Frame {
     pub captured_us: u64,
     /// The JPEG.
     pub jpeg: Bytes,
+}
+
+/// Something offered every published frame (the recorder). It must never block: the
+/// capture thread calls it.
+pub trait FrameTap: Send + Sync + std::fmt::Debug {
+    /// A new frame of this camera.
+    fn offer(&self, frame: &Arc<Frame>);
 }
 
 /// Status and, when offline, the reason.
@@ -75,6 +87,13 @@ struct Inner {
     info_rev: watch::Sender<u64>,
     /// The running capture's control channel.
     controls: std::sync::Mutex<Option<std::sync::mpsc::Sender<crate::capture::ControlRequest>>>,
+    /// The newest frame ever published (or recorded before a restart): kept when the camera
+    /// stops or fails, unlike `frame`.
+    last: std::sync::Mutex<Option<Arc<Frame>>>,
+    /// The recorder, for recorded cameras. Set once before the server runs.
+    tap: std::sync::OnceLock<Arc<dyn FrameTap>>,
+    /// What the recorder reports.
+    recording: std::sync::Mutex<Option<framecast_shared::RecordingInfo>>,
 }
 
 impl Hub {
@@ -91,7 +110,45 @@ impl Hub {
             seq: AtomicU64::new(0),
             info_rev: watch::Sender::new(0),
             controls: std::sync::Mutex::new(None),
+            last: std::sync::Mutex::new(None),
+            tap: std::sync::OnceLock::new(),
+            recording: std::sync::Mutex::new(None),
         }))
+    }
+
+    /// Attaches the recorder: from now on it is offered every frame, and the camera runs
+    /// whether or not anyone watches. Call before [`Hub::spawn_supervisor`].
+    pub fn record_into(&self, tap: Arc<dyn FrameTap>) {
+        let _ = self.0.tap.set(tap);
+    }
+
+    /// Whether the camera runs with nobody watching: pushed frames, or a recorded camera.
+    fn always_on(&self) -> bool {
+        self.0.source.always_on() || self.0.tap.get().is_some()
+    }
+
+    /// The recorder's news about this camera; viewers hear of a change of state.
+    pub fn set_recording(&self, info: framecast_shared::RecordingInfo) {
+        let mut current = self.0.recording.lock().unwrap_or_else(|e| e.into_inner());
+        let state_changed = current.as_ref().is_none_or(|c| c.state != info.state || c.reason != info.reason);
+        *current = Some(info);
+        drop(current);
+        if state_changed {
+            self.info_changed();
+        }
+    }
+
+    /// Sets the last frame known from before this start (the newest recorded one).
+    pub fn restore_last_frame(&self, frame: Frame) {
+        let mut last = self.0.last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none() {
+            *last = Some(Arc::new(frame));
+        }
+    }
+
+    /// The newest frame the camera ever gave, live or not.
+    pub fn last_frame(&self) -> Option<Arc<Frame>> {
+        self.0.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The camera's id.
@@ -102,8 +159,13 @@ impl Hub {
     /// Called by the capture thread for every frame: numbers it and makes it the newest.
     pub fn publish(&self, jpeg: Jpeg, captured_us: u64) {
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let frame = Frame { seq, width: jpeg.width, height: jpeg.height, captured_us, jpeg: jpeg.data };
-        self.0.frame.send_replace(Some(Arc::new(frame)));
+        let frame =
+            Arc::new(Frame { seq, width: jpeg.width, height: jpeg.height, captured_us, jpeg: jpeg.data });
+        if let Some(tap) = self.0.tap.get() {
+            tap.offer(&frame);
+        }
+        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame.clone());
+        self.0.frame.send_replace(Some(frame));
         self.0.status.send_if_modified(|s| {
             let changed = s.status != CameraStatus::Running;
             *s = Status::new(CameraStatus::Running);
@@ -153,6 +215,8 @@ impl Hub {
             frames: self.0.seq.load(Ordering::Relaxed),
             modes: self.0.source.modes(&settings),
             controls: self.0.source.controls(),
+            last_frame_us: self.last_frame().map(|f| f.captured_us),
+            recording: self.0.recording.lock().unwrap_or_else(|e| e.into_inner()).clone(),
         }
     }
 
@@ -162,7 +226,7 @@ impl Hub {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut viewers = hub.0.viewers.subscribe();
-            if hub.0.source.always_on() {
+            if hub.always_on() {
                 // Never idle: runs (and retries) until shutdown.
                 let _ = hub.run_while_watched(&mut viewers, &shutdown).await;
                 return;
@@ -192,8 +256,8 @@ impl Hub {
         use std::ops::ControlFlow::{Break, Continue};
         let mut retry = RETRY_MIN;
         let mut settings_rx = self.0.settings.subscribe();
-        // Pushed cameras run whether or not anyone watches.
-        let always_on = self.0.source.always_on();
+        // Pushed and recorded cameras run whether or not anyone watches.
+        let always_on = self.always_on();
         loop {
             self.set_status(Status::new(CameraStatus::Starting));
             let settings = *settings_rx.borrow_and_update();

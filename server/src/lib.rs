@@ -9,6 +9,10 @@
 //!   to the hub. Capture and encoding never run on the async runtime's workers.
 //! - [`hub`]: per-camera fan-out. Holds only the newest frame; starts the camera for the first
 //!   viewer, stops it after the idle timeout, retries a failed camera.
+//! - [`record`]: the recorder, offered every frame of the recorded cameras by their hubs;
+//!   segment files and an SQLite index, within the retention limits.
+//! - [`playback`]: a viewer's way back through the recording (read side of [`record`]);
+//!   [`export`] writes a recorded stretch as a Matroska file.
 //! - [`flow`]: credit flow control for WebSocket viewers (pure logic).
 //! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
 //!   accept loop with socket tuning and graceful shutdown.
@@ -23,10 +27,13 @@ pub mod auth;
 pub mod capture;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod flow;
 pub mod http;
 pub mod hub;
+pub mod playback;
 pub mod push_client;
+pub mod record;
 pub mod source;
 
 use std::sync::Arc;
@@ -46,6 +53,7 @@ pub struct Server {
     origins: auth::OriginPolicy,
     limits: config::Limits,
     tls: Option<http::tls::Tls>,
+    recorder: Option<record::Recorder>,
 }
 
 impl Server {
@@ -67,6 +75,13 @@ impl Server {
             Some(files) => Some(http::tls::acceptor(&files.cert, &files.key)?),
             None => None,
         };
+        let recorder = match &config.record {
+            Some(record) => {
+                let probe = Box::new(record::disk::StatVfs(record.dir.clone()));
+                Some(record::Recorder::start(record.clone(), &hubs, probe)?)
+            }
+            None => None,
+        };
         Ok(Server {
             hubs,
             push,
@@ -74,6 +89,7 @@ impl Server {
             origins: auth::OriginPolicy::new(&config.access.allow_origins),
             limits: config.limits,
             tls,
+            recorder,
         })
     }
 
@@ -99,6 +115,7 @@ impl Server {
             auth: self.auth,
             origins: self.origins,
             keepalive: self.limits.keepalive,
+            recordings: self.recorder.as_ref().map(|r| r.reader()),
         };
         let options = http::ServeOptions {
             limits: http::connections::ConnectionLimits::new(
@@ -111,6 +128,10 @@ impl Server {
         shutdown.cancel();
         for supervisor in supervisors {
             let _ = supervisor.await;
+        }
+        if let Some(recorder) = self.recorder {
+            // Indexes what is queued; blocking, so off the async workers.
+            let _ = tokio::task::spawn_blocking(move || recorder.stop()).await;
         }
         result
     }

@@ -59,7 +59,30 @@ pub enum ClientMessage {
         /// Any number of the client's choosing (its own clock), echoed back unchanged.
         t: f64,
     },
+    /// Switch this viewer to the recording of its camera, from the first frame captured at or
+    /// after `from_us`, at `speed` times the original pace. Other viewers are not affected.
+    Play {
+        /// Where to start (µs since the Unix epoch, server clock).
+        from_us: u64,
+        /// 1 (default), 2, 4 or 8.
+        #[serde(default)]
+        speed: Option<u32>,
+    },
+    /// Hold the recorded frame shown now.
+    Pause,
+    /// Play on from the frame shown, at the same speed.
+    Resume,
+    /// While paused: show the frame `frames` recorded frames later (negative: earlier).
+    Step {
+        /// How many frames to move; ±1 is the next or previous frame.
+        frames: i32,
+    },
+    /// Back to the live picture.
+    Live,
 }
+
+/// Speeds a `play` message may ask for.
+pub const PLAYBACK_SPEEDS: [u32; 4] = [1, 2, 4, 8];
 
 /// A message from the server to a viewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,6 +116,21 @@ pub enum ServerMessage {
         /// Server clock (µs since the Unix epoch) when the ping was answered.
         server_us: u64,
     },
+    /// Where this viewer is in time: sent when playback starts, pauses, resumes, steps, jumps
+    /// a gap in the recording, and when it returns to live (by request or at the live edge).
+    Playback {
+        /// Id of the camera.
+        camera: String,
+        /// Live, playing the recording, or paused in it.
+        mode: PlaybackMode,
+        /// Capture time of the recorded frame shown or about to be shown (0 when live).
+        position_us: u64,
+        /// Playback speed (1 when live).
+        speed: u32,
+        /// What just happened, for the viewer to say so.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event: Option<PlaybackEvent>,
+    },
     /// The last client message was refused; the connection stays usable.
     Error {
         /// Machine-readable reason.
@@ -120,6 +158,87 @@ pub enum ErrorCode {
     BadSettings,
     /// This connection's token does not allow the request (settings need the admin token).
     Forbidden,
+    /// Nothing is recorded for this camera (or nothing at the time asked for).
+    NoRecording,
+    /// A playback message that does not fit the current mode (`step` while not paused).
+    NotNow,
+}
+
+/// Whether a viewer sees the present or the past.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackMode {
+    /// The camera's newest frames.
+    Live,
+    /// Recorded frames at their original pace (times `speed`).
+    Playing,
+    /// One recorded frame held.
+    Paused,
+}
+
+/// What happened in playback, in a [`ServerMessage::Playback`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PlaybackEvent {
+    /// Playback started (or moved) after a `play`; `position_us` is the first frame.
+    Started,
+    /// The recording had a gap (camera off or offline): playback jumped over it.
+    Gap {
+        /// Capture time of the last frame before the gap.
+        from_us: u64,
+        /// Capture time of the first frame after it.
+        to_us: u64,
+    },
+    /// Playback reached the newest recorded frame and switched to live.
+    LiveEdge,
+    /// Back to live because the viewer asked (`live`).
+    Live,
+    /// Paused, resumed or stepped as asked.
+    Moved,
+}
+
+/// Whether and how a camera is being recorded (`--record-dir`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    /// What the recorder is doing.
+    pub state: RecordingState,
+    /// Why recording is paused, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Bytes of this camera's recordings on disk.
+    pub bytes: u64,
+    /// Capture time of the oldest recorded frame kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_us: Option<u64>,
+    /// Capture time of the newest recorded frame (up to the last flush, a few seconds ago).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_us: Option<u64>,
+    /// Frames the recorder could not keep up with (the disk stalled), since the start.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
+/// One gapless stretch of recording: an entry of `GET /api/recordings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedSpan {
+    /// Capture time of the first frame.
+    pub start_us: u64,
+    /// Capture time of the last frame.
+    pub end_us: u64,
+    /// Frames recorded.
+    pub frames: u64,
+    /// JPEG bytes recorded.
+    pub bytes: u64,
+}
+
+/// See [`RecordingInfo::state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingState {
+    /// Every frame (up to `--record-fps`) is written.
+    Recording,
+    /// Nothing is written now: the disk is full or failing (`reason`); retried by itself.
+    Paused,
 }
 
 /// What a camera is doing right now.
@@ -168,6 +287,13 @@ pub struct CameraInfo {
     /// Device controls (brightness, contrast, exposure, focus...) where the camera has them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub controls: Vec<CameraControl>,
+    /// Capture time of the newest frame this camera ever gave (kept while it is offline or
+    /// stopped, and across restarts when it is recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_frame_us: Option<u64>,
+    /// The recorder's state, for recorded cameras.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingInfo>,
 }
 
 /// One adjustable device control, set with a `control` message.
@@ -283,6 +409,15 @@ mod tests {
                 value: 0,
                 default: 0,
             }],
+            last_frame_us: Some(5),
+            recording: Some(RecordingInfo {
+                state: RecordingState::Paused,
+                reason: Some("disk full".into()),
+                bytes: 10,
+                oldest_us: Some(1),
+                newest_us: Some(5),
+                dropped: 0,
+            }),
         }
     }
 
@@ -295,6 +430,12 @@ mod tests {
             ClientMessage::Control { name: "Exposure".into(), value: -3 },
             ClientMessage::Ack { seq: u64::MAX },
             ClientMessage::Ping { t: 1234.5 },
+            ClientMessage::Play { from_us: 17, speed: Some(8) },
+            ClientMessage::Play { from_us: 17, speed: None },
+            ClientMessage::Pause,
+            ClientMessage::Resume,
+            ClientMessage::Step { frames: -3 },
+            ClientMessage::Live,
         ] {
             assert_eq!(ClientMessage::parse(&msg.to_json()).unwrap(), msg);
         }
@@ -314,6 +455,20 @@ mod tests {
             ServerMessage::State { camera: camera() },
             ServerMessage::Pong { t: 1.5, server_us: 7 },
             ServerMessage::Error { code: ErrorCode::BadAck, message: "no".into() },
+            ServerMessage::Playback {
+                camera: "main".into(),
+                mode: PlaybackMode::Playing,
+                position_us: 9,
+                speed: 4,
+                event: Some(PlaybackEvent::Gap { from_us: 1, to_us: 2 }),
+            },
+            ServerMessage::Playback {
+                camera: "main".into(),
+                mode: PlaybackMode::Live,
+                position_us: 0,
+                speed: 1,
+                event: None,
+            },
         ] {
             assert_eq!(ServerMessage::parse(&msg.to_json()).unwrap(), msg);
         }
@@ -330,6 +485,30 @@ mod tests {
             serde_json::from_str(&ServerMessage::State { camera: camera() }.to_json()).unwrap();
         assert_eq!(state["camera"]["status"], "offline");
         assert_eq!(state["camera"]["reason"], "device unplugged");
+    }
+
+    #[test]
+    fn playback_messages_have_the_documented_shape() {
+        let play = ClientMessage::parse(r#"{"type":"play","from_us":1700000000000000,"speed":2}"#).unwrap();
+        assert_eq!(play, ClientMessage::Play { from_us: 1_700_000_000_000_000, speed: Some(2) });
+        assert_eq!(ClientMessage::parse(r#"{"type":"live"}"#).unwrap(), ClientMessage::Live);
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"step","frames":-1}"#).unwrap(),
+            ClientMessage::Step { frames: -1 }
+        );
+        let msg = ServerMessage::Playback {
+            camera: "c".into(),
+            mode: PlaybackMode::Playing,
+            position_us: 5,
+            speed: 1,
+            event: Some(PlaybackEvent::LiveEdge),
+        };
+        let json: serde_json::Value = serde_json::from_str(&msg.to_json()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"type":"playback","camera":"c","mode":"playing","position_us":5,"speed":1,
+                               "event":{"kind":"live_edge"}})
+        );
     }
 
     #[test]

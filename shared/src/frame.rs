@@ -27,6 +27,10 @@ pub struct FrameHeader {
     pub captured_us: u64,
     /// Server clock, µs since the Unix epoch, when this message was handed to the socket.
     pub sent_us: u64,
+    /// A frame from the recording (playback), not the live picture. `captured_us` is then
+    /// its original capture time. Absent (false) for live frames.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recorded: bool,
 }
 
 /// Why a binary message is not a valid frame message.
@@ -112,6 +116,7 @@ mod tests {
             height: 720,
             captured_us: 1_700_000_000_000_000,
             sent_us: 1_700_000_000_004_000,
+            recorded: false,
         }
     }
 

@@ -6,14 +6,15 @@
 //!
 //! Layout:
 //! - [`frame`]: the binary WebSocket message that carries one JPEG frame and its header.
-//! - [`control`]: JSON text messages in both directions (hello, ack, ping/pong, state, error)
-//!   and the `/api/state` document.
+//! - [`control`]: JSON text messages in both directions (hello, ack, ping/pong, state, error,
+//!   playback) and the `/api/state` and `/api/recordings` documents.
 
 pub mod control;
 pub mod frame;
 
 pub use control::{
-    ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode, ProtocolError,
+    ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode,
+    PLAYBACK_SPEEDS, PlaybackEvent, PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo, RecordingState,
     ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};

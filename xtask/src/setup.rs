@@ -102,8 +102,8 @@ impl Tools {
         let trunk_ok =
             tools.version_of("trunk").is_some_and(|v| v.contains(&format!("trunk {TRUNK_VERSION}")));
         if !trunk_ok {
-            step(&format!("installing Trunk {TRUNK_VERSION} (once per machine, about 8 minutes)"), || {
-                run_cmd(Command::new("cargo").args([
+            step(&format!("installing Trunk {TRUNK_VERSION} (once per machine, a few minutes)"), || {
+                run_cmd(quick_release(&mut Command::new("cargo")).args([
                     "install",
                     "trunk",
                     "--locked",
@@ -121,7 +121,7 @@ impl Tools {
             step(
                 &format!("installing wasm-bindgen-cli {bindgen} (once per machine, about 2 minutes)"),
                 || {
-                    run_cmd(Command::new("cargo").args([
+                    run_cmd(quick_release(&mut Command::new("cargo")).args([
                         "install",
                         "wasm-bindgen-cli",
                         "--force",
@@ -179,6 +179,16 @@ impl Tools {
     fn ensure_wasm_target(&self) -> Result<()> {
         ensure_rust_target(WASM_TARGET)
     }
+}
+
+/// `cargo install` of a build tool with a release profile that compiles in a fraction of the
+/// time: Trunk's own profile asks for fat LTO with one codegen unit, which made it most of a
+/// new machine's first run, for a tool that mostly waits on cargo and wasm-bindgen.
+fn quick_release(command: &mut Command) -> &mut Command {
+    command
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "16")
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
 }
 
 /// Adds a Rust target with rustup when it is missing.

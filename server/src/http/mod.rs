@@ -2,7 +2,8 @@
 //!
 //! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection),
 //! [`mjpeg`] (`multipart/x-mixed-replace` stream, paced by [`backlog`]), [`snapshot`] (one
-//! JPEG), [`api`] (`/api/state`), [`push`] (frames pushed in), [`assets`] (the embedded web
+//! JPEG, live or recorded), [`api`] (`/api/state`), [`recordings`] (the recorded spans and
+//! `/export`), [`push`] (frames pushed in), [`assets`] (the embedded web
 //! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases, and
 //! puts every route but the web client's files behind [`crate::auth`]; [`serve`] accepts
 //! connections within the [`connections`] caps, over [`tls`] when configured, with the socket
@@ -14,6 +15,7 @@ pub mod backlog;
 pub mod connections;
 pub mod mjpeg;
 pub mod push;
+pub mod recordings;
 pub mod snapshot;
 pub mod tls;
 pub mod ws;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub origins: OriginPolicy,
     /// WebSocket ping interval; three silent intervals end a viewer.
     pub keepalive: Duration,
+    /// The recordings, when the server records.
+    pub recordings: Option<Arc<crate::record::store::Reader>>,
 }
 
 /// The client's address, attached to every request by [`serve`].
@@ -100,6 +104,7 @@ pub struct CameraQuery {
 struct RootQuery {
     action: Option<String>,
     camera: Option<String>,
+    at: Option<String>,
 }
 
 /// All routes. Everything showing a camera needs viewer rights ([`require_viewer`]); push
@@ -112,6 +117,8 @@ pub fn router(state: AppState) -> Router {
         .route("/snapshot.jpg", get(snapshot::handler))
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))
+        .route("/api/recordings", get(recordings::list))
+        .route("/export", get(recordings::export))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_viewer));
     Router::new()
         .merge(guarded)
@@ -168,7 +175,9 @@ async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request
             let fd = request.extensions().get::<backlog::SocketFd>().copied();
             mjpeg::respond(&state, q.camera.as_deref(), fd).into_response()
         }
-        Some("snapshot") => snapshot::respond(&state, q.camera.as_deref()).await.into_response(),
+        Some("snapshot") => {
+            snapshot::respond(&state, q.camera.as_deref(), q.at.as_deref()).await.into_response()
+        }
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!("unknown action '{other}'; use ?action=stream or ?action=snapshot\n"),

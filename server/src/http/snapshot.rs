@@ -1,43 +1,65 @@
 //! `GET /snapshot.jpg`: the newest frame as one JPEG. Starts the camera when needed and waits
-//! for its first frame; an offline camera answers 503 with the reason at once.
+//! for its first frame. A camera that went quiet (offline) answers with the last frame it
+//! gave, marked `X-Camera-Status: offline`; only one that never gave a frame answers 503.
+//! With `?at=T` (µs or RFC 3339) it answers the recorded frame at or just before `T`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use framecast_shared::CameraStatus;
+use serde::Deserialize;
 
-use super::{AppState, CameraQuery};
+use super::AppState;
+use super::recordings::parse_time;
 use crate::error::ApiError;
+use crate::hub::Frame;
 
 /// How long to wait for a starting camera's first frame.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Route handler.
-pub async fn handler(State(state): State<AppState>, Query(q): Query<CameraQuery>) -> Response {
-    respond(&state, q.camera.as_deref()).await.into_response()
+/// `?camera=ID&at=T`.
+#[derive(Debug, Default, Deserialize)]
+pub struct SnapshotQuery {
+    /// Camera id; the first camera when absent.
+    pub camera: Option<String>,
+    /// A recorded moment instead of now.
+    pub at: Option<String>,
 }
 
-/// The snapshot of camera `id`.
-pub async fn respond(state: &AppState, id: Option<&str>) -> Result<Response, ApiError> {
+/// Route handler.
+pub async fn handler(State(state): State<AppState>, Query(q): Query<SnapshotQuery>) -> Response {
+    respond(&state, q.camera.as_deref(), q.at.as_deref()).await.into_response()
+}
+
+/// The snapshot of camera `id`, now or recorded at `at`.
+pub async fn respond(state: &AppState, id: Option<&str>, at: Option<&str>) -> Result<Response, ApiError> {
     let hub = state.camera(id)?;
+    if let Some(at) = at {
+        return recorded(state, hub.id(), parse_time("at", at)?).await;
+    }
     let mut viewer = hub.watch();
     let wait = async {
         loop {
             let status = viewer.status();
             if status.status == CameraStatus::Offline {
-                return Err(ApiError::CameraOffline {
-                    id: hub.id().to_string(),
-                    reason: status.reason.unwrap_or_default(),
-                });
+                return match hub.last_frame() {
+                    Some(last) => Ok((last, "offline")),
+                    None => Err(ApiError::CameraOffline {
+                        id: hub.id().to_string(),
+                        reason: status.reason.unwrap_or_default(),
+                    }),
+                };
             }
             // Only a running camera's frame is current: while a failed camera restarts, the
             // frame it left behind is old.
             if status.status == CameraStatus::Running
                 && let Some(frame) = viewer.newest()
             {
-                return Ok(frame);
+                return Ok((frame, "running"));
             }
             tokio::select! {
                 _ = state.shutdown.cancelled() => return Err(ApiError::ShuttingDown),
@@ -45,16 +67,53 @@ pub async fn respond(state: &AppState, id: Option<&str>) -> Result<Response, Api
             }
         }
     };
-    let frame = tokio::time::timeout(FIRST_FRAME_TIMEOUT, wait)
+    let (frame, status) = tokio::time::timeout(FIRST_FRAME_TIMEOUT, wait)
         .await
         .map_err(|_| ApiError::NoFrame(hub.id().to_string()))??;
-    Ok((
+    Ok(jpeg_response(&frame, status))
+}
+
+/// The recorded frame of camera `id` at or just before `at_us`.
+async fn recorded(state: &AppState, id: &str, at_us: u64) -> Result<Response, ApiError> {
+    let reader = state.recordings.clone().ok_or(ApiError::RecordingOff)?;
+    let camera = id.to_string();
+    let found = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let Some((segment, i)) = reader.frame_at(&camera, at_us)? else { return Ok(None) };
+        let entry = segment.frames[i];
+        let file = crate::record::store::open_segment(&segment.path)?;
+        let jpeg = crate::record::store::read_frame(&file, &segment.path, &entry)?;
+        Ok(Some(Frame {
+            seq: 0,
+            width: segment.width,
+            height: segment.height,
+            captured_us: entry.captured_us,
+            jpeg,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::BadRequest(format!("snapshot lookup failed: {e}")))??;
+    match found {
+        Some(frame) => Ok(jpeg_response(&Arc::new(frame), "recorded")),
+        None => Err(ApiError::NotRecorded(format!(
+            "nothing of camera '{id}' is recorded at or before {}",
+            super::mjpeg::timestamp(at_us)
+        ))),
+    }
+}
+
+/// The JPEG with its capture time (`X-Timestamp`, `Last-Modified`) and what it is
+/// (`X-Camera-Status`: running, offline or recorded).
+fn jpeg_response(frame: &Arc<Frame>, status: &'static str) -> Response {
+    let captured = std::time::UNIX_EPOCH + Duration::from_micros(frame.captured_us);
+    (
         [
             (header::CONTENT_TYPE, "image/jpeg".to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
+            (header::LAST_MODIFIED, httpdate::fmt_http_date(captured)),
             (header::HeaderName::from_static("x-timestamp"), super::mjpeg::timestamp(frame.captured_us)),
+            (header::HeaderName::from_static("x-camera-status"), status.to_string()),
         ],
-        frame.jpeg.clone(),
+        Bytes::clone(&frame.jpeg),
     )
-        .into_response())
+        .into_response()
 }

@@ -4,6 +4,10 @@
 //! pings at once, reports camera status changes, and ends with a close frame at shutdown.
 //! Sending never blocks another viewer: each viewer only reads the hub's newest frame.
 //!
+//! A viewer can also switch to the recording (`play`, `pause`, `resume`, `step`, `live`):
+//! its frames then come from a [`Player`] through the same credit window, so a slow viewer
+//! skips recorded frames exactly as it skips live ones. Other viewers are not affected.
+//!
 //! Hostile or broken clients: the upgrade is refused for pages of other sites (`Origin`);
 //! each bad message gets an `error` and the connection stays usable, but a client that keeps
 //! sending them is closed ([`AbuseCounter`]); settings and controls need admin rights; a
@@ -14,8 +18,11 @@ use std::time::Duration;
 use axum::extract::{Extension, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
 use framecast_shared::{
-    ClientMessage, ErrorCode, FrameHeader, PROTOCOL_VERSION, ServerMessage, unix_micros_now,
+    CameraStatus, ClientMessage, ErrorCode, FrameHeader, PLAYBACK_SPEEDS, PROTOCOL_VERSION, PlaybackEvent,
+    PlaybackMode, ServerMessage, unix_micros_now,
 };
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -28,6 +35,8 @@ use crate::auth::Access;
 use crate::error::ApiError;
 use crate::flow::CreditWindow;
 use crate::hub::{Change, Frame, Hub, Viewer};
+use crate::playback::{Due, Player};
+use crate::record::store::Reader;
 
 /// Largest message accepted from a viewer (control messages are tiny).
 const MAX_INCOMING: usize = 64 * 1024;
@@ -95,7 +104,8 @@ pub async fn handler(
                 let conn = WsConn::new(TokioIo::new(upgraded), MAX_INCOMING);
                 let viewer = hub.watch();
                 let cameras = state.hubs.iter().map(|h| h.info()).collect();
-                run_session(conn, viewer, cameras, policy, state.shutdown.clone()).await;
+                run_session(conn, viewer, cameras, policy, state.recordings.clone(), state.shutdown.clone())
+                    .await;
             }
             Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
@@ -118,6 +128,7 @@ pub async fn run_session<S>(
     mut viewer: Viewer,
     cameras: Vec<framecast_shared::CameraInfo>,
     policy: SessionPolicy,
+    recordings: Option<Arc<Reader>>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
@@ -137,21 +148,88 @@ pub async fn run_session<S>(
     if !send(conn.send_text(&hello.to_json()), &shutdown).await {
         return;
     }
+    // A camera that is not running still shows its last frame (marked by its status).
+    let live_now = viewer.hub().info().status == CameraStatus::Running;
+    if !live_now && let Some(last) = viewer.hub().last_frame() {
+        let wire = flow.seq.live(last.seq);
+        let sent = match frame_prefix(&FrameMeta::live(&last, wire), &camera) {
+            Some(prefix) => send(conn.send_binary(&[&prefix, &last.jpeg]), &shutdown).await,
+            None => false,
+        };
+        if !sent {
+            return;
+        }
+        flow.on_sent(wire);
+    }
+    let mut mode = Mode::Live;
     let mut abuse = AbuseCounter::default();
     let mut keepalive = tokio::time::interval_at(Instant::now() + policy.keepalive, policy.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
     loop {
         let may_send = flow.credit.can_send() && flow.rate_allows();
-        if may_send && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(f.seq)) {
-            // Only an absurdly long camera id could make this fail; refuse to loop on it.
-            let Some(prefix) = frame_prefix(&frame, &camera) else { break };
-            if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
+        // When a recorded frame is due next.
+        let mut playback_wake = None;
+        let mut reply = None;
+        match &mut mode {
+            Mode::Live => {
+                if may_send
+                    && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(flow.seq.live(f.seq)))
+                {
+                    let wire = flow.seq.live(frame.seq);
+                    // Only an absurdly long camera id could make this fail; refuse to loop on it.
+                    let Some(prefix) = frame_prefix(&FrameMeta::live(&frame, wire), &camera) else { break };
+                    if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
+                        break;
+                    }
+                    flow.on_sent(wire);
+                }
+            }
+            Mode::Playback(player) if may_send && (!player.paused() || player.has_still()) => {
+                match player.poll(Instant::now()).await {
+                    Ok(Due::Frame(frame)) => {
+                        let wire = flow.seq.recorded(frame.skipped);
+                        let meta = FrameMeta {
+                            seq: wire,
+                            width: frame.width,
+                            height: frame.height,
+                            captured_us: frame.captured_us,
+                            recorded: true,
+                        };
+                        let Some(prefix) = frame_prefix(&meta, &camera) else { break };
+                        if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
+                            break;
+                        }
+                        flow.on_sent(wire);
+                        continue;
+                    }
+                    Ok(Due::Wait(at)) => playback_wake = Some(at),
+                    Ok(Due::Gap { from_us, to_us }) => {
+                        reply =
+                            Some(playback_state(&camera, &mode, Some(PlaybackEvent::Gap { from_us, to_us })));
+                    }
+                    Ok(Due::End) => {
+                        mode = Mode::Live;
+                        flow.seq.enter_live(viewer.hub().info().frames);
+                        reply = Some(playback_state(&camera, &mode, Some(PlaybackEvent::LiveEdge)));
+                    }
+                    Err(e) => {
+                        tracing::warn!(camera = %camera, "playback failed: {e}");
+                        mode = Mode::Live;
+                        flow.seq.enter_live(viewer.hub().info().frames);
+                        reply = Some(error(ErrorCode::NoRecording, &format!("playback stopped: {e}")));
+                    }
+                }
+            }
+            Mode::Playback(_) => {}
+        }
+        if let Some(reply) = reply {
+            if !send(conn.send_text(&reply.to_json()), &shutdown).await {
                 break;
             }
-            flow.credit.on_sent(frame.seq);
-            flow.last_sent = Some(Instant::now());
+            continue;
         }
+        let live = matches!(mode, Mode::Live);
         // Waiting for this viewer's frame-rate cap: wake when it allows the next frame.
         let rate_wait = flow.credit.can_send() && !flow.rate_allows();
         let wake_at = flow.ready_at().unwrap_or_else(Instant::now);
@@ -161,6 +239,7 @@ pub async fn run_session<S>(
                 break;
             }
             _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
+            _ = tokio::time::sleep_until(playback_wake.unwrap_or_else(Instant::now)), if playback_wake.is_some() => None,
             _ = keepalive.tick() => {
                 if last_heard.elapsed() >= policy.keepalive * SILENT_INTERVALS {
                     tracing::debug!("viewer silent for {:?}; dropping it", last_heard.elapsed());
@@ -171,7 +250,7 @@ pub async fn run_session<S>(
                 }
                 None
             }
-            change = viewer.changed(flow.credit.can_send() && flow.rate_allows()) => match change {
+            change = viewer.changed(live && flow.credit.can_send() && flow.rate_allows()) => match change {
                 None => break,
                 // The loop's top sends it.
                 Some(Change::Frame) => None,
@@ -195,7 +274,12 @@ pub async fn run_session<S>(
                         close(&mut conn, CLOSE_NORMAL, "").await;
                         break;
                     }
-                    Some(Ok(Incoming::Text(t))) => handle_text(&t, &mut flow, viewer.hub(), policy.admin),
+                    Some(Ok(Incoming::Text(t))) => match handle_text(&t, &mut flow, viewer.hub(), policy.admin) {
+                        Handled::Reply(reply) => reply.map(|r| *r),
+                        Handled::Playback(request) => {
+                            Some(playback_request(request, &mut mode, &mut flow, &viewer, recordings.as_ref()).await)
+                        }
+                    },
                     Some(Ok(Incoming::Binary(_))) => {
                         Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
                     }
@@ -217,16 +301,154 @@ pub async fn run_session<S>(
     }
 }
 
-/// Per-viewer flow state: credit, and the viewer's own frame-rate cap.
+/// Whether the viewer sees the camera now or its recording.
+#[derive(Debug)]
+enum Mode {
+    Live,
+    Playback(Box<Player>),
+}
+
+/// A playback message from the viewer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum PlaybackRequest {
+    Play { from_us: u64, speed: u32 },
+    Pause,
+    Resume,
+    Step(i32),
+    Live,
+}
+
+/// What [`handle_text`] made of a message.
+#[derive(Debug)]
+enum Handled {
+    /// Done; this is the answer, if any.
+    Reply(Option<Box<ServerMessage>>),
+    /// A playback request for the session loop.
+    Playback(PlaybackRequest),
+}
+
+/// The `playback` message describing `mode`.
+fn playback_state(camera: &str, mode: &Mode, event: Option<PlaybackEvent>) -> ServerMessage {
+    let (mode, position_us, speed) = match mode {
+        Mode::Live => (PlaybackMode::Live, 0, 1),
+        Mode::Playback(p) => (
+            if p.paused() { PlaybackMode::Paused } else { PlaybackMode::Playing },
+            p.position_us(),
+            p.speed(),
+        ),
+    };
+    ServerMessage::Playback { camera: camera.to_string(), mode, position_us, speed, event }
+}
+
+/// Carries out a playback request; the answer is a `playback` message or an `error`.
+async fn playback_request(
+    request: PlaybackRequest,
+    mode: &mut Mode,
+    flow: &mut SessionFlow,
+    viewer: &Viewer,
+    recordings: Option<&Arc<Reader>>,
+) -> ServerMessage {
+    let camera = viewer.hub().id();
+    let moved = Some(PlaybackEvent::Moved);
+    match (request, &mut *mode) {
+        (PlaybackRequest::Play { from_us, speed }, _) => {
+            let Some(reader) = recordings else {
+                return error(
+                    ErrorCode::NoRecording,
+                    "this server does not record (start it with --record-dir)",
+                );
+            };
+            match Player::start(reader.clone(), camera, from_us, speed).await {
+                Ok(Some(player)) => {
+                    *mode = Mode::Playback(Box::new(player));
+                    playback_state(camera, mode, Some(PlaybackEvent::Started))
+                }
+                Ok(None) => error(
+                    ErrorCode::NoRecording,
+                    &format!(
+                        "nothing of camera '{camera}' is recorded at or after {}",
+                        super::mjpeg::timestamp(from_us)
+                    ),
+                ),
+                Err(e) => error(ErrorCode::NoRecording, &format!("cannot play: {e}")),
+            }
+        }
+        (PlaybackRequest::Live, _) => {
+            *mode = Mode::Live;
+            flow.seq.enter_live(viewer.hub().info().frames);
+            playback_state(camera, mode, Some(PlaybackEvent::Live))
+        }
+        (PlaybackRequest::Pause, Mode::Playback(player)) => {
+            player.pause();
+            playback_state(camera, mode, moved)
+        }
+        (PlaybackRequest::Resume, Mode::Playback(player)) => {
+            player.resume();
+            playback_state(camera, mode, moved)
+        }
+        (PlaybackRequest::Step(frames), Mode::Playback(player)) if player.paused() => {
+            match player.step(frames).await {
+                Ok(()) => playback_state(camera, mode, moved),
+                Err(e) => error(ErrorCode::NoRecording, &format!("cannot step: {e}")),
+            }
+        }
+        (PlaybackRequest::Step(_), Mode::Playback(_)) => error(ErrorCode::NotNow, "step works while paused"),
+        (_, Mode::Live) => error(
+            ErrorCode::NotNow,
+            "pause, resume and step work during playback; send play first (the live picture is paused in the viewer)",
+        ),
+    }
+}
+
+/// Per-viewer flow state: credit, the viewer's own frame-rate cap, frame numbering.
 #[derive(Debug, Default)]
 struct SessionFlow {
     credit: CreditWindow,
     /// Shortest time between two frames to this viewer (its `max_fps`).
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
+    seq: WireSeq,
+}
+
+/// The `seq` of frames on this connection: increasing, with a gap for every frame skipped.
+/// Live frames carry the camera's capture counter (plus an offset once the viewer has played
+/// a recording, so numbers never go back); recorded frames continue from the last number.
+#[derive(Debug, Default)]
+struct WireSeq {
+    offset: u64,
+    newest: Option<u64>,
+}
+
+impl WireSeq {
+    /// The number of live frame `camera_seq`.
+    fn live(&self, camera_seq: u64) -> u64 {
+        camera_seq + self.offset
+    }
+
+    /// The number of the next recorded frame, `skipped` recorded frames after the last.
+    fn recorded(&self, skipped: u64) -> u64 {
+        self.newest.map_or(1, |n| n + 1 + skipped)
+    }
+
+    /// Back to live, where the camera's newest frame is `camera_newest`: it must number above
+    /// everything sent, so it goes out at once.
+    fn enter_live(&mut self, camera_newest: u64) {
+        if let Some(n) = self.newest
+            && camera_newest + self.offset <= n
+        {
+            self.offset = n + 1 - camera_newest;
+        }
+    }
 }
 
 impl SessionFlow {
+    /// Records that frame `wire` went out.
+    fn on_sent(&mut self, wire: u64) {
+        self.credit.on_sent(wire);
+        self.seq.newest = Some(wire);
+        self.last_sent = Some(Instant::now());
+    }
+
     /// When the viewer's frame-rate cap allows the next frame.
     fn ready_at(&self) -> Option<Instant> {
         self.min_interval.zip(self.last_sent).map(|(interval, last)| last + interval)
@@ -256,16 +478,13 @@ impl AbuseCounter {
     }
 }
 
-/// Acts on one client text message; returns the reply, if any.
-fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Option<ServerMessage> {
+/// Acts on one client text message: answers it, or hands a playback request to the loop.
+fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Handled {
     let message = ClientMessage::parse(text);
     if !admin && matches!(message, Ok(ClientMessage::Settings { .. } | ClientMessage::Control { .. })) {
-        return Some(error(
-            ErrorCode::Forbidden,
-            "changing the camera needs the admin token (--admin-token)",
-        ));
+        return refuse(ErrorCode::Forbidden, "changing the camera needs the admin token (--admin-token)");
     }
-    match message {
+    let reply = match message {
         Err(e) => Some(error(e.code(), &e.to_string())),
         Ok(ClientMessage::Ack { seq }) => {
             flow.credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
@@ -274,7 +493,7 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Op
         Ok(ClientMessage::Hello { window, max_fps }) => {
             if let Some(fps) = max_fps {
                 if !(fps.is_finite() && fps >= 0.0) {
-                    return Some(error(ErrorCode::OutOfRange, "max_fps must be a number from 0 up"));
+                    return refuse(ErrorCode::OutOfRange, "max_fps must be a number from 0 up");
                 }
                 flow.min_interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps.max(0.01)));
             }
@@ -286,30 +505,77 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Op
             let size = match (width, height) {
                 (Some(w), Some(h)) => Some((w, h)),
                 (None, None) => None,
-                _ => return Some(error(ErrorCode::BadSettings, "width and height go together")),
+                _ => {
+                    return refuse(ErrorCode::BadSettings, "width and height go together");
+                }
             };
             hub.apply_settings(size, fps, quality).err().map(|e| error(ErrorCode::BadSettings, &e))
         }
         Ok(ClientMessage::Control { name, value }) => {
             hub.set_control(&name, value).err().map(|e| error(ErrorCode::BadSettings, &e))
         }
-    }
+        Ok(ClientMessage::Play { from_us, speed }) => {
+            let speed = speed.unwrap_or(1);
+            if !PLAYBACK_SPEEDS.contains(&speed) {
+                return refuse(ErrorCode::OutOfRange, "speed must be 1, 2, 4 or 8");
+            }
+            return Handled::Playback(PlaybackRequest::Play { from_us, speed });
+        }
+        Ok(ClientMessage::Pause) => return Handled::Playback(PlaybackRequest::Pause),
+        Ok(ClientMessage::Resume) => return Handled::Playback(PlaybackRequest::Resume),
+        Ok(ClientMessage::Step { frames }) => {
+            if frames == 0 || frames.unsigned_abs() > 10_000 {
+                return refuse(ErrorCode::OutOfRange, "step frames must be ±1 to ±10000");
+            }
+            return Handled::Playback(PlaybackRequest::Step(frames));
+        }
+        Ok(ClientMessage::Live) => return Handled::Playback(PlaybackRequest::Live),
+    };
+    Handled::Reply(reply.map(Box::new))
+}
+
+/// A refused message's answer.
+fn refuse(code: ErrorCode, message: &str) -> Handled {
+    Handled::Reply(Some(Box::new(error(code, message))))
 }
 
 fn error(code: ErrorCode, message: &str) -> ServerMessage {
     ServerMessage::Error { code, message: message.to_string() }
 }
 
+/// What a frame message's header says, live or recorded.
+#[derive(Debug, Clone, Copy)]
+struct FrameMeta {
+    seq: u64,
+    width: u32,
+    height: u32,
+    captured_us: u64,
+    recorded: bool,
+}
+
+impl FrameMeta {
+    fn live(frame: &Frame, seq: u64) -> FrameMeta {
+        FrameMeta {
+            seq,
+            width: frame.width,
+            height: frame.height,
+            captured_us: frame.captured_us,
+            recorded: false,
+        }
+    }
+}
+
 /// The frame message's prefix (length and JSON header, stamped with the send time); the JPEG
-/// follows it on the wire straight from the hub's buffer.
-fn frame_prefix(frame: &Frame, camera: &str) -> Option<Vec<u8>> {
+/// follows it on the wire straight from the hub's (or the recording's) buffer.
+fn frame_prefix(meta: &FrameMeta, camera: &str) -> Option<Vec<u8>> {
     let header = FrameHeader {
-        seq: frame.seq,
+        seq: meta.seq,
         camera: camera.to_string(),
-        width: frame.width,
-        height: frame.height,
-        captured_us: frame.captured_us,
+        width: meta.width,
+        height: meta.height,
+        captured_us: meta.captured_us,
         sent_us: unix_micros_now(),
+        recorded: meta.recorded,
     };
     match header.encode_prefix() {
         Ok(bytes) => Some(bytes),
