@@ -292,6 +292,9 @@ impl Thread {
         let continues = match cut {
             Some((true, continues)) => {
                 self.close_segment(camera);
+                // Make room before the next segment, so disk use never passes the size plus
+                // the one segment being written.
+                self.enforce_retention();
                 continues
             }
             Some((false, _)) => true,

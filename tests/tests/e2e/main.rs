@@ -7,6 +7,7 @@ mod cli;
 mod lifecycle;
 mod mjpeg;
 mod push;
+mod recording;
 mod security;
 mod snapshot;
 mod util;
