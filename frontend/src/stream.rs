@@ -11,13 +11,18 @@
 //! acknowledged, so the server stops sending after its window; on resume the waiting frame is
 //! acknowledged unseen and the next, fresh one is drawn.
 //!
+//! Playback of the recording uses the same pipeline: the server switches this connection to
+//! recorded frames (`play`), marked `recorded` in their header, and says where it is
+//! (`playback` messages); the status line then says "recorded · 14:02:31 · 12 min behind
+//! live" and the picture is marked, so it is never mistaken for live.
+//!
 //! The pipeline lives for the page's lifetime in a thread-local (wasm has one thread); the
-//! UI talks to it through the free functions at the bottom ([`toggle_pause`], ...).
+//! UI talks to it through the free functions at the bottom ([`toggle_pause`], [`play`], ...).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use framecast_shared::{CameraInfo, CameraStatus, ClientMessage, FrameHeader, ServerMessage};
+use framecast_shared::{CameraInfo, CameraStatus, ClientMessage, FrameHeader, PlaybackMode, ServerMessage};
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -59,7 +64,7 @@ pub struct Stats {
 }
 
 /// What the viewer is doing, for the status line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ViewState {
     /// Opening the WebSocket.
     Connecting,
@@ -68,7 +73,25 @@ pub enum ViewState {
     /// The camera is starting (no frame yet).
     CameraStarting,
     /// The camera failed; the last frame stays, dimmed.
-    CameraOffline(String),
+    CameraOffline {
+        /// Why, as the server says.
+        reason: String,
+        /// How long ago the last frame was captured, when known.
+        last_frame_ago_ms: Option<f64>,
+        /// Local clock time of that frame.
+        last_frame_at: Option<String>,
+    },
+    /// Showing the recording, not the live picture.
+    Recorded {
+        /// Held on one frame.
+        paused: bool,
+        /// Local clock time of the frame shown.
+        at: String,
+        /// How far behind live it is.
+        behind_ms: f64,
+        /// Playback speed.
+        speed: u32,
+    },
     /// The connection dropped; retrying.
     Reconnecting,
     /// Paused by the user.
@@ -94,7 +117,22 @@ impl ViewState {
             ViewState::Connecting => "connecting".into(),
             ViewState::Live => "live".into(),
             ViewState::CameraStarting => "camera starting".into(),
-            ViewState::CameraOffline(reason) => format!("camera offline: {reason}"),
+            ViewState::CameraOffline { reason, last_frame_ago_ms, last_frame_at } => {
+                let mut text = format!("camera offline: {reason}");
+                if let (Some(ago), Some(at)) = (last_frame_ago_ms, last_frame_at) {
+                    text.push_str(&format!(" · last frame {at} ({})", crate::timefmt::ago_text(*ago)));
+                }
+                text
+            }
+            ViewState::Recorded { paused, at, behind_ms, speed } => {
+                let mut text = format!("recorded · {at} · {}", crate::timefmt::behind_text(*behind_ms));
+                if *paused {
+                    text.push_str(" · paused");
+                } else if *speed > 1 {
+                    text.push_str(&format!(" · {speed}×"));
+                }
+                text
+            }
             ViewState::Reconnecting => "reconnecting".into(),
             ViewState::Paused => "paused".into(),
             ViewState::Hidden => "paused (tab hidden)".into(),
@@ -105,9 +143,31 @@ impl ViewState {
         }
     }
 
-    /// Whether the picture on screen is not live (shown dimmed).
+    /// Whether the picture on screen is neither live nor a recording being shown (dimmed).
     pub fn is_stale(&self) -> bool {
-        !matches!(self, ViewState::Live)
+        !matches!(self, ViewState::Live | ViewState::Recorded { .. })
+    }
+
+    /// Whether the picture is from the recording.
+    pub fn is_recorded(&self) -> bool {
+        matches!(self, ViewState::Recorded { .. })
+    }
+}
+
+/// Where this viewer is in time, as the server last said, for the timeline and controls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Playback {
+    /// Live, playing the recording, or paused in it.
+    pub mode: PlaybackMode,
+    /// Capture time of the recorded frame shown (0 when live).
+    pub position_us: u64,
+    /// Playback speed.
+    pub speed: u32,
+}
+
+impl Default for Playback {
+    fn default() -> Self {
+        Playback { mode: PlaybackMode::Live, position_us: 0, speed: 1 }
     }
 }
 
@@ -152,7 +212,11 @@ struct Pipeline {
     set_state: Box<dyn Fn(ViewState)>,
     set_stats: Box<dyn Fn(Stats)>,
     set_cameras: Box<dyn Fn(Cameras)>,
+    set_playback: Box<dyn Fn(Playback)>,
     cameras: Cameras,
+    playback: Playback,
+    /// The state last reported, so an unchanged state is not reported again.
+    reported: Option<ViewState>,
 }
 
 /// Every camera of the server, and which one this page shows.
@@ -202,6 +266,8 @@ pub struct Reporters {
     pub stats: Box<dyn Fn(Stats)>,
     /// Cameras and their settings, on connect and on every change.
     pub cameras: Box<dyn Fn(Cameras)>,
+    /// Live or playback, and the position in the recording.
+    pub playback: Box<dyn Fn(Playback)>,
 }
 
 impl std::fmt::Debug for Reporters {
@@ -212,7 +278,8 @@ impl std::fmt::Debug for Reporters {
 
 /// Connects and starts drawing on `canvas`; reconnects by itself when the connection drops.
 pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
-    let Reporters { state: set_state, stats: set_stats, cameras: set_cameras } = report;
+    let Reporters { state: set_state, stats: set_stats, cameras: set_cameras, playback: set_playback } =
+        report;
     let Some(ctx) =
         canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
     else {
@@ -247,7 +314,10 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         set_state,
         set_stats,
         set_cameras,
+        set_playback,
         cameras: Cameras::default(),
+        playback: Playback::default(),
+        reported: None,
     }));
     PIPELINE.with(|p| *p.borrow_mut() = Some(pipeline.clone()));
     every(PING_EVERY_MS, {
@@ -256,7 +326,11 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
     });
     every(STATS_EVERY_MS, {
         let pipeline = pipeline.clone();
-        move || publish_stats(&pipeline)
+        move || {
+            publish_stats(&pipeline);
+            // "12 min behind live", "last frame ... (5 min ago)" move on with the clock.
+            refresh_state(&pipeline);
+        }
     });
     watch_visibility(&pipeline);
     crate::token::adopt_from_address();
@@ -438,34 +512,25 @@ fn on_text(pipeline: &Shared, text: &str) {
     match ServerMessage::parse(text) {
         Ok(ServerMessage::Hello { cameras, camera, admin, .. }) => {
             pipeline.borrow_mut().got_hello = true;
-            let status = cameras.iter().find(|c| c.id == camera).map(|c| (c.status, c.reason.clone()));
+            let shown = cameras.iter().find(|c| c.id == camera).cloned();
             let list = Cameras { all: cameras, shown: camera, admin };
             (pipeline.borrow().set_cameras)(list.clone());
             {
                 let mut p = pipeline.borrow_mut();
                 p.cameras = list;
                 p.retry_ms = RETRY_MIN_MS;
-                p.camera = match status {
-                    Some((CameraStatus::Running, _)) => ViewState::Live,
-                    Some((CameraStatus::Offline, reason)) => {
-                        ViewState::CameraOffline(reason.unwrap_or_default())
-                    }
-                    _ => ViewState::CameraStarting,
-                };
+                p.camera = shown.as_ref().map(camera_state).unwrap_or(ViewState::CameraStarting);
+                // A new connection starts live.
+                p.playback = Playback::default();
             }
+            report_playback(pipeline);
             refresh_state(pipeline);
             send_ping(pipeline);
         }
         Ok(ServerMessage::State { camera }) => {
             let list = {
                 let mut p = pipeline.borrow_mut();
-                p.camera = match camera.status {
-                    CameraStatus::Running => ViewState::Live,
-                    CameraStatus::Offline => {
-                        ViewState::CameraOffline(camera.reason.clone().unwrap_or_default())
-                    }
-                    CameraStatus::Starting | CameraStatus::Stopped => ViewState::CameraStarting,
-                };
+                p.camera = camera_state(&camera);
                 match p.cameras.all.iter_mut().find(|c| c.id == camera.id) {
                     Some(known) => *known = camera,
                     None => p.cameras.all.push(camera),
@@ -486,7 +551,20 @@ fn on_text(pipeline: &Shared, text: &str) {
                 send_ping(pipeline);
             }
         }
-        Ok(ServerMessage::Playback { .. }) => {}
+        Ok(ServerMessage::Playback { mode, position_us, speed, event, .. }) => {
+            if let Some(framecast_shared::PlaybackEvent::Gap { from_us, to_us }) = event {
+                web_sys::console::info_1(
+                    &format!(
+                        "framecast: skipped {} without recording",
+                        crate::timefmt::duration_text((to_us - from_us) as f64 / 1000.0)
+                    )
+                    .into(),
+                );
+            }
+            pipeline.borrow_mut().playback = Playback { mode, position_us, speed };
+            report_playback(pipeline);
+            refresh_state(pipeline);
+        }
         Ok(ServerMessage::Error { message, .. }) => {
             web_sys::console::warn_1(&format!("framecast: server refused a message: {message}").into());
         }
@@ -534,14 +612,50 @@ fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) -> bool {
     bitmap.close();
     let now = now_ms();
     p.drawn.push(now, 1.0);
-    if let Some(captured) = p.clock.to_client_ms(header.captured_us) {
+    // Capture-to-draw latency means something only for live frames; a recorded frame's
+    // age is shown as "behind live" instead.
+    if let Some(captured) = p.clock.to_client_ms(header.captured_us).filter(|_| !header.recorded) {
         p.latency.push(now, (now - captured).max(0.0));
     }
     p.last.width = header.width;
     p.last.height = header.height;
     p.last.drawn += 1;
+    if header.recorded && p.playback.mode != PlaybackMode::Live {
+        p.playback.position_us = header.captured_us;
+    }
+    // What is on the canvas, for tests and tools that look at the page.
     let _ = p.canvas.set_attribute("data-frames-drawn", &p.last.drawn.to_string());
+    let _ = p.canvas.set_attribute("data-captured-us", &header.captured_us.to_string());
+    let _ = p.canvas.set_attribute("data-recorded", if header.recorded { "true" } else { "false" });
     true
+}
+
+/// What a camera's description means for the status line.
+fn camera_state(camera: &CameraInfo) -> ViewState {
+    match camera.status {
+        CameraStatus::Running => ViewState::Live,
+        CameraStatus::Offline => {
+            let now = server_now_us_estimate();
+            ViewState::CameraOffline {
+                reason: camera.reason.clone().unwrap_or_default(),
+                last_frame_ago_ms: camera.last_frame_us.map(|t| now.saturating_sub(t) as f64 / 1000.0),
+                last_frame_at: camera.last_frame_us.map(|t| crate::timefmt::clock_text(t, now)),
+            }
+        }
+        CameraStatus::Starting | CameraStatus::Stopped => ViewState::CameraStarting,
+    }
+}
+
+/// The server's clock now, µs, from the ping/pong estimate when there is one.
+fn server_now_us_estimate() -> u64 {
+    let offset = PIPELINE
+        .with(|p| p.borrow().as_ref().and_then(|p| p.try_borrow().ok().and_then(|p| p.clock.offset_ms())));
+    ((now_ms() - offset.unwrap_or(0.0)) * 1000.0).max(0.0) as u64
+}
+
+fn report_playback(pipeline: &Shared) {
+    let playback = pipeline.borrow().playback;
+    (pipeline.borrow().set_playback)(playback);
 }
 
 fn publish_stats(pipeline: &Shared) {
@@ -597,18 +711,45 @@ fn set_state(pipeline: &Shared, state: ViewState) {
     (pipeline.borrow().set_state)(state);
 }
 
-/// Shows the pause state if paused, otherwise what the camera/connection is doing.
+/// Shows the pause state if paused, the recording's position when playing it back, otherwise
+/// what the camera/connection is doing. Reports only changes.
 fn refresh_state(pipeline: &Shared) {
+    let offset = pipeline.borrow().clock.offset_ms();
+    let server_now = ((now_ms() - offset.unwrap_or(0.0)) * 1000.0).max(0.0) as u64;
     let state = {
         let p = pipeline.borrow();
         if p.user_paused {
             ViewState::Paused
         } else if p.hidden {
             ViewState::Hidden
+        } else if p.playback.mode != PlaybackMode::Live
+            && matches!(
+                p.camera,
+                ViewState::Live | ViewState::CameraStarting | ViewState::CameraOffline { .. }
+            )
+        {
+            let at = p.playback.position_us;
+            ViewState::Recorded {
+                paused: p.playback.mode == PlaybackMode::Paused,
+                at: crate::timefmt::clock_text(at, server_now),
+                behind_ms: server_now.saturating_sub(at) as f64 / 1000.0,
+                speed: p.playback.speed,
+            }
+        } else if let ViewState::CameraOffline { reason, .. } = &p.camera {
+            let last = p.cameras.current().and_then(|c| c.last_frame_us);
+            ViewState::CameraOffline {
+                reason: reason.clone(),
+                last_frame_ago_ms: last.map(|t| server_now.saturating_sub(t) as f64 / 1000.0),
+                last_frame_at: last.map(|t| crate::timefmt::clock_text(t, server_now)),
+            }
         } else {
             p.camera.clone()
         }
     };
+    if pipeline.borrow().reported.as_ref() == Some(&state) {
+        return;
+    }
+    pipeline.borrow_mut().reported = Some(state.clone());
     set_state(pipeline, state);
 }
 
@@ -696,6 +837,48 @@ fn reconnect_now(pipeline: &Shared) {
     }
     refresh_state(pipeline);
     connect(pipeline);
+}
+
+/// The server's clock now (µs since the Unix epoch), as well as the ping/pong estimate knows.
+pub fn server_now_us() -> u64 {
+    server_now_us_estimate()
+}
+
+/// Where this viewer is in time.
+pub fn playback() -> Playback {
+    PIPELINE.with(|p| p.borrow().as_ref().map(|p| p.borrow().playback)).unwrap_or_default()
+}
+
+/// Plays the recording from `from_us` (the first frame at or after it) at `speed`.
+pub fn play(from_us: u64, speed: u32) {
+    with_pipeline(|pipeline| {
+        // Drawing must go on: a client-side pause would hide the recording.
+        pipeline.borrow_mut().user_paused = false;
+        after_pause_change(pipeline);
+        send_now(pipeline, &ClientMessage::Play { from_us, speed: Some(speed) })
+    });
+}
+
+/// Back to the live picture.
+pub fn go_live() {
+    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Live));
+}
+
+/// Pauses or resumes the recording being played.
+pub fn toggle_playback_pause() {
+    with_pipeline(|pipeline| {
+        let message = if pipeline.borrow().playback.mode == PlaybackMode::Paused {
+            ClientMessage::Resume
+        } else {
+            ClientMessage::Pause
+        };
+        send_now(pipeline, &message);
+    });
+}
+
+/// While the recording is paused: the frame `frames` recorded frames on (or back).
+pub fn step(frames: i32) {
+    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Step { frames }));
 }
 
 /// Sets a device control of the shown camera (brightness, exposure...), for every viewer.

@@ -5,7 +5,8 @@
 //! 1. `debootstrap --variant=minbase bookworm` with the mirror apt uses here (a minute).
 //! 2. Into it, the Debian packages a new machine has ([`IMAGE_PACKAGES`], taken from the
 //!    environment's package list), NodeSource's nodejs copied from this machine (a new machine
-//!    has it from NodeSource, which apt cannot reach here), and the rustup toolchains copied
+//!    has it from NodeSource, which apt cannot reach here), the machine's network settings
+//!    (its certificate authorities and the settings pointing at them), the rustup toolchains copied
 //!    from `~/.rustup` with every target but the host's removed again (a new machine has no
 //!    wasm32 target). `CARGO_HOME` is empty apart from rustup's proxies.
 //! 3. A fresh `git clone` of this repository's `HEAD`, then `cargo xtask build` (what
@@ -27,6 +28,37 @@ const IMAGE_PACKAGES: &str = include_str!("../data/new-machine-packages.txt");
 
 /// Packages a new machine has from elsewhere than Debian; copied from this machine instead.
 const COPIED_FROM_HOST: &[&str] = &["nodejs"];
+
+/// Folders copied whole with them: npm updates itself in place when a machine of this kind
+/// starts (npm 11 over the package's npm 10), so the package's file list alone is not npm.
+const COPIED_FOLDERS: &[&str] = &["/usr/lib/node_modules"];
+
+/// The machine's own network settings, which every machine of this kind has whatever its
+/// packages: the certificate authorities its registry connections are signed with, and the
+/// pip, npm and apt settings that go with them.
+const MACHINE_FILES: &[&str] = &[
+    "/usr/local/share/ca-certificates",
+    "/etc/pip.conf",
+    "/root/.npmrc",
+    "/etc/apt/apt.conf.d/99artifact-registry",
+];
+
+/// Environment variables of this machine passed into the chroot: those that point tools at
+/// the certificate bundle, and pip's settings.
+fn machine_env() -> Vec<String> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            k.ends_with("_CA_BUNDLE")
+                || k.ends_with("_CAINFO")
+                || k.starts_with("SSL_CERT_")
+                || k.ends_with("_CA_CERTS")
+                || k.ends_with("_CA_CERTS_FILE")
+                || k.starts_with("PIP_")
+                || k == "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"
+        })
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect()
+}
 
 pub fn fresh_check(root: &Path, args: &[String]) -> Result<()> {
     let mut with_tests = false;
@@ -178,17 +210,35 @@ impl Chroot {
 
     fn command(&self, script: &str) -> Command {
         let mut command = Command::new("chroot");
-        command.arg(&self.dir).args(["/usr/bin/env", "-i"]).args([
-            "HOME=/root",
-            "USER=root",
-            "LANG=C.UTF-8",
-            "TERM=dumb",
-            "PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "/bin/bash",
-            "-c",
-            script,
-        ]);
         command
+            .arg(&self.dir)
+            .args(["/usr/bin/env", "-i"])
+            .args([
+                "HOME=/root",
+                "USER=root",
+                "LANG=C.UTF-8",
+                "TERM=dumb",
+                "PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ])
+            .args(machine_env())
+            .args(["/bin/bash", "-c", script]);
+        command
+    }
+
+    /// Copies [`MACHINE_FILES`] in and adds the certificate authorities to the chroot's bundle.
+    fn copy_machine_settings(&self) -> Result<()> {
+        for path in MACHINE_FILES {
+            let from = Path::new(path);
+            if !from.exists() {
+                continue;
+            }
+            let to = self.dir.join(path.trim_start_matches('/'));
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            run_cmd(Command::new("cp").arg("-a").arg(from).arg(to.parent().unwrap_or(&self.dir)))?;
+        }
+        self.run("command -v update-ca-certificates >/dev/null && update-ca-certificates >/dev/null || true")
     }
 
     /// What a new machine has: [`IMAGE_PACKAGES`] that apt here can install, plus nodejs.
@@ -213,7 +263,16 @@ impl Chroot {
         for package in COPIED_FROM_HOST {
             self.copy_package_from_host(package)?;
         }
-        Ok(())
+        for folder in COPIED_FOLDERS.iter().filter(|f| Path::new(f).is_dir()) {
+            let to = self.dir.join(folder.trim_start_matches('/'));
+            let _ = std::fs::remove_dir_all(&to);
+            if let Some(parent) = to.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+            }
+            run_cmd(Command::new("cp").arg("-a").arg(folder).arg(&to))?;
+        }
+        self.run("npm --version >/dev/null || { echo 'npm does not run in the chroot'; exit 1; }")?;
+        self.copy_machine_settings()
     }
 
     /// Copies the files of an installed package of this machine into the chroot.

@@ -88,8 +88,8 @@ pub mod close_code {
 pub enum Incoming {
     /// A text message.
     Text(String),
-    /// A binary message (its length; the bytes are not kept).
-    Binary(usize),
+    /// A binary message.
+    Binary(Vec<u8>),
     /// A ping (answered by [`WsConn`] itself), or a pong.
     Control,
     /// A close frame, with its code if any.
@@ -243,11 +243,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                     return Ok(Some(Incoming::Control));
                 }
                 PONG => return Ok(Some(Incoming::Control)),
-                CLOSE => {
-                    let code = (frame.payload.len() >= 2)
-                        .then(|| u16::from_be_bytes([frame.payload[0], frame.payload[1]]));
-                    return Ok(Some(Incoming::Close(code)));
-                }
+                CLOSE => return close_frame(&frame.payload).map(|code| Some(Incoming::Close(code))),
                 TEXT | BINARY if self.partial.is_none() => {
                     if frame.fin {
                         return finish(frame.opcode, frame.payload).map(Some);
@@ -308,11 +304,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     }
 }
 
+/// Reads a close frame's payload as RFC 6455 §5.5.1 and §7.4 allow it: empty, or a status
+/// code a peer may send (1000–1003, 1007–1014, 3000–4999) and a UTF-8 reason. Anything else
+/// is a protocol error (answered with 1002), a reason that is not UTF-8 is 1007.
+fn close_frame(payload: &[u8]) -> Result<Option<u16>, ReadError> {
+    match payload {
+        [] => Ok(None),
+        [_] => Err(ReadError::Protocol("close frame with a one-byte payload")),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999) {
+                return Err(ReadError::Protocol("close frame with a status code a peer may not send"));
+            }
+            std::str::from_utf8(reason).map_err(|_| ReadError::NotUtf8)?;
+            Ok(Some(code))
+        }
+    }
+}
+
 fn finish(opcode: u8, bytes: Vec<u8>) -> Result<Incoming, ReadError> {
     if opcode == TEXT {
         String::from_utf8(bytes).map(Incoming::Text).map_err(|_| ReadError::NotUtf8)
     } else {
-        Ok(Incoming::Binary(bytes.len()))
+        Ok(Incoming::Binary(bytes))
     }
 }
 
@@ -358,6 +372,26 @@ mod tests {
         out.extend_from_slice(&mask);
         out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i & 3]));
         out
+    }
+
+    /// Autobahn cases 7.3.2, 7.5.1, 7.7.x and 7.9.x: what a close frame may carry.
+    #[test]
+    fn close_frames_are_checked_as_rfc_6455_says() {
+        let with = |code: u16, reason: &[u8]| [&code.to_be_bytes()[..], reason].concat();
+        assert_eq!(close_frame(&[]).unwrap(), None);
+        for code in [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999] {
+            assert_eq!(close_frame(&with(code, b"bye")).unwrap(), Some(code), "{code}");
+        }
+        assert_eq!(close_frame(&[0x03]).unwrap_err().code(), Some(close_code::PROTOCOL));
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535] {
+            assert_eq!(
+                close_frame(&with(code, b"")).unwrap_err().code(),
+                Some(close_code::PROTOCOL),
+                "{code}"
+            );
+        }
+        let not_utf8 = with(1000, &[0xCE, 0xBA, 0xE1, 0xBD, 0xB9, 0xCF, 0x83, 0xFF]);
+        assert_eq!(close_frame(&not_utf8).unwrap_err().code(), Some(close_code::INVALID_DATA));
     }
 
     #[test]
@@ -423,7 +457,7 @@ mod tests {
         client_write.write_all(&wire).await.unwrap();
         assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Control);
         assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Text("hello é".into()));
-        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Binary(3));
+        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Binary(vec![1, 2, 3]));
         assert!(matches!(conn.next().await.unwrap(), Err(ReadError::NotUtf8)));
         conn.send_binary(&[b"ab", b"", b"cd"]).await.unwrap();
         let mut got = [0u8; 9];

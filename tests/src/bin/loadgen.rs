@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 use framecast::config::{Settings, Size};
 use framecast::source::Source;
 use framecast_shared::{ClientMessage, FrameHeader, unix_micros_now};
-use framecast_tests::http_client;
 use framecast_tests::process::{ServerProcess, Usage};
+use framecast_tests::{http_client, percentile_ms};
 use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use tokio_tungstenite::tungstenite::Message;
@@ -45,6 +45,21 @@ enum Command {
         /// Client counts to run for each protocol.
         #[arg(long, value_delimiter = ',', default_value = "1,100,500,1000")]
         clients: Vec<usize>,
+        /// Minutes the recording benchmark watches memory.
+        #[arg(long, default_value_t = 10.0)]
+        record_minutes: f64,
+    },
+    /// Only the recording benchmark: cost, seek time, 8x playback, memory over time.
+    Record {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames, recordings and results.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+        /// Minutes to watch memory while recording.
+        #[arg(long, default_value_t = 10.0)]
+        minutes: f64,
     },
     /// Measure emulated-camera frames per second on one core (render + JPEG encode).
     Encode {
@@ -139,9 +154,18 @@ fn main() {
             println!("{}", serde_json::to_string_pretty(&report).unwrap());
             Ok(())
         }),
-        Command::Bench { server, out, seconds, clients } => {
-            runtime.block_on(bench(&server, &out, Duration::from_secs(seconds), &clients))
+        Command::Bench { server, out, seconds, clients, record_minutes } => {
+            runtime.block_on(bench(&server, &out, Duration::from_secs(seconds), &clients, record_minutes))
         }
+        Command::Record { server, out, minutes } => runtime.block_on(async {
+            let frames_dir = out.join("frames-1280x720");
+            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
+            let camera = format!("files:{}", frames_dir.display());
+            let report = framecast_tests::recbench::run(&server, &camera, &out, minutes).await?;
+            framecast_tests::recbench::print(&report);
+            std::fs::write(out.join("record.json"), serde_json::to_string_pretty(&report).unwrap())
+                .map_err(|e| e.to_string())
+        }),
     };
     if let Err(e) = result {
         eprintln!("loadgen: {e}");
@@ -313,14 +337,6 @@ fn summarize(
     }
 }
 
-/// The `p` quantile (0–1) of sorted microsecond samples, in ms; NaN when there are none.
-fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
-    if sorted_us.is_empty() {
-        return f64::NAN;
-    }
-    sorted_us[((sorted_us.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-}
-
 /// What every client of a scenario does: where it connects, when it measures, how fast it
 /// reads.
 #[derive(Debug, Clone, Copy)]
@@ -490,6 +506,7 @@ struct BenchReport {
     mixes: Vec<MixResult>,
     churn: ChurnResult,
     soak: framecast_tests::soak::SoakReport,
+    recording: framecast_tests::recbench::RecordReport,
 }
 
 /// A soak run against a fresh server with a token (so wrong-token cycles are refused).
@@ -507,7 +524,13 @@ async fn soak(
     Ok(report)
 }
 
-async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[usize]) -> Result<(), String> {
+async fn bench(
+    server: &Path,
+    out: &Path,
+    measure: Duration,
+    client_counts: &[usize],
+    record_minutes: f64,
+) -> Result<(), String> {
     let size = Size { width: 1280, height: 720 };
     let fps = 30;
     let frames_dir = out.join("frames-1280x720");
@@ -578,6 +601,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
     let churn = run_churn(process.addr, process.pid()).await;
     drop(process);
     let soak = soak(server, 10_000, 16).await?;
+    let recording = framecast_tests::recbench::run(server, &files, out, record_minutes).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
@@ -591,6 +615,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
         mixes,
         churn,
         soak,
+        recording,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
@@ -599,6 +624,7 @@ async fn bench(server: &Path, out: &Path, measure: Duration, client_counts: &[us
     print_mixes(&report.mixes);
     print_churn(&report.churn);
     print_soak(&report.soak);
+    framecast_tests::recbench::print(&report.recording);
     println!("\nJSON: {}", json_path.display());
     Ok(())
 }

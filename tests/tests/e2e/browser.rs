@@ -438,3 +438,196 @@ async fn the_page_asks_for_the_token_once_and_remembers_it() {
         .await;
     browser.close().await;
 }
+
+/// Pixels of the canvas equal to those of `url` (a JPEG) decoded by the same browser: the
+/// canvas shows exactly that frame. Returns the share of sampled pixels that differ.
+fn canvas_differs_from(url: &str) -> String {
+    format!(
+        r#"
+        const done = arguments[arguments.length - 1];
+        (async () => {{
+            const c = document.querySelector('canvas');
+            const img = await createImageBitmap(await (await fetch('{url}')).blob());
+            const o = new OffscreenCanvas(img.width, img.height);
+            const octx = o.getContext('2d');
+            octx.drawImage(img, 0, 0);
+            const a = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            const b = octx.getImageData(0, 0, img.width, img.height).data;
+            if (a.length !== b.length) return done(1);
+            let differ = 0, n = 0;
+            for (let i = 0; i < a.length; i += 4 * 37) {{
+                n++;
+                if (Math.abs(a[i] - b[i]) + Math.abs(a[i + 1] - b[i + 1]) + Math.abs(a[i + 2] - b[i + 2]) > 6) differ++;
+            }}
+            done(differ / n);
+        }})().catch(e => done(String(e)));
+        "#
+    )
+}
+
+#[tokio::test]
+async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns() {
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+    let dir = temp_dir("browser-timeline");
+    let server =
+        Server::start(&["--record-dir", &dir.display().to_string(), "--size", "640x360", "--fps", "25"]);
+    // Some recording to look back at.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    let browser = Browser::live_page(&server, "timeline", 1280, 800, false, 10).await;
+    let label =
+        browser.eval("return document.querySelector('[role=slider]').getAttribute('aria-label')").await;
+    assert!(label.as_str().unwrap_or_default().contains("Timeline"), "slider named {label}");
+    // The last 10 minutes: 25 s of recording at the right end.
+    browser.client().find(Locator::XPath("//button[text()='10 min']")).await.unwrap().click().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shaded = browser.eval("return document.querySelectorAll('.timeline .span').length").await;
+    assert!(shaded.as_u64().unwrap() >= 1, "recorded spans are shaded");
+
+    // Drag from 5 s back to 15 s back, and let go.
+    let timeline = browser.client().find(Locator::Css("[data-testid=timeline]")).await.unwrap();
+    let width = browser
+        .eval("return document.querySelector('[data-testid=timeline]').getBoundingClientRect().width")
+        .await;
+    let width = width.as_f64().unwrap();
+    let px_per_s = width / 600.0;
+    let released_us = framecast_shared::unix_micros_now() - 15_000_000;
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveToElement {
+            element: timeline.clone(),
+            duration: None,
+            x: width / 2.0 - 5.0 * px_per_s,
+            y: 0.0,
+        })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(400)),
+            x: -10.0 * px_per_s,
+            y: 0.0,
+        })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    browser.client().perform_actions(drag).await.expect("drag the timeline");
+    browser
+        .wait_until(
+            "a recorded frame on the canvas",
+            "return document.querySelector('canvas').getAttribute('data-recorded') === 'true'",
+            Duration::from_secs(10),
+        )
+        .await;
+    // Hold it, then check what is on screen is the recorded frame of that moment.
+    browser.client().find(Locator::XPath("//button[text()='Pause']")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until(
+            "paused",
+            "return document.querySelector('[data-testid=state]').textContent.includes('paused')",
+            Duration::from_secs(5),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown_us: u64 = browser
+        .eval("return document.querySelector('canvas').getAttribute('data-captured-us')")
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Where it was let go, give or take a pixel of the bar and the time since (it played on
+    // until paused).
+    let error_s = (shown_us as f64 - released_us as f64) / 1e6;
+    assert!((-2.0..4.0).contains(&error_s), "shows {error_s:+.1} s from where the timeline was released");
+    let differs = browser
+        .client()
+        .execute_async(&canvas_differs_from(&format!("/snapshot.jpg?at={shown_us}")), vec![])
+        .await
+        .unwrap();
+    assert_eq!(differs.as_f64(), Some(0.0), "the canvas is not the recorded frame of {shown_us}: {differs}");
+    let state = browser.eval(&text_of("state")).await;
+    let state = state.as_str().unwrap_or_default();
+    assert!(state.starts_with("recorded · ") && state.contains("behind live"), "status: {state}");
+    let badge = browser.eval(&text_of("recorded-badge")).await;
+    assert!(badge.as_str().unwrap_or_default().starts_with("RECORDED"), "badge: {badge}");
+    // ← steps one frame back while paused.
+    browser.client().find(Locator::Css("body")).await.unwrap().send_keys("\u{E012}").await.unwrap();
+    browser
+        .wait_until(
+            "one frame back",
+            &format!("return Number(document.querySelector('canvas').getAttribute('data-captured-us')) < {shown_us}"),
+            Duration::from_secs(5),
+        )
+        .await;
+    let shot = browser.screenshot("browser-timeline-recorded").await;
+    eprintln!("screenshot: {}", shot.display());
+
+    // "Live" returns to the live picture.
+    browser.client().find(Locator::Css("[data-testid=live-button]")).await.unwrap().click().await.unwrap();
+    browser
+        .wait_until(
+            "live again",
+            "return document.querySelector('canvas').getAttribute('data-recorded') === 'false' && document.querySelector('[data-testid=state]').textContent === 'live'",
+            Duration::from_secs(10),
+        )
+        .await;
+    let live_us: u64 = browser
+        .eval("return document.querySelector('canvas').getAttribute('data-captured-us')")
+        .await
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(framecast_shared::unix_micros_now() - live_us < 2_000_000, "the live frame is fresh");
+    let shot = browser.screenshot("browser-timeline-live").await;
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn the_timeline_works_by_touch_on_a_phone() {
+    use fantoccini::actions::{InputSource, PointerAction, TouchActions};
+    let dir = temp_dir("browser-timeline-phone");
+    let server =
+        Server::start(&["--record-dir", &dir.display().to_string(), "--size", "1280x720", "--fps", "15"]);
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let browser = Browser::live_page(&server, "timeline-phone", 390, 844, true, 5).await;
+    let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
+    assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
+    browser.client().find(Locator::XPath("//button[text()='10 min']")).await.unwrap().click().await.unwrap();
+    let timeline = browser.client().find(Locator::Css("[data-testid=timeline]")).await.unwrap();
+    let width = browser
+        .eval("return document.querySelector('[data-testid=timeline]').getBoundingClientRect().width")
+        .await;
+    let width = width.as_f64().unwrap();
+    assert!(width > 300.0, "the timeline spans the phone's width ({width} px)");
+    // A tap 45 s back (the bar is 10 minutes wide; the last 12 px are the live edge): before
+    // the recording began, so playback starts at its oldest frame.
+    let rect = browser
+        .eval("const r = document.querySelector('[data-testid=timeline]').getBoundingClientRect(); return [r.left, r.top + r.height / 2]")
+        .await;
+    let (left, middle) = (rect[0].as_f64().unwrap(), rect[1].as_f64().unwrap());
+    drop(timeline);
+    let tap = TouchActions::new("finger".into())
+        .then(PointerAction::MoveTo { duration: None, x: left + width * (1.0 - 45.0 / 600.0), y: middle })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::Up { button: 0 });
+    browser
+        .eval(
+            "window.__taps = []; document.querySelector('[data-testid=timeline]')\
+             .addEventListener('pointerdown', e => window.__taps.push([e.pointerType, e.isTrusted]))",
+        )
+        .await;
+    browser.client().perform_actions(tap).await.expect("tap the timeline");
+    let taps = browser.eval("return window.__taps").await;
+    assert_eq!(taps[0][0].as_str(), Some("touch"), "a touch reached the timeline: {taps}");
+    browser
+        .wait_until(
+            "a recorded frame after the tap",
+            "return document.querySelector('canvas').getAttribute('data-recorded') === 'true'",
+            Duration::from_secs(10),
+        )
+        .await;
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
+    let shot = browser.screenshot("browser-timeline-phone").await;
+    eprintln!("screenshot: {}", shot.display());
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -65,8 +65,9 @@ async fn next_recorded(viewer: &mut Viewer) -> (framecast_shared::FrameHeader, V
 #[tokio::test]
 async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     let dir = temp_dir("record-minute");
-    let server = recording_server(&dir, &[]);
+    // Taken before the start: the camera records from the moment the server is up.
     let started_us = unix_micros_now();
+    let server = recording_server(&dir, &[]);
     // Recorded cameras run with nobody watching.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let cam = state(&server).await.cameras.remove(0);
@@ -80,7 +81,11 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     let span = all[0];
     let seconds = (span.end_us - span.start_us) as f64 / 1e6;
     assert!((57.0..=63.0).contains(&seconds), "span of {seconds:.1} s");
-    assert!(span.start_us >= started_us && span.start_us < started_us + 3_000_000);
+    assert!(
+        span.start_us >= started_us && span.start_us < started_us + 3_000_000,
+        "span starts {} ms after the server was started",
+        (span.start_us as i64 - started_us as i64) / 1000
+    );
     let fps = span.frames as f64 / seconds;
     assert!((27.0..=31.0).contains(&fps), "recorded {fps:.1} fps");
     assert!(
