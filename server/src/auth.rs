@@ -218,62 +218,27 @@ fn basic_secret(encoded: &str) -> Option<String> {
     Some(if password.is_empty() { user } else { password }.to_string())
 }
 
+/// Standard base64, with or without padding (clients differ).
+const BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
+/// Credentials longer than this are not decoded at all.
+const MAX_CREDENTIALS: usize = 1024;
+
 fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    fn value(c: u8) -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    let input = input.trim_end_matches('=').as_bytes();
-    if input.len() > 1024 {
+    use base64::Engine;
+    if input.len() > MAX_CREDENTIALS {
         return None;
     }
-    let mut out = Vec::with_capacity(input.len() * 3 / 4);
-    for chunk in input.chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut acc = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            acc |= value(c)? << (18 - 6 * i);
-        }
-        let bytes = acc.to_be_bytes();
-        out.extend_from_slice(&bytes[1..chunk.len()]);
-    }
-    Some(out)
+    BASE64.decode(input).ok()
 }
 
 /// `%XX` and `+` decoding of one query value; invalid escapes stay as they are.
 fn percent_decode(value: &str) -> String {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&value.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 /// Failed attempts allowed per address within [`FAILURE_WINDOW`].
