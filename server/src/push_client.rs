@@ -23,9 +23,14 @@ pub enum PushClientError {
     /// The local camera cannot work.
     #[error("camera: {0}")]
     Camera(#[from] crate::source::SourceError),
-    /// The target is not an http:// URL.
-    #[error("--to must be http://HOST:PORT/api/cameras/NAME, not '{0}'")]
-    BadUrl(String),
+    /// `--to` is not a push camera's URL.
+    #[error("--to must be http://HOST:PORT/api/cameras/NAME (or its /frame endpoint), not '{given}': {why}")]
+    BadUrl {
+        /// What `--to` said.
+        given: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The receiver refused the token or does not have the camera: retrying will not help.
     #[error("the receiver refused: {0}")]
     Refused(String),
@@ -37,14 +42,43 @@ const RETRY_MAX: Duration = Duration::from_secs(10);
 /// A single POST that takes longer than this is abandoned.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The receiver's frame endpoint from what `--to` says: the camera's URL
+/// (`http://HOST:PORT/api/cameras/NAME`) or one of its endpoints (`…/frame`, `…/ingest`), the
+/// forms people copy from the protocol page. Anything else is refused with the reason.
+pub fn frame_url(to: &str) -> Result<hyper::Uri, PushClientError> {
+    let bad = |why: &str| PushClientError::BadUrl { given: to.to_string(), why: why.to_string() };
+    let given = to.trim();
+    let Some((scheme, rest)) = given.split_once("://") else {
+        return Err(bad("it needs http:// in front"));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "http" => {}
+        "https" => return Err(bad("push sends plain http; use the receiver's http:// address")),
+        "ws" | "wss" => {
+            return Err(bad("push POSTs frames over http; use http:// with the same host and path"));
+        }
+        _ => return Err(bad("only http:// is supported")),
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.is_empty() {
+        return Err(bad("HOST:PORT is missing"));
+    }
+    if path.contains(['?', '#']) {
+        return Err(bad("no query string: the token goes in --token"));
+    }
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let name = match segments.as_slice() {
+        ["api", "cameras", name] | ["api", "cameras", name, "frame" | "ingest"] if !name.is_empty() => *name,
+        _ => return Err(bad("the path must be /api/cameras/NAME")),
+    };
+    format!("http://{authority}/api/cameras/{name}/frame")
+        .parse()
+        .map_err(|_| bad("HOST:PORT or NAME is not valid in a URL"))
+}
+
 /// Pushes until `shutdown`, or until the receiver refuses for good.
 pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), PushClientError> {
-    let base = args.to.trim_end_matches('/');
-    if !base.starts_with("http://") {
-        return Err(PushClientError::BadUrl(args.to.clone()));
-    }
-    let url: hyper::Uri =
-        format!("{base}/frame").parse().map_err(|_| PushClientError::BadUrl(args.to.clone()))?;
+    let url = frame_url(&args.to)?;
     let settings = Settings { size: args.size, fps: args.fps, quality: args.quality };
     let source = crate::source::open_source(&args.camera, &settings)?;
     let hub = Hub::new("local".into(), source, settings, Duration::from_secs(10));
@@ -117,4 +151,52 @@ async fn backoff(retry: &mut Duration, shutdown: &CancellationToken) {
         _ = tokio::time::sleep(*retry) => {}
     }
     *retry = (*retry * 2).min(RETRY_MAX);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_camera_url_and_its_endpoints_all_push_to_frame() {
+        for to in [
+            "http://pi.local:8080/api/cameras/pi4",
+            "http://pi.local:8080/api/cameras/pi4/",
+            "http://pi.local:8080/api/cameras/pi4/frame",
+            "http://pi.local:8080/api/cameras/pi4/ingest",
+            "HTTP://pi.local:8080/api/cameras/pi4",
+        ] {
+            assert_eq!(
+                frame_url(to).unwrap().to_string(),
+                "http://pi.local:8080/api/cameras/pi4/frame",
+                "{to}"
+            );
+        }
+        assert_eq!(
+            frame_url("http://[::1]:9/api/cameras/a").unwrap().to_string(),
+            "http://[::1]:9/api/cameras/a/frame"
+        );
+    }
+
+    #[test]
+    fn wrong_forms_say_what_is_wrong_and_show_the_right_one() {
+        for (to, why) in [
+            ("pi.local:8080/api/cameras/pi4", "http:// in front"),
+            ("https://pi.local/api/cameras/pi4", "plain http"),
+            ("ws://pi.local:8080/api/cameras/pi4/ingest", "POSTs frames over http"),
+            ("ftp://pi.local/api/cameras/pi4", "only http://"),
+            ("http:///api/cameras/pi4", "HOST:PORT is missing"),
+            ("http://pi.local:8080", "/api/cameras/NAME"),
+            ("http://pi.local:8080/", "/api/cameras/NAME"),
+            ("http://pi.local:8080/api/cameras/", "/api/cameras/NAME"),
+            ("http://pi.local:8080/api/cameras/pi4/snapshot", "/api/cameras/NAME"),
+            ("http://pi.local:8080/cameras/pi4", "/api/cameras/NAME"),
+            ("http://pi.local:8080/api/cameras/pi4?token=x", "--token"),
+            ("http://pi local:8080/api/cameras/pi4", "not valid"),
+        ] {
+            let message = frame_url(to).unwrap_err().to_string();
+            assert!(message.contains(why), "{to}: {message}");
+            assert!(message.contains("http://HOST:PORT/api/cameras/NAME"), "{to}: {message}");
+        }
+    }
 }

@@ -171,3 +171,28 @@ async fn framecast_push_with_a_wrong_token_stops_with_a_clear_error() {
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("refused") && stderr.contains("401"), "{stderr}");
 }
+
+#[tokio::test]
+async fn framecast_push_takes_the_frame_endpoint_and_refuses_wrong_forms_with_the_right_one() {
+    // The POST endpoint itself, as copied from the protocol page.
+    let receiver = push_server(&[]);
+    let _sender = Sender::start(&receiver.url("/api/cameras/pi4/frame"), TOKEN);
+    wait_for_pushed_frames(&receiver, 15).await;
+
+    let addr = receiver.addr;
+    for to in [
+        format!("{addr}/api/cameras/pi4"),
+        format!("ws://{addr}/api/cameras/pi4/ingest"),
+        format!("http://{addr}/"),
+        format!("http://{addr}/api/cameras/pi4/snapshot"),
+    ] {
+        let mut sender = Sender::start(&to, TOKEN);
+        let status = framecast_tests::process::wait_for_exit(&mut sender.0, Duration::from_secs(10))
+            .expect("framecast push kept running with a wrong --to");
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut sender.0.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(2), "{to}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{to}: one clear line, got {stderr}");
+        assert!(stderr.contains("--to must be http://HOST:PORT/api/cameras/NAME"), "{to}: {stderr}");
+    }
+}
