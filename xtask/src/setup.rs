@@ -3,7 +3,8 @@
 //! Versions are pinned where they matter (see ../shared/TOOLCHAIN.md for why):
 //! Trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli equal to the `wasm-bindgen` in
 //! Cargo.lock, and wasm-opt from binaryen 132 (Debian's binaryen 108 produces broken wasm).
-//! Trunk runs offline with these exact versions (Trunk.toml), so a build never downloads.
+//! Trunk runs offline with these exact versions (Trunk.toml), so a build never downloads. For
+//! the tests, kosoku (the Autobahn|Testsuite cases) goes into a venv in `~/.cache/framecast`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +13,8 @@ use crate::{Result, run_cmd, step};
 
 const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
+/// The Autobahn|Testsuite runner the tests use (PyPI, a wheel for this machine).
+const KOSOKU_VERSION: &str = "0.1.0";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
 /// Debian packages the tests need: a real browser and its driver, ffmpeg as an MJPEG client,
@@ -66,6 +69,10 @@ fn missing_packages(
         packages.push(LIBCLANG_PACKAGE);
     }
     if want == Want::Test {
+        // Python with venv runs the Autobahn cases (kosoku).
+        if !has_command("python3") {
+            packages.extend(["python3", "python3-venv"]);
+        }
         packages.extend(TEST_PACKAGES.iter().filter(|(cmd, _)| !has_command(cmd)).map(|(_, pkg)| *pkg));
     }
     packages
@@ -91,7 +98,8 @@ impl Tools {
     pub fn install(root: &Path, want: Want) -> Result<Tools> {
         let cargo_bin = cargo_home().join("bin");
         let binaryen_dir = cache_dir().join(format!("binaryen-{BINARYEN_VERSION}"));
-        let mut dirs = vec![binaryen_dir.join("node_modules/.bin"), cargo_bin];
+        let kosoku_dir = cache_dir().join(format!("kosoku-{KOSOKU_VERSION}"));
+        let mut dirs = vec![binaryen_dir.join("node_modules/.bin"), kosoku_dir.join("bin"), cargo_bin];
         dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
         let tools = Tools { path: std::env::join_paths(dirs).map_err(|e| e.to_string())? };
 
@@ -146,6 +154,20 @@ impl Tools {
                     &format!("binaryen@{BINARYEN_VERSION}.0.0"),
                 ]))
             })?;
+        }
+        if want == Want::Test && !kosoku_dir.join("bin/kosoku").is_file() {
+            step(
+                &format!("installing kosoku {KOSOKU_VERSION} (the Autobahn cases, from PyPI, into a venv)"),
+                || {
+                    run_cmd(Command::new("python3").args(["-m", "venv"]).arg(&kosoku_dir))?;
+                    run_cmd(Command::new(kosoku_dir.join("bin/pip")).args([
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                        &format!("kosoku=={KOSOKU_VERSION}"),
+                    ]))
+                },
+            )?;
         }
         // Trunk builds offline: fetch every crate first.
         run_cmd(Command::new("cargo").current_dir(root).args(["fetch", "--locked"]))?;
@@ -324,8 +346,11 @@ mod tests {
         assert_eq!(missing, vec![LIBCLANG_PACKAGE]);
         let with_libclang = |pkg: &str| pkg == "libclang-cpp14" || pkg == LIBCLANG_PACKAGE;
         assert!(missing_packages(Want::Run, |cmd| cmd == "npm", with_libclang).is_empty());
-        let test = missing_packages(Want::Test, |cmd| cmd == "npm", new_machine);
+        let has = |cmd: &str| cmd == "npm" || cmd == "python3";
+        let test = missing_packages(Want::Test, has, new_machine);
         assert_eq!(test, vec![LIBCLANG_PACKAGE, "chromium", "chromium-driver", "ffmpeg", "openssl"]);
+        let without_python = missing_packages(Want::Test, |cmd| cmd == "npm", with_libclang);
+        assert_eq!(without_python[..2], ["python3", "python3-venv"]);
     }
 
     #[test]

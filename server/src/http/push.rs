@@ -3,13 +3,19 @@
 //! `Authorization: Bearer TOKEN` (the `--push-token`), compared in constant time. A refused
 //! body (not a JPEG, truncated, too large) gets a 4xx with the reason and never replaces the
 //! last good frame.
+//!
+//! The ingest runs on the server's one WebSocket stack ([`WsConn`]), like the viewers: a
+//! pushed JPEG is unmasked in place and reaches the hub as the same `Bytes`, and close
+//! frames are answered as RFC 6455 says.
 
 use axum::body::Bytes;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::sync::CancellationToken;
 
+use super::wsconn::{self, Incoming, WsConn, close_code};
 use super::{AppState, PeerAddr};
 use crate::auth::token_matches;
 use crate::error::ApiError;
@@ -64,55 +70,68 @@ pub async fn frame(
 
 /// `GET /api/cameras/NAME/ingest`: a WebSocket of binary JPEG messages.
 pub async fn ingest(
-    ws: WebSocketUpgrade,
     State(state): State<AppState>,
     Path(name): Path<String>,
     peer: Option<Extension<PeerAddr>>,
-    headers: HeaderMap,
+    mut request: Request,
 ) -> Response {
-    let source = match push_target(&state, &name, &headers, peer) {
+    let source = match push_target(&state, &name, request.headers(), peer) {
         Ok(source) => source,
         Err(e) => return e.into_response(),
     };
-    let max = state.push.max_bytes;
     let shutdown = state.shutdown.clone();
-    ws.max_message_size(max).max_frame_size(max).on_upgrade(move |socket| async move {
-        run_ingest(socket, source, shutdown).await;
-    })
+    wsconn::upgrade(&mut request, state.push.max_bytes, move |conn| run_ingest(conn, source, shutdown))
 }
 
-async fn run_ingest(
-    mut socket: WebSocket,
-    source: PushSource,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
+/// Takes binary JPEG messages until the sender closes or the server shuts down. Each refused
+/// message gets an `error` text message; [`MAX_BAD_MESSAGES`] in a row end the connection.
+async fn run_ingest<S>(mut conn: WsConn<S>, source: PushSource, shutdown: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut bad = 0;
     loop {
-        let message = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            m = socket.recv() => m,
+        let incoming = tokio::select! {
+            _ = shutdown.cancelled() => {
+                conn.close(close_code::GOING_AWAY, "server shutting down").await;
+                return;
+            }
+            incoming = conn.next() => incoming,
         };
-        let reply = match message {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
-            Some(Ok(Message::Binary(body))) => match source.push(body) {
+        let refusal = match incoming {
+            None => return,
+            Some(Err(e)) => {
+                tracing::debug!("push sender dropped: {e}");
+                if let Some(code) = e.code() {
+                    conn.close(code, &e.to_string()).await;
+                }
+                return;
+            }
+            Some(Ok(Incoming::Close(code))) => {
+                conn.answer_close(code).await;
+                return;
+            }
+            Some(Ok(Incoming::Binary(jpeg))) => match source.push(jpeg) {
                 Ok(_) => {
                     bad = 0;
-                    None
+                    continue;
                 }
-                Err(e) => Some(e.to_string()),
+                Err(e) => e.to_string(),
             },
-            Some(Ok(Message::Text(_))) => Some("send frames as binary JPEG messages".to_string()),
-            Some(Ok(_)) => None,
+            Some(Ok(Incoming::Text(_))) => "send frames as binary JPEG messages".to_string(),
+            Some(Ok(Incoming::Control)) => continue,
         };
-        if let Some(reason) = reply {
-            bad += 1;
-            let error = framecast_shared::ServerMessage::Error {
-                code: framecast_shared::ErrorCode::BadMessage,
-                message: reason,
-            };
-            if socket.send(Message::Text(error.to_json().into())).await.is_err() || bad >= MAX_BAD_MESSAGES {
-                break;
-            }
+        bad += 1;
+        let error = framecast_shared::ServerMessage::Error {
+            code: framecast_shared::ErrorCode::BadMessage,
+            message: refusal,
+        };
+        if conn.send_text(&error.to_json()).await.is_err() {
+            return;
+        }
+        if bad >= MAX_BAD_MESSAGES {
+            conn.close(close_code::POLICY, "too many bad messages").await;
+            return;
         }
     }
 }

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use axum::extract::{Extension, Query, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
@@ -24,12 +24,11 @@ use framecast_shared::{
     CameraStatus, ClientMessage, ErrorCode, FrameHeader, PLAYBACK_SPEEDS, PROTOCOL_VERSION, PlaybackEvent,
     PlaybackMode, ServerMessage, unix_micros_now,
 };
-use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::wsconn::{self, Incoming, WsConn};
+use super::wsconn::{self, Incoming, WsConn, close_code};
 use super::{AppState, CameraQuery};
 use crate::auth::Access;
 use crate::error::ApiError;
@@ -43,18 +42,6 @@ const MAX_INCOMING: usize = 64 * 1024;
 
 /// A send that makes no progress for this long means the viewer is gone.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a close frame may take to go out before the connection is dropped anyway.
-const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// WebSocket close code "normal", the answer to a client's close.
-const CLOSE_NORMAL: u16 = 1000;
-
-/// WebSocket close code "going away", sent at shutdown.
-const CLOSE_GOING_AWAY: u16 = 1001;
-
-/// WebSocket close code "policy violation", sent to a client that keeps sending bad messages.
-const CLOSE_POLICY: u16 = 1008;
 
 /// Bad messages within [`ABUSE_WINDOW`] after which the connection is closed.
 const MAX_BAD_MESSAGES: u32 = 10;
@@ -93,32 +80,11 @@ pub async fn handler(
         Ok(hub) => hub.clone(),
         Err(e) => return e.into_response(),
     };
-    let accept = match wsconn::accept(request.method(), headers) {
-        Ok(accept) => accept,
-        Err(e) => return wsconn::refusal(&e).into_response(),
-    };
-    let upgrade = hyper::upgrade::on(&mut request);
-    tokio::spawn(async move {
-        match upgrade.await {
-            Ok(upgraded) => {
-                let conn = WsConn::new(TokioIo::new(upgraded), MAX_INCOMING);
-                let viewer = hub.watch();
-                let cameras = state.hubs.iter().map(|h| h.info()).collect();
-                run_session(conn, viewer, cameras, policy, state.recordings.clone(), state.shutdown.clone())
-                    .await;
-            }
-            Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
-        }
-    });
-    (
-        StatusCode::SWITCHING_PROTOCOLS,
-        [
-            (header::UPGRADE, HeaderValue::from_static("websocket")),
-            (header::CONNECTION, HeaderValue::from_static("upgrade")),
-            (header::SEC_WEBSOCKET_ACCEPT, accept),
-        ],
-    )
-        .into_response()
+    wsconn::upgrade(&mut request, MAX_INCOMING, move |conn| async move {
+        let viewer = hub.watch();
+        let cameras = state.hubs.iter().map(|h| h.info()).collect();
+        run_session(conn, viewer, cameras, policy, state.recordings.clone(), state.shutdown.clone()).await;
+    })
 }
 
 /// Serves one viewer until it leaves or the server shuts down. Generic over the byte stream
@@ -235,7 +201,7 @@ pub async fn run_session<S>(
         let wake_at = flow.ready_at().unwrap_or_else(Instant::now);
         let reply = tokio::select! {
             _ = shutdown.cancelled() => {
-                close(&mut conn, CLOSE_GOING_AWAY, "server shutting down").await;
+                conn.close(close_code::GOING_AWAY, "server shutting down").await;
                 break;
             }
             _ = tokio::time::sleep_until(wake_at), if rate_wait => None,
@@ -266,12 +232,12 @@ pub async fn run_session<S>(
                     Some(Err(e)) => {
                         tracing::debug!("viewer dropped: {e}");
                         if let Some(code) = e.code() {
-                            close(&mut conn, code, &e.to_string()).await;
+                            conn.close(code, &e.to_string()).await;
                         }
                         break;
                     }
-                    Some(Ok(Incoming::Close(_))) => {
-                        close(&mut conn, CLOSE_NORMAL, "").await;
+                    Some(Ok(Incoming::Close(code))) => {
+                        conn.answer_close(code).await;
                         break;
                     }
                     Some(Ok(Incoming::Text(t))) => match handle_text(&t, &mut flow, viewer.hub(), policy.admin) {
@@ -294,7 +260,7 @@ pub async fn run_session<S>(
                 break;
             }
             if refused && abuse.count(Instant::now()) {
-                close(&mut conn, CLOSE_POLICY, "too many bad messages").await;
+                conn.close(close_code::POLICY, "too many bad messages").await;
                 break;
             }
         }
@@ -584,15 +550,6 @@ fn frame_prefix(meta: &FrameMeta, camera: &str) -> Option<Vec<u8>> {
             None
         }
     }
-}
-
-/// Sends a close frame, giving a stuck client at most [`CLOSE_TIMEOUT`]; the connection is
-/// dropped after it either way.
-async fn close<S>(conn: &mut WsConn<S>, code: u16, reason: &str)
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.send_close(code, reason)).await;
 }
 
 /// Runs one send; false when the viewer is gone, stuck for [`SEND_TIMEOUT`], or the server

@@ -7,16 +7,33 @@
 //! hundred bytes. Only what the viewer protocol needs is implemented: server frames are never
 //! fragmented or compressed; client frames must be masked, may be fragmented, and are small.
 //!
-//! [`accept`] checks the upgrade request and builds the `101` answer; [`WsConn`] reads
-//! messages (cancel-safe, so it can sit in a `select!`) and writes them.
+//! [`upgrade`] checks the upgrade request, answers `101` and hands the connection to a task;
+//! [`WsConn`] reads messages (cancel-safe, so it can sit in a `select!`) and writes them.
+//!
+//! It is the one WebSocket stack of the server: the viewers (`/ws`) and the push ingest
+//! (`/api/cameras/NAME/ingest`) both run on it. The ingest receives large binary messages
+//! (JPEGs of up to `--push-max-bytes`): they are unmasked in place in the read buffer and
+//! handed over as `Bytes` without another copy, so a pushed frame reaches the hub as it
+//! arrived. Close frames are checked as RFC 6455 §7.4 says (see [`close_frame`]), and every
+//! case of the Autobahn|Testsuite but compression is run against this code in the tests
+//! (`tests/tests/e2e/autobahn.rs`, over the `ws-echo` harness).
 
+use std::future::Future;
 use std::io::{self, IoSlice};
+use std::time::Duration;
 
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// How long a close frame may take to go out before the connection is dropped anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Why an upgrade request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +82,40 @@ pub fn refusal(e: &HandshakeError) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, format!("{e}\n"))
 }
 
+/// The upgraded connection [`upgrade`] hands over.
+pub type Upgrade = WsConn<TokioIo<Upgraded>>;
+
+/// Answers a WebSocket upgrade request: `101` and, once hyper hands the connection over,
+/// `serve` runs on it in its own task (messages over `max_message` bytes end it). A request
+/// that is not a valid upgrade gets a `400` with the reason. Callers check what they need
+/// (origin, token, camera) before.
+pub fn upgrade<F, Fut>(request: &mut Request, max_message: usize, serve: F) -> Response
+where
+    F: FnOnce(Upgrade) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let accept = match accept(request.method(), request.headers()) {
+        Ok(accept) => accept,
+        Err(e) => return refusal(&e).into_response(),
+    };
+    let on_upgrade = hyper::upgrade::on(request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => serve(WsConn::new(TokioIo::new(upgraded), max_message)).await,
+            Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
+}
+
 /// Opcodes.
 const CONTINUATION: u8 = 0x0;
 const TEXT: u8 = 0x1;
@@ -75,10 +126,16 @@ const PONG: u8 = 0xA;
 
 /// Close codes used here.
 pub mod close_code {
+    /// Normal closure, the answer to a client's close without a code.
+    pub const NORMAL: u16 = 1000;
+    /// Going away: the server shuts down.
+    pub const GOING_AWAY: u16 = 1001;
     /// Protocol error (bad framing).
     pub const PROTOCOL: u16 = 1002;
     /// Text that is not UTF-8.
     pub const INVALID_DATA: u16 = 1007;
+    /// Policy violation: a client that keeps sending bad messages.
+    pub const POLICY: u16 = 1008;
     /// Message too big.
     pub const TOO_BIG: u16 = 1009;
 }
@@ -88,8 +145,8 @@ pub mod close_code {
 pub enum Incoming {
     /// A text message.
     Text(String),
-    /// A binary message.
-    Binary(Vec<u8>),
+    /// A binary message, as it was unmasked in the read buffer (no copy).
+    Binary(Bytes),
     /// A ping (answered by [`WsConn`] itself), or a pong.
     Control,
     /// A close frame, with its code if any.
@@ -132,8 +189,8 @@ pub struct Frame {
     pub fin: bool,
     /// The frame's opcode.
     pub opcode: u8,
-    /// The unmasked payload.
-    pub payload: Vec<u8>,
+    /// The unmasked payload, split off the read buffer.
+    pub payload: BytesMut,
 }
 
 /// Parses one masked client frame from the front of `buf`, consuming it. `None`: more bytes
@@ -170,11 +227,22 @@ pub fn parse_frame(buf: &mut BytesMut, max: usize) -> Result<Option<Frame>, Read
     }
     let mask = [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
     buf.advance(at + 4);
-    let mut payload = buf.split_to(len).to_vec();
-    for (i, b) in payload.iter_mut().enumerate() {
-        *b ^= mask[i & 3];
-    }
+    let mut payload = buf.split_to(len);
+    unmask(&mut payload, mask);
     Ok(Some(Frame { fin, opcode, payload }))
+}
+
+/// XORs `payload` with the client's mask, four bytes at a time.
+fn unmask(payload: &mut [u8], mask: [u8; 4]) {
+    let mut words = payload.chunks_exact_mut(4);
+    for word in &mut words {
+        for (b, m) in word.iter_mut().zip(mask) {
+            *b ^= m;
+        }
+    }
+    for (b, m) in words.into_remainder().iter_mut().zip(mask) {
+        *b ^= m;
+    }
 }
 
 /// The header of an unmasked, unfragmented server frame with `len` payload bytes.
@@ -199,8 +267,8 @@ fn frame_head(opcode: u8, len: usize, out: &mut [u8; 10]) -> usize {
 pub struct WsConn<S> {
     io: S,
     read_buf: BytesMut,
-    /// A fragmented message being assembled: its opcode and bytes so far.
-    partial: Option<(u8, Vec<u8>)>,
+    /// A fragmented message being assembled.
+    partial: Option<Partial>,
     max_message: usize,
     /// Pings waiting for their pong (answered before the next read).
     pong_due: Option<Vec<u8>>,
@@ -239,7 +307,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         while let Some(frame) = parse_frame(&mut self.read_buf, self.max_message)? {
             match frame.opcode {
                 PING => {
-                    self.pong_due = Some(frame.payload);
+                    self.pong_due = Some(frame.payload.to_vec());
                     return Ok(Some(Incoming::Control));
                 }
                 PONG => return Ok(Some(Incoming::Control)),
@@ -248,20 +316,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
                     if frame.fin {
                         return finish(frame.opcode, frame.payload).map(Some);
                     }
-                    self.partial = Some((frame.opcode, frame.payload));
+                    let mut partial = Partial { opcode: frame.opcode, bytes: frame.payload, valid_to: 0 };
+                    partial.check_text()?;
+                    self.partial = Some(partial);
                 }
                 CONTINUATION => {
-                    let Some((opcode, mut bytes)) = self.partial.take() else {
+                    let Some(mut partial) = self.partial.take() else {
                         return Err(ReadError::Protocol("continuation without a message"));
                     };
-                    if bytes.len() + frame.payload.len() > self.max_message {
+                    if partial.bytes.len() + frame.payload.len() > self.max_message {
                         return Err(ReadError::TooBig(self.max_message));
                     }
-                    bytes.extend_from_slice(&frame.payload);
+                    partial.bytes.extend_from_slice(&frame.payload);
                     if frame.fin {
-                        return finish(opcode, bytes).map(Some);
+                        return finish(partial.opcode, partial.bytes).map(Some);
                     }
-                    self.partial = Some((opcode, bytes));
+                    partial.check_text()?;
+                    self.partial = Some(partial);
                 }
                 TEXT | BINARY => return Err(ReadError::Protocol("new message inside a fragmented one")),
                 _ => return Err(ReadError::Protocol("unknown opcode")),
@@ -287,9 +358,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
 
     /// Sends a close frame with `code` and `reason` (at most 123 bytes of it) and flushes.
     pub async fn send_close(&mut self, code: u16, reason: &str) -> io::Result<()> {
-        let reason = &reason.as_bytes()[..reason.len().min(123)];
+        let reason = &reason.as_bytes()[..reason.floor_char_boundary(123)];
         self.send(CLOSE, &[&code.to_be_bytes(), reason]).await?;
         self.io.flush().await
+    }
+
+    /// Closes the connection from this side: a close frame with `code` and `reason`, then
+    /// what the client still sends is read until its own close frame arrives or it hangs
+    /// up, all within [`CLOSE_TIMEOUT`]. Reading it matters: a socket dropped with unread
+    /// bytes sends a reset, which can destroy the close frame before the client reads it.
+    pub async fn close(&mut self, code: u16, reason: &str) {
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, async {
+            if self.send_close(code, reason).await.is_err() {
+                return;
+            }
+            loop {
+                match self.next_buffered() {
+                    Ok(Some(Incoming::Close(_))) => return,
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                    // The framing is lost: just read until the client hangs up.
+                    Err(_) => self.read_buf.clear(),
+                }
+                match self.io.read_buf(&mut self.read_buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Answers the client's close frame: its own code echoed (RFC 6455 §5.5.1), or
+    /// [`close_code::NORMAL`] when it gave none. The caller drops the connection after it.
+    pub async fn answer_close(&mut self, code: Option<u16>) {
+        let code = code.unwrap_or(close_code::NORMAL);
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.send_close(code, "")).await;
     }
 
     /// One unfragmented frame: header and parts in vectored writes, no copy of the parts.
@@ -322,11 +426,36 @@ fn close_frame(payload: &[u8]) -> Result<Option<u16>, ReadError> {
     }
 }
 
-fn finish(opcode: u8, bytes: Vec<u8>) -> Result<Incoming, ReadError> {
+/// A fragmented message being assembled.
+#[derive(Debug)]
+struct Partial {
+    opcode: u8,
+    bytes: BytesMut,
+    /// How much of a text message is known to be valid UTF-8.
+    valid_to: usize,
+}
+
+impl Partial {
+    /// Fails as soon as a text message's fragments so far cannot begin valid UTF-8 (not only
+    /// when the message ends); a sequence cut between fragments is fine.
+    fn check_text(&mut self) -> Result<(), ReadError> {
+        if self.opcode != TEXT {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.bytes[self.valid_to..]) {
+            Ok(_) => self.valid_to = self.bytes.len(),
+            Err(e) if e.error_len().is_none() => self.valid_to += e.valid_up_to(),
+            Err(_) => return Err(ReadError::NotUtf8),
+        }
+        Ok(())
+    }
+}
+
+fn finish(opcode: u8, bytes: BytesMut) -> Result<Incoming, ReadError> {
     if opcode == TEXT {
-        String::from_utf8(bytes).map(Incoming::Text).map_err(|_| ReadError::NotUtf8)
+        String::from_utf8(Vec::from(bytes)).map(Incoming::Text).map_err(|_| ReadError::NotUtf8)
     } else {
-        Ok(Incoming::Binary(bytes))
+        Ok(Incoming::Binary(bytes.freeze()))
     }
 }
 
@@ -457,7 +586,7 @@ mod tests {
         client_write.write_all(&wire).await.unwrap();
         assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Control);
         assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Text("hello é".into()));
-        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Binary(vec![1, 2, 3]));
+        assert_eq!(conn.next().await.unwrap().unwrap(), Incoming::Binary(Bytes::from_static(&[1, 2, 3])));
         assert!(matches!(conn.next().await.unwrap(), Err(ReadError::NotUtf8)));
         conn.send_binary(&[b"ab", b"", b"cd"]).await.unwrap();
         let mut got = [0u8; 9];

@@ -631,3 +631,75 @@ async fn the_timeline_works_by_touch_on_a_phone() {
     browser.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// WCAG 2 AA contrast of every visible piece of text that is not disabled (disabled controls
+/// are exempt): 4.5:1, or 3:1 for large text. The background is each element's own and its
+/// ancestors' colours composited; where that is still translucent over the picture, both a
+/// black and a white picture are tried, since the video can be either. Returns the failures.
+const CONTRAST_FAILURES: &str = r#"
+    const rgba = c => { const p = c.match(/[\d.]+/g).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+    const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
+    const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+        return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+    const ratio = (a, b) => (Math.max(lum(a), lum(b)) + 0.05) / (Math.min(lum(a), lum(b)) + 0.05);
+    const failures = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    const seen = new Set();
+    while (walker.nextNode()) {
+        const el = walker.currentNode.parentElement;
+        if (!walker.currentNode.textContent.trim() || seen.has(el)) continue;
+        seen.add(el);
+        const rect = el.getBoundingClientRect();
+        const style = getComputedStyle(el);
+        if (rect.width === 0 || rect.height === 0 || style.visibility === 'hidden') continue;
+        if (el.closest(':disabled, [aria-disabled=true], option, script, style, canvas')) continue;
+        // Background layers from the element up to the first opaque one; over the picture
+        // (an element in the stage), the picture itself is the last layer.
+        const layers = []; let base = null;
+        for (let e = el; e; e = e.parentElement) {
+            const bg = rgba(getComputedStyle(e).backgroundColor);
+            if (e.classList.contains('stage')) { base = 'picture'; break; }
+            if (bg[3] > 0) layers.push(bg);
+            if (bg[3] >= 1) { base = 'opaque'; break; }
+        }
+        const bases = base === 'picture' ? [[0, 0, 0, 1], [255, 255, 255, 1]] : [[13, 13, 13, 1]];
+        let opacity = 1;
+        for (let e = el; e; e = e.parentElement) opacity *= Number(getComputedStyle(e).opacity);
+        const size = parseFloat(style.fontSize);
+        const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+        for (const b of bases) {
+            const bg = layers.reduceRight((under, top) => over(top, under), b);
+            const fg0 = rgba(style.color);
+            const fg = over([fg0[0], fg0[1], fg0[2], fg0[3] * opacity], bg);
+            const r = ratio(fg, bg);
+            if (r < (large ? 3 : 4.5)) {
+                failures.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${r.toFixed(2)}:1 (${style.color} on ${bg.slice(0, 3).map(Math.round)})`);
+            }
+        }
+    }
+    return failures;
+"#;
+
+#[tokio::test]
+async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast() {
+    let server = Server::start(&["--size", "640x360", "--fps", "15"]);
+    let sizes = [
+        ("contrast-desktop", 1280, 800, false),
+        ("contrast-phone", 390, 844, true),
+        ("contrast-landscape", 844, 390, true),
+    ];
+    for (name, width, height, phone) in sizes {
+        let browser = Browser::live_page(&server, name, width, height, phone, 5).await;
+        let c = browser.client();
+        let failures = browser.eval(CONTRAST_FAILURES).await;
+        assert_eq!(failures, json!([]), "{name}: text under WCAG AA contrast");
+        c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+        browser
+            .wait_until("settings open", "return !!document.querySelector('.panel')", Duration::from_secs(5))
+            .await;
+        let failures = browser.eval(CONTRAST_FAILURES).await;
+        assert_eq!(failures, json!([]), "{name} with Settings open: text under WCAG AA contrast");
+        browser.screenshot(name).await;
+        browser.close().await;
+    }
+}

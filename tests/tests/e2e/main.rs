@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `framecast` binary, real sockets on loopback, real clients.
 //! One test binary with shared helpers in [`util`]; one module per surface.
 
+mod autobahn;
 mod browser;
 mod cameras;
 mod cli;

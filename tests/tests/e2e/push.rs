@@ -8,7 +8,7 @@ use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::util::{Server, Viewer, header, http_get_body, within};
+use crate::util::{Server, Viewer, close_answer, header, http_get_body, within};
 
 const TOKEN: &str = "correct-horse-battery";
 
@@ -110,6 +110,16 @@ async fn frames_can_be_pushed_over_a_websocket() {
     }
     let (h, _) = viewer.next_frame(10).await;
     assert_eq!((h.width, h.height), (80, 60));
+
+    // Close frames are answered as RFC 6455 §7.4 says: a valid code is echoed, a code a peer
+    // may not send is a protocol error (1002).
+    assert_eq!(close_answer(ingest, 1000).await, Some(1000));
+    for (sent, answer) in [(4001, 4001), (999, 1002), (1005, 1002), (2000, 1002)] {
+        let mut request = url.as_str().into_client_request().unwrap();
+        request.headers_mut().insert("Authorization", format!("Bearer {TOKEN}").parse().unwrap());
+        let (ingest, _) = tokio_tungstenite::connect_async(request).await.expect("ingest with the token");
+        assert_eq!(close_answer(ingest, sent).await, Some(answer), "close {sent}");
+    }
 }
 
 /// A `framecast push` process, killed on drop.

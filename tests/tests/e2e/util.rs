@@ -81,7 +81,25 @@ pub async fn within<T>(secs: u64, what: &str, future: impl std::future::Future<O
         .unwrap_or_else(|_| panic!("{what}: no result within {secs} s"))
 }
 
-type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+pub type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+/// Sends a close frame with `code` and returns the code of the close frame the server
+/// answers with (`None`: it dropped the connection without one).
+pub async fn close_answer(mut ws: WsStream, code: u16) -> Option<u16> {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    ws.send(Message::Close(Some(CloseFrame { code: code.into(), reason: "".into() }))).await.unwrap();
+    within(5, "the server's close frame", async {
+        while let Some(message) = ws.next().await {
+            match message {
+                Ok(Message::Close(frame)) => return frame.map(|f| u16::from(f.code)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    })
+    .await
+}
 
 /// A WebSocket viewer speaking the framecast protocol.
 pub struct Viewer {

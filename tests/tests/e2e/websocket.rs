@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use framecast_shared::{CameraStatus, ClientMessage, ErrorCode, ServerMessage};
 
-use crate::util::{Server, Viewer, fps_of, http_get, is_jpeg, within};
+use crate::util::{Server, Viewer, close_answer, fps_of, http_get, is_jpeg, within};
 
 const SMALL: &[&str] = &["--size", "320x240", "--fps", "20"];
 
@@ -143,6 +143,19 @@ async fn bad_messages_get_an_error_and_the_connection_stays_usable() {
         if let ServerMessage::Pong { .. } = viewer.next_control(5).await {
             break;
         }
+    }
+}
+
+/// RFC 6455 §7.4 (Autobahn cases 7.7.x and 7.9.x against the real endpoint): a valid close
+/// code is echoed, one a peer may not send is answered with a protocol error.
+#[tokio::test]
+async fn close_frames_are_answered_as_the_rfc_says() {
+    let server = Server::start(SMALL);
+    for (sent, answer) in [(1000, 1000), (1001, 1001), (3000, 3000), (0, 1002), (999, 1002), (1006, 1002)] {
+        let (ws, _) = within(10, "websocket connect", tokio_tungstenite::connect_async(server.ws_url("/ws")))
+            .await
+            .expect("websocket upgrade");
+        assert_eq!(close_answer(ws, sent).await, Some(answer), "close {sent}");
     }
 }
 
