@@ -102,9 +102,7 @@ where
             None => return,
             Some(Err(e)) => {
                 tracing::debug!("push sender dropped: {e}");
-                if let Some(code) = e.code() {
-                    conn.close(code, &e.to_string()).await;
-                }
+                conn.close_for_error(&e).await;
                 return;
             }
             Some(Ok(Incoming::Close(code))) => {

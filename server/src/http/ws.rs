@@ -231,9 +231,7 @@ pub async fn run_session<S>(
                     None => break,
                     Some(Err(e)) => {
                         tracing::debug!("viewer dropped: {e}");
-                        if let Some(code) = e.code() {
-                            conn.close(code, &e.to_string()).await;
-                        }
+                        conn.close_for_error(&e).await;
                         break;
                     }
                     Some(Ok(Incoming::Close(code))) => {

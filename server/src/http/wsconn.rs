@@ -44,7 +44,7 @@ pub enum HandshakeError {
 }
 
 /// Checks a WebSocket upgrade request; returns the `Sec-WebSocket-Accept` value.
-pub fn accept(method: &axum::http::Method, headers: &HeaderMap) -> Result<HeaderValue, HandshakeError> {
+fn accept(method: &axum::http::Method, headers: &HeaderMap) -> Result<HeaderValue, HandshakeError> {
     let has_token = |name: header::HeaderName, token: &str| {
         headers
             .get_all(name)
@@ -78,7 +78,7 @@ fn accept_key(key: &[u8]) -> HeaderValue {
 }
 
 /// The answer to a refused handshake.
-pub fn refusal(e: &HandshakeError) -> (StatusCode, String) {
+fn refusal(e: &HandshakeError) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, format!("{e}\n"))
 }
 
@@ -387,6 +387,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
             }
         })
         .await;
+    }
+
+    /// Ends the connection after a read error: a close frame with the error's code (1002,
+    /// 1007, 1009) while the socket is still usable; a failed socket is simply dropped.
+    pub async fn close_for_error(&mut self, e: &ReadError) {
+        if let Some(code) = e.code() {
+            self.close(code, &e.to_string()).await;
+        }
     }
 
     /// Answers the client's close frame: its own code echoed (RFC 6455 §5.5.1), or

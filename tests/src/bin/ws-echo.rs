@@ -40,12 +40,7 @@ async fn echo(mut conn: Upgrade) {
             Ok(Incoming::Binary(bytes)) => conn.send_binary(&[&bytes]).await,
             Ok(Incoming::Control) => Ok(()),
             Ok(Incoming::Close(code)) => return conn.answer_close(code).await,
-            Err(e) => {
-                if let Some(code) = e.code() {
-                    conn.close(code, &e.to_string()).await;
-                }
-                return;
-            }
+            Err(e) => return conn.close_for_error(&e).await,
         };
         if sent.is_err() {
             return;
