@@ -137,6 +137,10 @@ pub fn App() -> impl IntoView {
                 <Show when=move || panel.get()>
                     <SettingsPanel cameras=cameras range=range />
                 </Show>
+                // The way out of fullscreen on a screen without an Esc key (shown only there).
+                <button class="exit-fullscreen" title="Exit fullscreen (f)" on:click=move |_| fullscreen()>
+                    "Exit fullscreen"
+                </button>
             </div>
             <Show when=recorded_camera>
                 <Timeline cameras=cameras playback=playback range=range zoom=zoom />
@@ -163,8 +167,9 @@ fn typing_in_a_field(e: &web_sys::KeyboardEvent) -> bool {
         .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
 }
 
-/// Real fullscreen where the browser allows it on any element; elsewhere (Safari on iPhone)
-/// a CSS fullscreen that fills the viewport.
+/// Real fullscreen where the browser allows it on any element; elsewhere (Safari on iPhone,
+/// or a browser that refuses the request later, e.g. with no window manager) a CSS fullscreen
+/// that fills the viewport.
 fn toggle_fullscreen(stage: &web_sys::HtmlDivElement) {
     let Some(document) = web_sys::window().and_then(|w| w.document()) else { return };
     if document.fullscreen_element().is_some() {
@@ -176,8 +181,16 @@ fn toggle_fullscreen(stage: &web_sys::HtmlDivElement) {
         let _ = classes.remove_1("pseudo-fullscreen");
         return;
     }
-    if document.fullscreen_enabled() && stage.request_fullscreen().is_ok() {
-        return;
+    if document.fullscreen_enabled() {
+        // The request is answered later: a refusal arrives as `fullscreenerror`.
+        let refused = classes.clone();
+        let on_error = wasm_bindgen::closure::Closure::once_into_js(move || {
+            let _ = refused.add_1("pseudo-fullscreen");
+        });
+        document.set_onfullscreenerror(Some(on_error.unchecked_ref()));
+        if stage.request_fullscreen().is_ok() {
+            return;
+        }
     }
     let _ = classes.add_1("pseudo-fullscreen");
 }
@@ -193,18 +206,19 @@ fn download_snapshot(at: Option<u64>) {
 }
 
 async fn try_download_snapshot(at: Option<u64>) -> Result<(), wasm_bindgen::JsValue> {
-    use wasm_bindgen_futures::JsFuture;
     let window = web_sys::window().ok_or("no window")?;
     let mut query = window.location().search().unwrap_or_default();
     if let Some(at) = at {
         query.push_str(&format!("{}at={at}", if query.is_empty() { "?" } else { "&" }));
     }
     let url = crate::token::with_token(&format!("snapshot.jpg{query}"));
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await?.dyn_into()?;
+    let response = gloo_net::http::Request::get(&url).send().await.map_err(|e| e.to_string())?;
     if !response.ok() {
         return Err(format!("server answered {}", response.status()).into());
     }
-    let blob: web_sys::Blob = JsFuture::from(response.blob()?).await?.dyn_into()?;
+    // The body as a Blob straight from the browser's fetch: no copy through wasm memory.
+    let response = web_sys::Response::from(response);
+    let blob: web_sys::Blob = wasm_bindgen_futures::JsFuture::from(response.blob()?).await?.dyn_into()?;
     let url = web_sys::Url::create_object_url_with_blob(&blob)?;
     let document = window.document().ok_or("no document")?;
     let link: web_sys::HtmlAnchorElement = document.create_element("a")?.dyn_into()?;

@@ -33,7 +33,7 @@ use web_sys::{
 };
 
 use crate::clock::ClockSync;
-use crate::stats::{SeqGaps, Window};
+use crate::stats::{CameraRate, SeqGaps, Window};
 
 /// Figures shown in the overlay, over the last second.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -204,7 +204,7 @@ struct Pipeline {
     drawn: Window,
     latency: Window,
     decode: Window,
-    seqs: Window,
+    camera_rate: CameraRate,
     bytes: Window,
     gaps: Window,
     seq_gaps: SeqGaps,
@@ -306,7 +306,7 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         drawn: second(),
         latency: second(),
         decode: second(),
-        seqs: second(),
+        camera_rate: CameraRate::new(1000.0),
         bytes: second(),
         gaps: second(),
         seq_gaps: SeqGaps::default(),
@@ -487,7 +487,7 @@ fn on_message(pipeline: &Shared, generation: u32, event: MessageEvent) {
         let now = now_ms();
         let gap = p.seq_gaps.on_frame(header.seq);
         p.gaps.push(now, gap as f64);
-        p.seqs.push(now, header.seq as f64);
+        p.camera_rate.on_frame(now, header.seq, header.captured_us);
         p.bytes.push(now, (total - offset as u32) as f64);
     }
     let options = BlobPropertyBag::new();
@@ -663,13 +663,14 @@ fn publish_stats(pipeline: &Shared) {
         let mut guard = pipeline.borrow_mut();
         let p = &mut *guard;
         let now = now_ms();
-        for w in [&mut p.drawn, &mut p.latency, &mut p.decode, &mut p.seqs, &mut p.bytes, &mut p.gaps] {
+        for w in [&mut p.drawn, &mut p.latency, &mut p.decode, &mut p.bytes, &mut p.gaps] {
             w.prune(now);
         }
+        p.camera_rate.prune(now);
         let frame_bytes = p.bytes.last().map(|b| b as u64).unwrap_or(p.last.frame_bytes);
         let stats = Stats {
             drawn_fps: p.drawn.len() as f64,
-            camera_fps: p.seqs.rate_per_second(),
+            camera_fps: p.camera_rate.per_second(),
             latency_ms: p.latency.median().zip(p.latency.max()),
             decode_ms: p.decode.median().zip(p.decode.max()),
             rtt_ms: p.clock.last_rtt_ms(),

@@ -5,9 +5,6 @@
 //! Browsers cannot put headers on a WebSocket upgrade, so the WebSocket and the snapshot
 //! download carry it as `?token=`. Whether the server wants one is learnt by [`probe`].
 
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-
 const STORAGE_KEY: &str = "framecast.token";
 
 fn storage() -> Option<web_sys::Storage> {
@@ -79,16 +76,14 @@ pub enum Access {
 
 /// Asks `/api/state` whether this device may watch.
 pub async fn probe() -> Access {
-    let Some(window) = web_sys::window() else { return Access::Unknown };
-    let Ok(response) = JsFuture::from(window.fetch_with_str(&with_token("api/state"))).await else {
+    let Ok(response) = gloo_net::http::Request::get(&with_token("api/state")).send().await else {
         return Access::Unknown;
     };
-    let Ok(response) = response.dyn_into::<web_sys::Response>() else { return Access::Unknown };
     match response.status() {
         200..=299 => Access::Allowed,
         401 => Access::NeedsToken,
         429 => {
-            let wait = response.headers().get("retry-after").ok().flatten().and_then(|v| v.parse().ok());
+            let wait = response.headers().get("retry-after").and_then(|v| v.parse().ok());
             Access::LockedOut(wait.unwrap_or(60))
         }
         _ => Access::Unknown,

@@ -4,7 +4,8 @@
 //! Trunk 0.21.14 (0.22 needs a newer rustc), wasm-bindgen-cli equal to the `wasm-bindgen` in
 //! Cargo.lock, and wasm-opt from binaryen 132 (Debian's binaryen 108 produces broken wasm).
 //! Trunk runs offline with these exact versions (Trunk.toml), so a build never downloads. For
-//! the tests, kosoku (the Autobahn|Testsuite cases) goes into a venv in `~/.cache/framecast`.
+//! the tests, kosoku (the Autobahn|Testsuite cases) goes into a venv in `~/.cache/framecast`
+//! and geckodriver 0.37.1 (Firefox's WebDriver) into Cargo's bin folder.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,13 +16,20 @@ const TRUNK_VERSION: &str = "0.21.14";
 const BINARYEN_VERSION: &str = "132";
 /// The Autobahn|Testsuite runner the tests use (PyPI, a wheel for this machine).
 const KOSOKU_VERSION: &str = "0.1.0";
+/// Firefox's WebDriver server (crates.io; Debian has none).
+const GECKODRIVER_VERSION: &str = "0.37.1";
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 
-/// Debian packages the tests need: a real browser and its driver, ffmpeg as an MJPEG client,
-/// openssl to make the TLS test's certificate.
+/// Debian packages the tests need, by a command each provides: three browser engines and their
+/// WebDriver servers (WebKitGTK's MiniBrowser needs an X display: Xvfb; Firefox's driver is
+/// geckodriver, from crates.io), ffmpeg as an MJPEG client, openssl to make the TLS test's
+/// certificate.
 const TEST_PACKAGES: &[(&str, &str)] = &[
     ("chromium", "chromium"),
     ("chromedriver", "chromium-driver"),
+    ("firefox-esr", "firefox-esr"),
+    ("WebKitWebDriver", "webkit2gtk-driver"),
+    ("Xvfb", "xvfb"),
     ("ffmpeg", "ffmpeg"),
     ("openssl", "openssl"),
 ];
@@ -154,6 +162,25 @@ impl Tools {
                     &format!("binaryen@{BINARYEN_VERSION}.0.0"),
                 ]))
             })?;
+        }
+        let geckodriver_ok = tools
+            .version_of("geckodriver")
+            .is_some_and(|v| v.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION));
+        if want == Want::Test && !geckodriver_ok {
+            step(
+                &format!(
+                    "installing geckodriver {GECKODRIVER_VERSION} (Firefox's WebDriver, about 3 minutes)"
+                ),
+                || {
+                    run_cmd(quick_release(&mut Command::new("cargo")).args([
+                        "install",
+                        "geckodriver",
+                        "--locked",
+                        "--version",
+                        GECKODRIVER_VERSION,
+                    ]))
+                },
+            )?;
         }
         if want == Want::Test && !kosoku_dir.join("bin/kosoku").is_file() {
             step(
@@ -348,7 +375,19 @@ mod tests {
         assert!(missing_packages(Want::Run, |cmd| cmd == "npm", with_libclang).is_empty());
         let has = |cmd: &str| cmd == "npm" || cmd == "python3";
         let test = missing_packages(Want::Test, has, new_machine);
-        assert_eq!(test, vec![LIBCLANG_PACKAGE, "chromium", "chromium-driver", "ffmpeg", "openssl"]);
+        assert_eq!(
+            test,
+            vec![
+                LIBCLANG_PACKAGE,
+                "chromium",
+                "chromium-driver",
+                "firefox-esr",
+                "webkit2gtk-driver",
+                "xvfb",
+                "ffmpeg",
+                "openssl"
+            ]
+        );
         let without_python = missing_packages(Want::Test, |cmd| cmd == "npm", with_libclang);
         assert_eq!(without_python[..2], ["python3", "python3-venv"]);
     }

@@ -1,141 +1,48 @@
-//! What a person sees: headless Chromium (Debian's, driven through chromedriver) opens the
-//! page served by framecast and must show live, moving video on the canvas.
+//! What a person sees, in three engines: Chromium, Firefox and WebKitGTK (see [`session`])
+//! open the page served by framecast and must show live, moving video on the canvas. Every
+//! test body runs in each engine (`every_engine!`); what an engine cannot do is said where
+//! it is skipped, with the reason.
 //!
-//! Screenshots are saved under `target/tmp/artifacts/` for a human to look at.
+//! Screenshots are saved under `target/tmp/artifacts/` (`browser-NAME-ENGINE.png`) for a
+//! human to look at.
+
+mod session;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
 
 use crate::util::{Server, temp_dir};
+use session::{Browser, Engine};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// A chromedriver process and a browser session, both ended on drop.
-struct Browser {
-    client: Option<Client>,
-    driver: Child,
-    /// Where the browser saves downloads.
-    downloads: PathBuf,
-}
-
-impl Browser {
-    /// A desktop window of `width` x `height`, or with `phone`, Chromium's mobile emulation of
-    /// a phone screen that size (touch, device pixel ratio 3, mobile viewport rules).
-    async fn start(name: &str, width: u32, height: u32, phone: bool) -> Browser {
-        assert!(
-            std::path::Path::new(CHROMIUM).exists(),
-            "{CHROMIUM} is missing: `cargo xtask test` installs Debian's chromium and chromium-driver"
-        );
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is on PATH (package chromium-driver)");
-        let profile = temp_dir(&format!("chromium-{name}"));
-        let capabilities = json!({
-            "goog:chromeOptions": {
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--hide-scrollbars",
-                    format!("--user-data-dir={}", profile.display()),
-                    format!("--window-size={width},{height}"),
-                ]
+/// `mod NAME { chromium, firefox, webkit }`: the test body `NAME(engine)` run in each engine.
+/// An engine that cannot run it is given as `engine = "why"`: its test shows as ignored, with
+/// the reason (`cargo test -- --ignored` runs it anyway).
+macro_rules! every_engine {
+    ($name:ident $(, chromium = $c:literal)? $(, firefox = $f:literal)? $(, webkit = $w:literal)?) => {
+        every_engine!(@mod $name, [$(ignore = $c)?], [$(ignore = $f)?], [$(ignore = $w)?]);
+    };
+    (@mod $name:ident, [$($c:meta)?], [$($f:meta)?], [$($w:meta)?]) => {
+        mod $name {
+            #[tokio::test]
+            $(#[$c])?
+            async fn chromium() {
+                super::$name(super::Engine::Chromium).await
             }
-        });
-        let mut capabilities = capabilities;
-        // Downloads (the snapshot button) land in the profile folder, without asking.
-        capabilities["goog:chromeOptions"]["prefs"] = json!({
-            "download.default_directory": profile.join("downloads").display().to_string(),
-            "download.prompt_for_download": false,
-        });
-        if phone {
-            capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true } });
-        }
-        let Value::Object(capabilities) = capabilities else { unreachable!() };
-        let mut browser = Browser { client: None, driver, downloads: profile.join("downloads") };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(capabilities.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
-                .await
-            {
-                Ok(client) => {
-                    browser.client = Some(client);
-                    return browser;
-                }
-                Err(e) if Instant::now() > deadline => {
-                    panic!("cannot start a Chromium session: {e}")
-                }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            #[tokio::test]
+            $(#[$f])?
+            async fn firefox() {
+                super::$name(super::Engine::Firefox).await
+            }
+            #[tokio::test]
+            $(#[$w])?
+            async fn webkit() {
+                super::$name(super::Engine::WebKit).await
             }
         }
-    }
-
-    /// A browser showing `server`'s page, once it has drawn `frames` frames.
-    async fn live_page(
-        server: &Server,
-        name: &str,
-        width: u32,
-        height: u32,
-        phone: bool,
-        frames: u64,
-    ) -> Browser {
-        let browser = Browser::start(name, width, height, phone).await;
-        browser.client().goto(&server.url("/")).await.expect("page loads");
-        let enough = format!("{FRAMES_DRAWN} >= {frames}");
-        browser.wait_until(&format!("{frames} frames drawn"), &enough, Duration::from_secs(30)).await;
-        browser
-    }
-
-    fn client(&self) -> &Client {
-        self.client.as_ref().unwrap()
-    }
-
-    async fn eval(&self, script: &str) -> Value {
-        self.client().execute(script, vec![]).await.expect("script runs")
-    }
-
-    /// Polls `script` until it returns true.
-    async fn wait_until(&self, what: &str, script: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while self.eval(script).await != Value::Bool(true) {
-            assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn screenshot(&self, name: &str) -> PathBuf {
-        let png = self.client().screenshot().await.expect("screenshot");
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("artifacts");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
-        path
-    }
-
-    async fn close(mut self) {
-        if let Some(client) = self.client.take() {
-            let _ = client.close().await;
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
+    };
 }
 
 /// A fingerprint of the canvas pixels, the number of distinct colours in a sample, and the
@@ -167,10 +74,10 @@ fn number_in(value: &Value) -> f64 {
 const FRAMES_DRAWN: &str =
     "return Number(document.querySelector('canvas')?.getAttribute('data-frames-drawn') || 0)";
 
-#[tokio::test]
-async fn the_page_draws_live_moving_video_on_the_canvas() {
+every_engine!(the_page_draws_live_moving_video_on_the_canvas);
+async fn the_page_draws_live_moving_video_on_the_canvas(engine: Engine) {
     let server = Server::start(&["--size", "640x360", "--fps", "25"]);
-    let browser = Browser::live_page(&server, "desktop", 1280, 800, false, 10).await;
+    let browser = Browser::live_page(engine, &server, "desktop", 1280, 800, false, 10).await;
 
     let first = browser.eval(SAMPLE_CANVAS).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -203,15 +110,14 @@ async fn the_page_draws_live_moving_video_on_the_canvas() {
     let median = number_in(&latency);
     assert!((0.0..1000.0).contains(&median), "latency {median} ms on loopback");
 
-    let shot = browser.screenshot("browser-desktop").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("desktop").await;
     browser.close().await;
 }
 
-#[tokio::test]
-async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
+every_engine!(a_phone_sized_window_shows_video_without_horizontal_scrolling);
+async fn a_phone_sized_window_shows_video_without_horizontal_scrolling(engine: Engine) {
     let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
-    let browser = Browser::live_page(&server, "phone", 390, 844, true, 5).await;
+    let browser = Browser::live_page(engine, &server, "phone", 390, 844, true, 5).await;
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
     let viewport = browser.eval("return window.innerWidth").await;
@@ -221,18 +127,17 @@ async fn a_phone_sized_window_shows_video_without_horizontal_scrolling() {
     assert!(canvas_width.as_f64().unwrap() <= 390.0, "canvas is {canvas_width} px wide on a 390 px screen");
     let sample = browser.eval(SAMPLE_CANVAS).await;
     assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
-    let shot = browser.screenshot("browser-phone").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("phone").await;
     browser.close().await;
 }
 
-#[tokio::test]
-async fn the_page_reconnects_by_itself_when_the_server_restarts() {
+every_engine!(the_page_reconnects_by_itself_when_the_server_restarts);
+async fn the_page_reconnects_by_itself_when_the_server_restarts(engine: Engine) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
     let args = ["--size", "320x240", "--fps", "20", "--listen", listen.as_str()];
     let server = Server::start(&args);
-    let browser = Browser::live_page(&server, "reconnect", 1024, 700, false, 5).await;
+    let browser = Browser::live_page(engine, &server, "reconnect", 1024, 700, false, 5).await;
 
     drop(server);
     let state = text_of("state");
@@ -259,10 +164,10 @@ async fn the_page_reconnects_by_itself_when_the_server_restarts() {
     browser.close().await;
 }
 
-#[tokio::test]
-async fn changing_the_resolution_in_the_page_changes_the_canvas() {
+every_engine!(changing_the_resolution_in_the_page_changes_the_canvas);
+async fn changing_the_resolution_in_the_page_changes_the_canvas(engine: Engine) {
     let server = Server::start(&["--size", "640x360", "--fps", "20"]);
-    let browser = Browser::live_page(&server, "settings", 1024, 700, false, 3).await;
+    let browser = Browser::live_page(engine, &server, "settings", 1024, 700, false, 3).await;
     let c = browser.client();
     c.find(Locator::Css("[data-testid=settings-button]"))
         .await
@@ -279,15 +184,14 @@ async fn changing_the_resolution_in_the_page_changes_the_canvas() {
             Duration::from_secs(10),
         )
         .await;
-    let shot = browser.screenshot("browser-settings").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("settings").await;
     browser.close().await;
 }
 
-#[tokio::test]
-async fn pause_stops_drawing_and_resume_goes_live_again() {
+every_engine!(pause_stops_drawing_and_resume_goes_live_again);
+async fn pause_stops_drawing_and_resume_goes_live_again(engine: Engine) {
     let server = Server::start(&["--size", "320x240", "--fps", "20"]);
-    let browser = Browser::live_page(&server, "pause", 1024, 700, false, 3).await;
+    let browser = Browser::live_page(engine, &server, "pause", 1024, 700, false, 3).await;
     // The keyboard shortcut.
     browser.client().find(Locator::Css("body")).await.unwrap().send_keys(" ").await.unwrap();
     browser.wait_until("paused", &format!("{} === 'paused'", text_of("state")), Duration::from_secs(5)).await;
@@ -303,45 +207,109 @@ async fn pause_stops_drawing_and_resume_goes_live_again() {
     browser.close().await;
 }
 
+every_engine!(fullscreen_fills_the_screen_and_leaves_it_again);
+/// The Fullscreen button: real fullscreen where the engine grants it, else the CSS fullscreen
+/// that fills the viewport; either way the picture covers the whole screen, and a second press
+/// leaves it: the picture's own "Exit fullscreen" button, since the control bar is covered and
+/// a phone has no Esc key. Which of the two fullscreens the engine gave is printed.
+async fn fullscreen_fills_the_screen_and_leaves_it_again(engine: Engine) {
+    let server = Server::start(&["--size", "640x360", "--fps", "15"]);
+    let browser = Browser::live_page(engine, &server, "fullscreen", 1024, 700, false, 3).await;
+    let button = "//button[text()='Fullscreen']";
+    browser.client().find(Locator::XPath(button)).await.unwrap().click().await.unwrap();
+    let covered = "const s = document.querySelector('.stage').getBoundingClientRect(); \
+         return (!!document.fullscreenElement || document.querySelector('.stage').classList.contains('pseudo-fullscreen')) \
+         && s.left === 0 && s.top === 0 && s.width === window.innerWidth && s.height === window.innerHeight";
+    browser.wait_until("the picture fills the screen", covered, Duration::from_secs(5)).await;
+    let real = browser.eval("return !!document.fullscreenElement").await == Value::Bool(true);
+    let kind = if real {
+        "real fullscreen (Fullscreen API)"
+    } else {
+        "CSS fullscreen (the engine refused the Fullscreen API)"
+    };
+    eprintln!("{}: {kind}", engine.name());
+    browser.screenshot("fullscreen").await;
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank in fullscreen: {sample}");
+    // The control bar is covered; the picture's own button leaves (phones have no Esc key).
+    let exit = browser.client().find(Locator::XPath("//button[text()='Exit fullscreen']")).await.unwrap();
+    exit.click().await.expect("Exit fullscreen can be pressed");
+    browser
+        .wait_until(
+            "fullscreen left",
+            "return !document.fullscreenElement && !document.querySelector('.stage').classList.contains('pseudo-fullscreen')",
+            Duration::from_secs(5),
+        )
+        .await;
+
+    // A browser that accepts the request and refuses it later (as with no window manager):
+    // the CSS fullscreen takes over, with the same way out.
+    browser
+        .eval(
+            "Element.prototype.requestFullscreen = function () { \
+             setTimeout(() => document.dispatchEvent(new Event('fullscreenerror')), 50); return Promise.resolve(); }",
+        )
+        .await;
+    browser.client().find(Locator::XPath(button)).await.unwrap().click().await.unwrap();
+    browser.wait_until("the CSS fullscreen after a refusal", covered, Duration::from_secs(5)).await;
+    assert_eq!(browser.eval("return !!document.fullscreenElement").await, Value::Bool(false));
+    browser
+        .client()
+        .find(Locator::XPath("//button[text()='Exit fullscreen']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "CSS fullscreen left",
+            "return !document.querySelector('.stage').classList.contains('pseudo-fullscreen')",
+            Duration::from_secs(5),
+        )
+        .await;
+    browser.close().await;
+}
+
+every_engine!(overlay_figures_at_720p);
 /// At 1280x720 and 30 fps: the overlay's own figures (printed; run with --nocapture to see
 /// them), with sanity bounds only — speed targets belong to the benchmark.
-#[tokio::test]
-async fn overlay_figures_at_720p() {
+async fn overlay_figures_at_720p(engine: Engine) {
     let server = Server::start(&["--size", "1280x720", "--fps", "30"]);
-    let browser = Browser::live_page(&server, "figures", 1280, 800, false, 30).await;
+    let browser = Browser::live_page(engine, &server, "figures", 1280, 800, false, 30).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut figures = Vec::new();
     for id in ["drawn-fps", "camera-fps", "latency", "decode", "rtt", "skipped"] {
         let value = browser.eval(&text_of(id)).await;
         figures.push(format!("{id}: {}", value.as_str().unwrap_or_default()));
     }
-    eprintln!("overlay at 1280x720@30 in headless Chromium: {}", figures.join(", "));
+    eprintln!("overlay at 1280x720@30 in {}: {}", engine.name(), figures.join(", "));
     let decode = number_in(&browser.eval(&text_of("decode")).await);
     assert!(decode > 0.0 && decode < 1000.0, "decode {decode} ms");
     let latency = number_in(&browser.eval(&text_of("latency")).await);
     assert!(latency < 1000.0, "latency {latency} ms on loopback");
-    browser.screenshot("browser-720p").await;
+    browser.screenshot("720p").await;
     browser.close().await;
 }
 
-#[tokio::test]
-async fn a_phone_in_landscape_shows_the_picture_full_height() {
+every_engine!(a_phone_in_landscape_shows_the_picture_full_height);
+async fn a_phone_in_landscape_shows_the_picture_full_height(engine: Engine) {
     let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
-    let browser = Browser::live_page(&server, "landscape", 844, 390, true, 5).await;
+    let browser = Browser::live_page(engine, &server, "landscape", 844, 390, true, 5).await;
     // The picture gets the whole screen height; the controls float over it.
     let canvas_height =
         browser.eval("return document.querySelector('canvas').getBoundingClientRect().height").await;
     assert_eq!(canvas_height.as_f64(), Some(390.0), "canvas height in landscape");
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0);
-    browser.screenshot("browser-phone-landscape").await;
+    browser.screenshot("phone-landscape").await;
     browser.close().await;
 }
 
-#[tokio::test]
-async fn the_snapshot_button_downloads_a_timestamped_jpeg() {
+every_engine!(the_snapshot_button_downloads_a_timestamped_jpeg);
+async fn the_snapshot_button_downloads_a_timestamped_jpeg(engine: Engine) {
     let server = Server::start(&["--size", "640x360", "--fps", "15"]);
-    let browser = Browser::live_page(&server, "snapshot", 1024, 700, false, 3).await;
+    let browser = Browser::live_page(engine, &server, "snapshot", 1024, 700, false, 3).await;
     browser.client().find(Locator::Css("body")).await.unwrap().send_keys("s").await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
     let file = loop {
@@ -365,8 +333,8 @@ async fn the_snapshot_button_downloads_a_timestamped_jpeg() {
     browser.close().await;
 }
 
-#[tokio::test]
-async fn the_page_asks_for_the_token_once_and_remembers_it() {
+every_engine!(the_page_asks_for_the_token_once_and_remembers_it);
+async fn the_page_asks_for_the_token_once_and_remembers_it(engine: Engine) {
     let server = Server::start(&[
         "--size",
         "320x240",
@@ -377,14 +345,13 @@ async fn the_page_asks_for_the_token_once_and_remembers_it() {
         "--admin-token",
         "adm1n",
     ]);
-    let browser = Browser::start("token", 1024, 700, false).await;
+    let browser = Browser::start(engine, "token", 1024, 700, false).await;
     let c = browser.client();
-    c.goto(&server.url("/")).await.expect("page loads");
+    browser.open(&server.url("/")).await;
     let form_shown = "return !!document.querySelector('[data-testid=token-form]')";
     browser.wait_until("the token form", form_shown, Duration::from_secs(10)).await;
     assert_eq!(browser.eval(&text_of("state")).await, "this camera needs a token");
-    let shot = browser.screenshot("browser-token").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("token").await;
 
     // A wrong token is refused and the form stays.
     let input = c.find(Locator::Css("[data-testid=token-input]")).await.unwrap();
@@ -423,7 +390,7 @@ async fn the_page_asks_for_the_token_once_and_remembers_it() {
     assert_eq!(browser.eval(form_shown).await, Value::Bool(false));
 
     // A link with the admin token: adopted, removed from the address bar, settings unlocked.
-    c.goto(&server.url("/?token=adm1n")).await.unwrap();
+    browser.open(&server.url("/?token=adm1n")).await;
     browser
         .wait_until("live with the admin token", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10))
         .await;
@@ -465,15 +432,15 @@ fn canvas_differs_from(url: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns() {
+every_engine!(dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns);
+async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(engine: Engine) {
     use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
-    let dir = temp_dir("browser-timeline");
+    let dir = temp_dir(&format!("browser-timeline-{}", engine.name()));
     let server =
         Server::start(&["--record-dir", &dir.display().to_string(), "--size", "640x360", "--fps", "25"]);
     // Some recording to look back at.
     tokio::time::sleep(Duration::from_secs(25)).await;
-    let browser = Browser::live_page(&server, "timeline", 1280, 800, false, 10).await;
+    let browser = Browser::live_page(engine, &server, "timeline", 1280, 800, false, 10).await;
     let label =
         browser.eval("return document.querySelector('[role=slider]').getAttribute('aria-label')").await;
     assert!(label.as_str().unwrap_or_default().contains("Timeline"), "slider named {label}");
@@ -554,8 +521,7 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns() 
             Duration::from_secs(5),
         )
         .await;
-    let shot = browser.screenshot("browser-timeline-recorded").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("timeline-recorded").await;
 
     // "Live" returns to the live picture.
     browser.client().find(Locator::Css("[data-testid=live-button]")).await.unwrap().click().await.unwrap();
@@ -574,20 +540,22 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns() 
         .parse()
         .unwrap();
     assert!(framecast_shared::unix_micros_now() - live_us < 2_000_000, "the live frame is fresh");
-    let shot = browser.screenshot("browser-timeline-live").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("timeline-live").await;
     browser.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn the_timeline_works_by_touch_on_a_phone() {
+every_engine!(
+    the_timeline_works_by_touch_on_a_phone,
+    webkit = "WebKitGTK has no touch input over WebDriver (its phone is a phone-sized frame with a mouse)"
+);
+async fn the_timeline_works_by_touch_on_a_phone(engine: Engine) {
     use fantoccini::actions::{InputSource, PointerAction, TouchActions};
-    let dir = temp_dir("browser-timeline-phone");
+    let dir = temp_dir(&format!("browser-timeline-phone-{}", engine.name()));
     let server =
         Server::start(&["--record-dir", &dir.display().to_string(), "--size", "1280x720", "--fps", "15"]);
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let browser = Browser::live_page(&server, "timeline-phone", 390, 844, true, 5).await;
+    let browser = Browser::live_page(engine, &server, "timeline-phone", 390, 844, true, 5).await;
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
     browser.client().find(Locator::XPath("//button[text()='10 min']")).await.unwrap().click().await.unwrap();
@@ -626,8 +594,7 @@ async fn the_timeline_works_by_touch_on_a_phone() {
         .await;
     let sample = browser.eval(SAMPLE_CANVAS).await;
     assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
-    let shot = browser.screenshot("browser-timeline-phone").await;
-    eprintln!("screenshot: {}", shot.display());
+    browser.screenshot("timeline-phone").await;
     browser.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -680,8 +647,8 @@ const CONTRAST_FAILURES: &str = r#"
     return failures;
 "#;
 
-#[tokio::test]
-async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast() {
+every_engine!(text_in_the_overlay_and_controls_meets_wcag_aa_contrast);
+async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast(engine: Engine) {
     let server = Server::start(&["--size", "640x360", "--fps", "15"]);
     let sizes = [
         ("contrast-desktop", 1280, 800, false),
@@ -689,7 +656,7 @@ async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast() {
         ("contrast-landscape", 844, 390, true),
     ];
     for (name, width, height, phone) in sizes {
-        let browser = Browser::live_page(&server, name, width, height, phone, 5).await;
+        let browser = Browser::live_page(engine, &server, name, width, height, phone, 5).await;
         let c = browser.client();
         let failures = browser.eval(CONTRAST_FAILURES).await;
         assert_eq!(failures, json!([]), "{name}: text under WCAG AA contrast");
