@@ -45,7 +45,6 @@ impl Engine {
             Engine::WebKit => "webkit",
         }
     }
-
 }
 
 /// A driver process and a browser session, both ended on drop.
