@@ -163,10 +163,12 @@ impl Tools {
                 ]))
             })?;
         }
-        let geckodriver_ok = tools
-            .version_of("geckodriver")
-            .is_some_and(|v| v.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION));
-        if want == Want::Test && !geckodriver_ok {
+        let geckodriver_ok = || {
+            tools
+                .version_of("geckodriver")
+                .is_some_and(|v| v.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION))
+        };
+        if want == Want::Test && !geckodriver_ok() {
             step(
                 &format!(
                     "installing geckodriver {GECKODRIVER_VERSION} (Firefox's WebDriver, about 3 minutes)"

@@ -169,12 +169,7 @@ async fn changing_the_resolution_in_the_page_changes_the_canvas(engine: Engine) 
     let server = Server::start(&["--size", "640x360", "--fps", "20"]);
     let browser = Browser::live_page(engine, &server, "settings", 1024, 700, false, 3).await;
     let c = browser.client();
-    c.find(Locator::Css("[data-testid=settings-button]"))
-        .await
-        .expect("settings button")
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::Css("[data-testid=settings-button]")).await;
     let select = c.find(Locator::Css("[data-testid=size-select]")).await.expect("resolution picker");
     select.select_by_value("320x180").await.expect("320x180 is offered");
     browser
@@ -216,7 +211,7 @@ async fn fullscreen_fills_the_screen_and_leaves_it_again(engine: Engine) {
     let server = Server::start(&["--size", "640x360", "--fps", "15"]);
     let browser = Browser::live_page(engine, &server, "fullscreen", 1024, 700, false, 3).await;
     let button = "//button[text()='Fullscreen']";
-    browser.client().find(Locator::XPath(button)).await.unwrap().click().await.unwrap();
+    browser.click(Locator::XPath(button)).await;
     let covered = "const s = document.querySelector('.stage').getBoundingClientRect(); \
          return (!!document.fullscreenElement || document.querySelector('.stage').classList.contains('pseudo-fullscreen')) \
          && s.left === 0 && s.top === 0 && s.width === window.innerWidth && s.height === window.innerHeight";
@@ -232,8 +227,7 @@ async fn fullscreen_fills_the_screen_and_leaves_it_again(engine: Engine) {
     let sample = browser.eval(SAMPLE_CANVAS).await;
     assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank in fullscreen: {sample}");
     // The control bar is covered; the picture's own button leaves (phones have no Esc key).
-    let exit = browser.client().find(Locator::XPath("//button[text()='Exit fullscreen']")).await.unwrap();
-    exit.click().await.expect("Exit fullscreen can be pressed");
+    browser.click(Locator::XPath("//button[text()='Exit fullscreen']")).await;
     browser
         .wait_until(
             "fullscreen left",
@@ -250,17 +244,10 @@ async fn fullscreen_fills_the_screen_and_leaves_it_again(engine: Engine) {
              setTimeout(() => document.dispatchEvent(new Event('fullscreenerror')), 50); return Promise.resolve(); }",
         )
         .await;
-    browser.client().find(Locator::XPath(button)).await.unwrap().click().await.unwrap();
+    browser.click(Locator::XPath(button)).await;
     browser.wait_until("the CSS fullscreen after a refusal", covered, Duration::from_secs(5)).await;
     assert_eq!(browser.eval("return !!document.fullscreenElement").await, Value::Bool(false));
-    browser
-        .client()
-        .find(Locator::XPath("//button[text()='Exit fullscreen']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click(Locator::XPath("//button[text()='Exit fullscreen']")).await;
     browser
         .wait_until(
             "CSS fullscreen left",
@@ -356,7 +343,7 @@ async fn the_page_asks_for_the_token_once_and_remembers_it(engine: Engine) {
     // A wrong token is refused and the form stays.
     let input = c.find(Locator::Css("[data-testid=token-input]")).await.unwrap();
     input.send_keys("wrong").await.unwrap();
-    c.find(Locator::Css("[data-testid=token-submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("[data-testid=token-submit]")).await;
     browser
         .wait_until(
             "wrong token refused",
@@ -370,12 +357,12 @@ async fn the_page_asks_for_the_token_once_and_remembers_it(engine: Engine) {
     let input = c.find(Locator::Css("[data-testid=token-input]")).await.unwrap();
     input.clear().await.unwrap();
     input.send_keys("view-t0ken").await.unwrap();
-    c.find(Locator::Css("[data-testid=token-submit]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("[data-testid=token-submit]")).await;
     browser
         .wait_until("frames with the token", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10))
         .await;
     assert_eq!(browser.eval(form_shown).await, Value::Bool(false));
-    c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("[data-testid=settings-button]")).await;
     browser
         .wait_until(
             "settings locked for a viewer",
@@ -395,7 +382,7 @@ async fn the_page_asks_for_the_token_once_and_remembers_it(engine: Engine) {
         .wait_until("live with the admin token", &format!("{FRAMES_DRAWN} >= 3"), Duration::from_secs(10))
         .await;
     assert_eq!(browser.eval("return location.search").await, "");
-    c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("[data-testid=settings-button]")).await;
     browser
         .wait_until(
             "settings unlocked for the admin",
@@ -445,7 +432,7 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(en
         browser.eval("return document.querySelector('[role=slider]').getAttribute('aria-label')").await;
     assert!(label.as_str().unwrap_or_default().contains("Timeline"), "slider named {label}");
     // The last 10 minutes: 25 s of recording at the right end.
-    browser.client().find(Locator::XPath("//button[text()='10 min']")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::XPath("//button[text()='10 min']")).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let shaded = browser.eval("return document.querySelectorAll('.timeline .span').length").await;
     assert!(shaded.as_u64().unwrap() >= 1, "recorded spans are shaded");
@@ -481,7 +468,7 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(en
         )
         .await;
     // Hold it, then check what is on screen is the recorded frame of that moment.
-    browser.client().find(Locator::XPath("//button[text()='Pause']")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::XPath("//button[text()='Pause']")).await;
     browser
         .wait_until(
             "paused",
@@ -524,7 +511,7 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(en
     browser.screenshot("timeline-recorded").await;
 
     // "Live" returns to the live picture.
-    browser.client().find(Locator::Css("[data-testid=live-button]")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::Css("[data-testid=live-button]")).await;
     browser
         .wait_until(
             "live again",
@@ -558,7 +545,7 @@ async fn the_timeline_works_by_touch_on_a_phone(engine: Engine) {
     let browser = Browser::live_page(engine, &server, "timeline-phone", 390, 844, true, 5).await;
     let overflow = browser.eval("return document.documentElement.scrollWidth - window.innerWidth").await;
     assert!(overflow.as_i64().unwrap() <= 0, "page is wider than the phone by {overflow} px");
-    browser.client().find(Locator::XPath("//button[text()='10 min']")).await.unwrap().click().await.unwrap();
+    browser.click(Locator::XPath("//button[text()='10 min']")).await;
     let timeline = browser.client().find(Locator::Css("[data-testid=timeline]")).await.unwrap();
     let width = browser
         .eval("return document.querySelector('[data-testid=timeline]').getBoundingClientRect().width")
@@ -657,10 +644,9 @@ async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast(engine: Engine)
     ];
     for (name, width, height, phone) in sizes {
         let browser = Browser::live_page(engine, &server, name, width, height, phone, 5).await;
-        let c = browser.client();
         let failures = browser.eval(CONTRAST_FAILURES).await;
         assert_eq!(failures, json!([]), "{name}: text under WCAG AA contrast");
-        c.find(Locator::Css("[data-testid=settings-button]")).await.unwrap().click().await.unwrap();
+        browser.click(Locator::Css("[data-testid=settings-button]")).await;
         browser
             .wait_until("settings open", "return !!document.querySelector('.panel')", Duration::from_secs(5))
             .await;

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::util::{Server, temp_dir};
@@ -161,6 +161,19 @@ impl Browser {
 
     pub fn client(&self) -> &Client {
         self.client.as_ref().unwrap()
+    }
+
+    /// Finds the element `what` and clicks it, failing the test if either cannot be done.
+    pub async fn click(&self, what: Locator<'_>) {
+        let element = self
+            .client()
+            .find(what)
+            .await
+            .unwrap_or_else(|e| panic!("{}: no {what:?} to click: {e}", self.engine.name()));
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{}: cannot click {what:?}: {e}", self.engine.name()));
     }
 
     pub async fn eval(&self, script: &str) -> Value {
