@@ -144,12 +144,12 @@ impl Browser {
     /// chrome (toolbars, borders) differs per engine and is measured, not assumed.
     async fn size_viewport(&self, width: u32, height: u32) {
         let c = self.client();
+        let want = (width as i64, height as i64);
         let (mut w, mut h) = (width, height);
         for _ in 0..4 {
             c.set_window_size(w, h).await.expect("window can be resized");
-            let inner = self.eval("return [window.innerWidth, window.innerHeight]").await;
-            let (iw, ih) = (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap());
-            if (iw, ih) == (width as i64, height as i64) {
+            let (iw, ih) = self.settled_viewport(want).await;
+            if (iw, ih) == want {
                 return;
             }
             w = (w as i64 + width as i64 - iw).max(100) as u32;
@@ -157,6 +157,28 @@ impl Browser {
         }
         let inner = self.eval("return [window.innerWidth, window.innerHeight]").await;
         panic!("{}: viewport is {inner} after resizing, not {width}x{height}", self.engine.name());
+    }
+
+    /// The viewport once a resize has taken effect: WebKitGTK answers the resize before its
+    /// window has changed, so the size is read until it is `want` or has stayed put a while.
+    async fn settled_viewport(&self, want: (i64, i64)) -> (i64, i64) {
+        let read = || async {
+            let inner = self.eval("return [window.innerWidth, window.innerHeight]").await;
+            (inner[0].as_i64().unwrap(), inner[1].as_i64().unwrap())
+        };
+        let mut last = read().await;
+        let mut steady_since = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while last != want && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = read().await;
+            if now != last {
+                (last, steady_since) = (now, Instant::now());
+            } else if steady_since.elapsed() > Duration::from_millis(500) {
+                break;
+            }
+        }
+        last
     }
 
     pub fn client(&self) -> &Client {
