@@ -532,8 +532,8 @@ fn on_text(pipeline: &Shared, text: &str) {
                 let mut p = pipeline.borrow_mut();
                 p.camera = camera_state(&camera);
                 match p.cameras.all.iter_mut().find(|c| c.id == camera.id) {
-                    Some(known) => *known = camera,
-                    None => p.cameras.all.push(camera),
+                    Some(known) => *known = *camera,
+                    None => p.cameras.all.push(*camera),
                 }
                 p.cameras.clone()
             };
@@ -799,7 +799,7 @@ pub fn change_settings(size: Option<(u32, u32)>, fps: Option<u32>, quality: Opti
 /// Caps the frame rate sent to this viewer only (0: no cap).
 pub fn set_own_max_fps(max_fps: f64) {
     with_pipeline(|pipeline| {
-        send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: Some(max_fps) })
+        send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None })
     });
 }
 

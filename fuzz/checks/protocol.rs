@@ -57,10 +57,11 @@ fn check_client_message(text: &str) {
     let same = match (&msg, &again) {
         (ClientMessage::Ping { t: a }, ClientMessage::Ping { t: b }) => same_float(*a, *b),
         (
-            ClientMessage::Hello { window: wa, max_fps: fa },
-            ClientMessage::Hello { window: wb, max_fps: fb },
+            ClientMessage::Hello { window: wa, max_fps: fa, size: sa },
+            ClientMessage::Hello { window: wb, max_fps: fb, size: sb },
         ) => {
             wa == wb
+                && sa == sb
                 && match (fa, fb) {
                     (Some(a), Some(b)) => same_float(*a, *b),
                     (a, b) => a == b,

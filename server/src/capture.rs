@@ -128,8 +128,13 @@ fn capture_loop(
             Err(e) => return Err(e),
         };
         // A software camera grabs when asked; a camera that paces itself (a device, a
-        // process) grabbed its frame when the frame arrives here.
-        let captured_us = if pacer.is_some() { asked_us } else { framecast_shared::unix_micros_now() };
+        // process) grabbed its frame when the frame arrives here; a rendition knows the
+        // capture time of the camera frame it was made from.
+        let captured_us = match capture.captured_us() {
+            Some(known) => known,
+            None if pacer.is_some() => asked_us,
+            None => framecast_shared::unix_micros_now(),
+        };
         hub.publish(jpeg, captured_us);
     }
 }

@@ -76,12 +76,18 @@ pub enum ApiError {
     /// A query parameter that cannot be used.
     #[error("{0}")]
     BadRequest(String),
+    /// No rendition could be made now.
+    #[error(transparent)]
+    Rendition(#[from] crate::rendition::RenditionError),
     /// The server does not record.
     #[error("this server does not record (start it with --record-dir DIR)")]
     RecordingOff,
     /// Nothing recorded where asked.
     #[error("{0}")]
     NotRecorded(String),
+    /// A picture could not be scaled.
+    #[error("JPEG: {0}")]
+    Codec(#[from] crate::codec::CodecError),
     /// The recordings cannot be read.
     #[error("recordings: {0}")]
     Store(#[from] crate::record::store::StoreError),
@@ -97,8 +103,10 @@ impl ApiError {
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::BadFrame(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RecordingOff | ApiError::NotRecorded(_) => StatusCode::NOT_FOUND,
-            ApiError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::CameraOffline { .. } | ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Codec(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::CameraOffline { .. } | ApiError::ShuttingDown | ApiError::Rendition(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::NoFrame(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }

@@ -188,6 +188,17 @@ impl Hub {
         }
     }
 
+    /// Follows the camera's status and description without being a viewer (it does not keep
+    /// the camera running): for a viewer shown a rendition of it.
+    pub fn observe(&self) -> Observer {
+        Observer { status: self.0.status.subscribe(), info: self.0.info_rev.subscribe() }
+    }
+
+    /// Whether `other` is this very hub.
+    pub fn is(&self, other: &Hub) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The push camera behind this hub, if it is one.
     pub fn push_source(&self) -> Option<crate::source::push::PushSource> {
         self.0.source.as_push().cloned()
@@ -217,6 +228,7 @@ impl Hub {
             controls: self.0.source.controls(),
             last_frame_us: self.last_frame().map(|f| f.captured_us),
             recording: self.0.recording.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            renditions: Vec::new(),
         }
     }
 
@@ -488,6 +500,27 @@ impl Viewer {
     }
 }
 
+/// See [`Hub::observe`].
+#[derive(Debug)]
+pub struct Observer {
+    status: watch::Receiver<Status>,
+    info: watch::Receiver<u64>,
+}
+
+impl Observer {
+    /// Waits until the status or the description changes, and marks it seen; `None` when
+    /// the camera is gone. Cancel-safe.
+    pub async fn changed(&mut self) -> Option<()> {
+        let alive = tokio::select! {
+            r = self.status.changed() => r,
+            r = self.info.changed() => r,
+        };
+        self.status.borrow_and_update();
+        self.info.borrow_and_update();
+        alive.ok()
+    }
+}
+
 impl Drop for Viewer {
     fn drop(&mut self) {
         self.hub.0.viewers.send_modify(|n| *n = n.saturating_sub(1));
@@ -519,7 +552,7 @@ mod tests {
         fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
             *self.controls.lock().unwrap() =
                 vec![CameraControl { name: "Gain".into(), min: 0, max: 10, step: 1, value: 1, default: 1 }];
-            let jpeg = crate::source::emulated::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50, 0)?;
+            let jpeg = crate::codec::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50)?;
             Ok(Box::new(ControlledCapture { controls: self.controls.clone(), jpeg: Bytes::from(jpeg) }))
         }
         fn modes(&self, _current: &Settings) -> CameraModes {

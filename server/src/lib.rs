@@ -7,8 +7,11 @@
 //!   source opens into a [`source::Capture`] that grabs JPEG frames.
 //! - [`capture`]: the thread that drives one capture, paces it, stamps each frame and hands it
 //!   to the hub. Capture and encoding never run on the async runtime's workers.
+//! - [`codec`]: libjpeg-turbo, for every JPEG the server encodes, decodes or scales.
 //! - [`hub`]: per-camera fan-out. Holds only the newest frame; starts the camera for the first
 //!   viewer, stops it after the idle timeout, retries a failed camera.
+//! - [`rendition`]: smaller pictures of a camera (`?size=`), each a hub fed by the camera's
+//!   hub, one per size and quality however many watch it.
 //! - [`record`]: the recorder, offered every frame of the recorded cameras by their hubs;
 //!   segment files and an SQLite index, within the retention limits.
 //! - [`playback`]: a viewer's way back through the recording (read side of [`record`]);
@@ -25,6 +28,7 @@
 
 pub mod auth;
 pub mod capture;
+pub mod codec;
 pub mod config;
 pub mod error;
 pub mod export;
@@ -34,6 +38,7 @@ pub mod hub;
 pub mod playback;
 pub mod push_client;
 pub mod record;
+pub mod rendition;
 pub mod source;
 
 use std::sync::Arc;
@@ -54,6 +59,8 @@ pub struct Server {
     limits: config::Limits,
     tls: Option<http::tls::Tls>,
     recorder: Option<record::Recorder>,
+    /// How long an unwatched camera or rendition keeps running.
+    idle_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -90,6 +97,7 @@ impl Server {
             limits: config.limits,
             tls,
             recorder,
+            idle_timeout: config.idle_timeout,
         })
     }
 
@@ -108,6 +116,7 @@ impl Server {
     pub async fn run(self, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
         let supervisors: Vec<_> =
             self.hubs.iter().map(|hub| hub.spawn_supervisor(shutdown.clone())).collect();
+        let renditions = Arc::new(rendition::Renditions::new(shutdown.clone(), self.idle_timeout));
         let state = http::AppState {
             hubs: Arc::new(self.hubs),
             shutdown: shutdown.clone(),
@@ -116,6 +125,7 @@ impl Server {
             origins: self.origins,
             keepalive: self.limits.keepalive,
             recordings: self.recorder.as_ref().map(|r| r.reader()),
+            renditions: renditions.clone(),
         };
         let options = http::ServeOptions {
             limits: http::connections::ConnectionLimits::new(
@@ -126,6 +136,7 @@ impl Server {
         };
         let result = http::serve(listener, http::router(state), options, shutdown.clone()).await;
         shutdown.cancel();
+        renditions.stopped().await;
         for supervisor in supervisors {
             let _ = supervisor.await;
         }

@@ -23,6 +23,11 @@ pub enum ClientMessage {
         /// server skips frames so the bytes are never sent. `0` removes the cap.
         #[serde(default)]
         max_fps: Option<f64>,
+        /// The picture size for this viewer: `"WxH"`, frames that fit in W x H (a rendition,
+        /// n/8 of the camera's size, as `?size=` on the HTTP endpoints), or `"full"`, the
+        /// camera's own. Absent: as the `/ws?size=` URL said, else full.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size: Option<String>,
     },
     /// Set one of the shown camera's device controls (see [`CameraInfo::controls`]).
     Control {
@@ -106,8 +111,8 @@ pub enum ServerMessage {
     },
     /// The shown camera changed status or settings.
     State {
-        /// The camera's current description.
-        camera: CameraInfo,
+        /// The camera's current description (boxed: it is by far the largest message).
+        camera: Box<CameraInfo>,
     },
     /// Answer to [`ClientMessage::Ping`].
     Pong {
@@ -294,6 +299,27 @@ pub struct CameraInfo {
     /// The recorder's state, for recorded cameras.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingInfo>,
+    /// Smaller or re-encoded versions of the picture made for viewers that asked for them
+    /// (`?size=`, `?w=`, `?quality=`), while they exist (listed in `/api/state`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub renditions: Vec<RenditionInfo>,
+}
+
+/// One rendition of a camera: one pipeline, shared by all its viewers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenditionInfo {
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+    /// JPEG quality 1–100.
+    pub quality: u8,
+    /// Whether it is making frames now (it stops after the idle timeout unwatched).
+    pub running: bool,
+    /// Viewers of it now.
+    pub viewers: usize,
+    /// Frames it has made.
+    pub frames: u64,
 }
 
 /// One adjustable device control, set with a `control` message.
@@ -418,14 +444,22 @@ mod tests {
                 newest_us: Some(5),
                 dropped: 0,
             }),
+            renditions: vec![RenditionInfo {
+                width: 320,
+                height: 240,
+                quality: 60,
+                running: true,
+                viewers: 2,
+                frames: 7,
+            }],
         }
     }
 
     #[test]
     fn client_messages_round_trip() {
         for msg in [
-            ClientMessage::Hello { window: Some(4), max_fps: Some(5.0) },
-            ClientMessage::Hello { window: None, max_fps: None },
+            ClientMessage::Hello { window: Some(4), max_fps: Some(5.0), size: Some("640x360".into()) },
+            ClientMessage::Hello { window: None, max_fps: None, size: None },
             ClientMessage::Settings { width: Some(640), height: Some(480), fps: None, quality: Some(70) },
             ClientMessage::Control { name: "Exposure".into(), value: -3 },
             ClientMessage::Ack { seq: u64::MAX },
@@ -452,7 +486,7 @@ mod tests {
                 cameras: vec![camera()],
                 admin: true,
             },
-            ServerMessage::State { camera: camera() },
+            ServerMessage::State { camera: Box::new(camera()) },
             ServerMessage::Pong { t: 1.5, server_us: 7 },
             ServerMessage::Error { code: ErrorCode::BadAck, message: "no".into() },
             ServerMessage::Playback {
@@ -482,7 +516,7 @@ mod tests {
             serde_json::from_str(&ServerMessage::Pong { t: 2.0, server_us: 9 }.to_json()).unwrap();
         assert_eq!(pong, serde_json::json!({"type": "pong", "t": 2.0, "server_us": 9}));
         let state: serde_json::Value =
-            serde_json::from_str(&ServerMessage::State { camera: camera() }.to_json()).unwrap();
+            serde_json::from_str(&ServerMessage::State { camera: Box::new(camera()) }.to_json()).unwrap();
         assert_eq!(state["camera"]["status"], "offline");
         assert_eq!(state["camera"]["reason"], "device unplugged");
     }
@@ -515,7 +549,7 @@ mod tests {
     fn hello_without_window_is_accepted() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"hello"}"#).unwrap(),
-            ClientMessage::Hello { window: None, max_fps: None }
+            ClientMessage::Hello { window: None, max_fps: None, size: None }
         );
     }
 

@@ -15,7 +15,7 @@ pub mod frame;
 pub use control::{
     ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode,
     PLAYBACK_SPEEDS, PlaybackEvent, PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo, RecordingState,
-    ServerMessage,
+    RenditionInfo, ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
 

@@ -4,9 +4,10 @@
 //! Layout: [`process`] starts and measures a `framecast` process; [`http_client`] is a raw
 //! HTTP/1.1 client with MJPEG part parsing; [`soak`] runs connect/abuse/disconnect cycles;
 //! [`throttle`] holds a reader to a byte rate (a viewer on a slow link); [`recbench`] is the
-//! recording benchmark. The WebSocket side uses `tokio-tungstenite` and
+//! recording benchmark, [`codecbench`] the JPEG one. The WebSocket side uses `tokio-tungstenite` and
 //! the `framecast-shared` protocol types directly.
 
+pub mod codecbench;
 pub mod http_client;
 pub mod process;
 pub mod recbench;

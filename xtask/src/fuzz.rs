@@ -69,7 +69,7 @@ struct Outcome {
 
 pub fn fuzz(root: &Path, args: &[String]) -> Result<()> {
     let (seconds, targets) = parse_args(args)?;
-    setup::ensure_libclang()?;
+    setup::ensure_build_packages()?;
     ensure_nightly()?;
     ensure_cargo_fuzz()?;
     step("building the fuzz targets (cargo +nightly fuzz build)", || {

@@ -37,6 +37,11 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
 /// Debian 12's libclang, needed by bindgen when the server is built.
 const LIBCLANG_PACKAGE: &str = "libclang1-14";
 
+/// Debian packages building the server needs, by a command each provides: libjpeg-turbo is
+/// compiled from the source bundled in `turbojpeg-sys`, with cmake, and with nasm for its x86
+/// SIMD code (the build refuses to go on without SIMD).
+const BUILD_PACKAGES: &[(&str, &str)] = &[("cmake", "cmake"), ("nasm", "nasm")];
+
 /// Whether Debian package `name` is installed, asked of dpkg itself. Never guess from shared
 /// library names: a new machine ships `libclang-cpp14` (`libclang-cpp.so.14`), which is not the
 /// `libclang.so` bindgen loads, and a name-prefix match took one for the other.
@@ -55,9 +60,23 @@ fn status_says_installed(status: &str) -> bool {
     status.split_whitespace().collect::<Vec<_>>() == ["install", "ok", "installed"]
 }
 
-/// Installs Debian's libclang unless dpkg says it is installed: building the server needs it.
-pub fn ensure_libclang() -> Result<()> {
-    if package_installed(LIBCLANG_PACKAGE) { Ok(()) } else { install_packages(&[LIBCLANG_PACKAGE]) }
+/// Installs what building the server needs (libclang, cmake, nasm) unless it is there.
+pub fn ensure_build_packages() -> Result<()> {
+    let mut packages: Vec<&str> = build_packages_missing(command_on_path);
+    if !package_installed(LIBCLANG_PACKAGE) {
+        packages.push(LIBCLANG_PACKAGE);
+    }
+    install_packages(&packages)
+}
+
+/// Whether `program` is on PATH.
+fn command_on_path(program: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+}
+
+fn build_packages_missing(has_command: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    BUILD_PACKAGES.iter().filter(|(cmd, _)| !has_command(cmd)).map(|(_, pkg)| *pkg).collect()
 }
 
 /// The Debian packages `want` needs that are missing. A command-line tool counts as present
@@ -76,6 +95,7 @@ fn missing_packages(
     if !package_installed(LIBCLANG_PACKAGE) {
         packages.push(LIBCLANG_PACKAGE);
     }
+    packages.extend(build_packages_missing(&has_command));
     if want == Want::Test {
         // Python with venv runs the Autobahn cases (kosoku).
         if !has_command("python3") {
@@ -372,15 +392,18 @@ mod tests {
     fn libclang_cpp_alone_does_not_count_as_libclang() {
         let new_machine = |pkg: &str| pkg == "libclang-cpp14";
         let missing = missing_packages(Want::Run, |cmd| cmd == "npm", new_machine);
-        assert_eq!(missing, vec![LIBCLANG_PACKAGE]);
+        assert_eq!(missing, vec![LIBCLANG_PACKAGE, "cmake", "nasm"]);
         let with_libclang = |pkg: &str| pkg == "libclang-cpp14" || pkg == LIBCLANG_PACKAGE;
-        assert!(missing_packages(Want::Run, |cmd| cmd == "npm", with_libclang).is_empty());
+        let builds = |cmd: &str| ["npm", "cmake", "nasm"].contains(&cmd);
+        assert!(missing_packages(Want::Run, builds, with_libclang).is_empty());
         let has = |cmd: &str| cmd == "npm" || cmd == "python3";
         let test = missing_packages(Want::Test, has, new_machine);
         assert_eq!(
             test,
             vec![
                 LIBCLANG_PACKAGE,
+                "cmake",
+                "nasm",
                 "chromium",
                 "chromium-driver",
                 "firefox-esr",
@@ -390,7 +413,7 @@ mod tests {
                 "openssl"
             ]
         );
-        let without_python = missing_packages(Want::Test, |cmd| cmd == "npm", with_libclang);
+        let without_python = missing_packages(Want::Test, builds, with_libclang);
         assert_eq!(without_python[..2], ["python3", "python3-venv"]);
     }
 

@@ -1,4 +1,4 @@
-//! `GET /api/state`: every camera with its status, settings and viewer count.
+//! `GET /api/state`: every camera with its status, settings, viewer count and renditions.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +11,13 @@ pub async fn state(State(state): State<AppState>) -> Json<ApiState> {
     Json(ApiState {
         protocol: PROTOCOL_VERSION,
         server_version: env!("CARGO_PKG_VERSION").to_string(),
-        cameras: state.hubs.iter().map(|h| h.info()).collect(),
+        cameras: state
+            .hubs
+            .iter()
+            .map(|h| framecast_shared::CameraInfo {
+                renditions: state.renditions.describe(h.id()),
+                ..h.info()
+            })
+            .collect(),
     })
 }

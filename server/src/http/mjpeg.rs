@@ -7,6 +7,9 @@
 //! pull takes the newest frame: a slow reader skips frames rather than queueing them. Where
 //! the kernel tells how much the reader has not read yet ([`Backlog`]), the next frame also
 //! waits until that is under two frames, so a slow reader stays close to live.
+//! `?size=`, `?w=` and `?quality=` stream a rendition (see [`crate::rendition`]) instead of
+//! the camera's own picture. `?fps=N` caps the rate for one reader (a detector that takes a frame a second): each
+//! frame it gets is the newest when its turn comes.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -19,8 +22,9 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::AppState;
 use super::backlog::{Backlog, SocketFd};
-use super::{AppState, CameraQuery};
+use super::view::ViewQuery;
 use crate::error::ApiError;
 use crate::hub::{Frame, Viewer};
 
@@ -48,16 +52,18 @@ const PROBE: &[u8] = b"X-Wait: 1\r\n";
 /// Route handler.
 pub async fn handler(
     State(state): State<AppState>,
-    Query(q): Query<CameraQuery>,
+    Query(q): Query<ViewQuery>,
     fd: Option<Extension<SocketFd>>,
 ) -> Response {
-    respond(&state, q.camera.as_deref(), fd.map(|Extension(fd)| fd)).into_response()
+    respond(&state, &q, fd.map(|Extension(fd)| fd)).into_response()
 }
 
-/// The stream of camera `id`, paced by the backlog of socket `fd` when known.
-pub fn respond(state: &AppState, id: Option<&str>, fd: Option<SocketFd>) -> Result<Response, ApiError> {
-    let viewer = state.camera(id)?.watch();
+/// The stream `q` asks for, paced by the backlog of socket `fd` when known.
+pub fn respond(state: &AppState, q: &ViewQuery, fd: Option<SocketFd>) -> Result<Response, ApiError> {
+    let interval = q.frame_interval()?;
+    let viewer = state.view(q)?.watch();
     let parts = Parts {
+        rate: interval.map(|interval| RateCap { interval, next_due: tokio::time::Instant::now() }),
         viewer,
         shutdown: state.shutdown.clone(),
         pending: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
@@ -88,6 +94,14 @@ struct Parts {
     last_len: u64,
     /// While waiting for the reader: since when, and probes sent.
     waiting: Option<(tokio::time::Instant, u32)>,
+    /// `?fps=`: when the next frame may go.
+    rate: Option<RateCap>,
+}
+
+/// At most one frame per `interval`.
+struct RateCap {
+    interval: Duration,
+    next_due: tokio::time::Instant,
 }
 
 /// What [`Parts::wait_for_reader`] decided.
@@ -103,10 +117,21 @@ impl Parts {
         if let Some(chunk) = self.pending.pop_front() {
             return Some((Ok(chunk), self));
         }
+        if let Some(rate) = &self.rate {
+            tokio::select! {
+                _ = self.shutdown.cancelled() => return None,
+                _ = tokio::time::sleep_until(rate.next_due) => {}
+            }
+        }
         if let Wait::Probe = self.wait_for_reader().await? {
             return Some((Ok(Bytes::from_static(PROBE)), self));
         }
         let frame = self.viewer.next_frame(&self.shutdown).await?;
+        if let Some(rate) = &mut self.rate {
+            // On schedule while the reader keeps up; from now when it was late.
+            let now = tokio::time::Instant::now();
+            rate.next_due = (rate.next_due + rate.interval).max(now);
+        }
         self.last_len = frame.jpeg.len() as u64;
         self.pending.push_back(frame.jpeg.clone());
         self.pending.push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));

@@ -18,6 +18,7 @@ pub mod push;
 pub mod recordings;
 pub mod snapshot;
 pub mod tls;
+pub mod view;
 pub mod ws;
 pub mod wsconn;
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub keepalive: Duration,
     /// The recordings, when the server records.
     pub recordings: Option<Arc<crate::record::store::Reader>>,
+    /// Smaller pictures made for the viewers that ask for them.
+    pub renditions: Arc<crate::rendition::Renditions>,
 }
 
 /// The client's address, attached to every request by [`serve`].
@@ -90,6 +93,13 @@ impl AppState {
             }),
         }
     }
+
+    /// What `q` asks to watch: the camera, or the rendition of it that `?size=`, `?w=` and
+    /// `?quality=` name (shared with every other viewer asking for the same).
+    pub fn view(&self, q: &view::ViewQuery) -> Result<Hub, ApiError> {
+        let camera = self.camera(q.camera.as_deref())?;
+        Ok(self.renditions.view(camera, q.rendition()?)?)
+    }
 }
 
 /// `?camera=ID`, accepted by every endpoint that shows a camera.
@@ -103,8 +113,9 @@ pub struct CameraQuery {
 #[derive(Debug, Default, Deserialize)]
 struct RootQuery {
     action: Option<String>,
-    camera: Option<String>,
     at: Option<String>,
+    #[serde(flatten)]
+    view: view::ViewQuery,
 }
 
 /// All routes. Everything showing a camera needs viewer rights ([`require_viewer`]); push
@@ -173,11 +184,9 @@ async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request
         None => assets::index(),
         Some("stream") => {
             let fd = request.extensions().get::<backlog::SocketFd>().copied();
-            mjpeg::respond(&state, q.camera.as_deref(), fd).into_response()
+            mjpeg::respond(&state, &q.view, fd).into_response()
         }
-        Some("snapshot") => {
-            snapshot::respond(&state, q.camera.as_deref(), q.at.as_deref()).await.into_response()
-        }
+        Some("snapshot") => snapshot::respond(&state, &q.view, q.at.as_deref()).await.into_response(),
         Some(other) => (
             StatusCode::BAD_REQUEST,
             format!("unknown action '{other}'; use ?action=stream or ?action=snapshot\n"),

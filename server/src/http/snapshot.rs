@@ -2,6 +2,8 @@
 //! for its first frame. A camera that went quiet (offline) answers with the last frame it
 //! gave, marked `X-Camera-Status: offline`; only one that never gave a frame answers 503.
 //! With `?at=T` (µs or RFC 3339) it answers the recorded frame at or just before `T`.
+//! `?size=`, `?w=` and `?quality=` ask for a smaller picture (a rendition, see
+//! [`crate::rendition`]; a recorded frame is scaled on its own).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,32 +17,36 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::recordings::parse_time;
+use super::view::ViewQuery;
 use crate::error::ApiError;
 use crate::hub::Frame;
+use crate::rendition::RenditionRequest;
 
 /// How long to wait for a starting camera's first frame.
 const FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// `?camera=ID&at=T`.
+/// `?camera=ID&at=T` and the size of [`ViewQuery`].
 #[derive(Debug, Default, Deserialize)]
 pub struct SnapshotQuery {
-    /// Camera id; the first camera when absent.
-    pub camera: Option<String>,
     /// A recorded moment instead of now.
     pub at: Option<String>,
+    #[serde(flatten)]
+    view: ViewQuery,
 }
 
 /// Route handler.
 pub async fn handler(State(state): State<AppState>, Query(q): Query<SnapshotQuery>) -> Response {
-    respond(&state, q.camera.as_deref(), q.at.as_deref()).await.into_response()
+    respond(&state, &q.view, q.at.as_deref()).await.into_response()
 }
 
-/// The snapshot of camera `id`, now or recorded at `at`.
-pub async fn respond(state: &AppState, id: Option<&str>, at: Option<&str>) -> Result<Response, ApiError> {
-    let hub = state.camera(id)?;
+/// The snapshot `q` asks for, now or recorded at `at`.
+pub async fn respond(state: &AppState, q: &ViewQuery, at: Option<&str>) -> Result<Response, ApiError> {
     if let Some(at) = at {
-        return recorded(state, hub.id(), parse_time("at", at)?).await;
+        let camera = state.camera(q.camera.as_deref())?;
+        let want = q.rendition()?.map(|want| (want, camera.info().quality));
+        return recorded(state, camera.id(), parse_time("at", at)?, want).await;
     }
+    let hub = &state.view(q)?;
     let mut viewer = hub.watch();
     let wait = async {
         loop {
@@ -73,8 +79,14 @@ pub async fn respond(state: &AppState, id: Option<&str>, at: Option<&str>) -> Re
     Ok(jpeg_response(&frame, status))
 }
 
-/// The recorded frame of camera `id` at or just before `at_us`.
-async fn recorded(state: &AppState, id: &str, at_us: u64) -> Result<Response, ApiError> {
+/// The recorded frame of camera `id` at or just before `at_us`, scaled as `want` says (with
+/// the camera's quality unless it names one).
+async fn recorded(
+    state: &AppState,
+    id: &str,
+    at_us: u64,
+    want: Option<(RenditionRequest, u8)>,
+) -> Result<Response, ApiError> {
     let reader = state.recordings.clone().ok_or(ApiError::RecordingOff)?;
     let camera = id.to_string();
     let found = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
@@ -82,13 +94,17 @@ async fn recorded(state: &AppState, id: &str, at_us: u64) -> Result<Response, Ap
         let entry = segment.frames[i];
         let file = crate::record::store::open_segment(&segment.path)?;
         let jpeg = crate::record::store::read_frame(&file, &segment.path, &entry)?;
-        Ok(Some(Frame {
-            seq: 0,
-            width: segment.width,
-            height: segment.height,
-            captured_us: entry.captured_us,
-            jpeg,
-        }))
+        let (width, height) = (segment.width, segment.height);
+        let frame = Frame { seq: 0, width, height, captured_us: entry.captured_us, jpeg };
+        match want {
+            None => Ok(Some(frame)),
+            Some((want, camera_quality)) => {
+                let eighths = want.size.map_or(8, |size| crate::rendition::eighths_for(width, height, size));
+                let quality = want.quality.unwrap_or(camera_quality);
+                let scaled = crate::codec::Scaler::new()?.scale(&frame.jpeg, eighths, quality)?;
+                Ok(Some(Frame { width: scaled.width, height: scaled.height, jpeg: scaled.data, ..frame }))
+            }
+        }
     })
     .await
     .map_err(|e| ApiError::BadRequest(format!("snapshot lookup failed: {e}")))??;

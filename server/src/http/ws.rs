@@ -8,6 +8,10 @@
 //! its frames then come from a [`Player`] through the same credit window, so a slow viewer
 //! skips recorded frames exactly as it skips live ones. Other viewers are not affected.
 //!
+//! A viewer may be shown a rendition of the camera instead of its own picture ([`Picture`]:
+//! `?size=` on the URL, `size` in `hello`), switching at any time; what it is told about the
+//! camera (status, settings) stays the camera's.
+//!
 //! Hostile or broken clients: the upgrade is refused for pages of other sites (`Origin`);
 //! each bad message gets an `error` and the connection stays usable, but a client that keeps
 //! sending them is closed ([`AbuseCounter`]); settings and controls need admin rights; a
@@ -28,14 +32,16 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::AppState;
+use super::view::{ViewQuery, parse_size};
 use super::wsconn::{self, Incoming, WsConn, close_code};
-use super::{AppState, CameraQuery};
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::flow::CreditWindow;
-use crate::hub::{Change, Frame, Hub, Viewer};
+use crate::hub::{Change, Frame, Hub, Observer, Viewer};
 use crate::playback::{Due, Player};
 use crate::record::store::Reader;
+use crate::rendition::{RenditionRequest, Renditions};
 
 /// Largest message accepted from a viewer (control messages are tiny).
 const MAX_INCOMING: usize = 64 * 1024;
@@ -63,7 +69,7 @@ pub struct SessionPolicy {
 /// the upgrade is looked at), then upgrades to a [`WsConn`].
 pub async fn handler(
     State(state): State<AppState>,
-    Query(q): Query<CameraQuery>,
+    Query(q): Query<ViewQuery>,
     access: Option<Extension<Access>>,
     mut request: Request,
 ) -> Response {
@@ -76,22 +82,71 @@ pub async fn handler(
         admin: access.is_some_and(|Extension(a)| a == Access::Admin),
         keepalive: state.keepalive,
     };
-    let hub = match state.camera(q.camera.as_deref()) {
-        Ok(hub) => hub.clone(),
+    let chosen = state.camera(q.camera.as_deref()).and_then(|camera| {
+        let quality = q.rendition()?.and_then(|want| want.quality);
+        Ok((camera.clone(), state.view(&q)?, quality))
+    });
+    let (camera, shown, quality) = match chosen {
+        Ok(chosen) => chosen,
         Err(e) => return e.into_response(),
     };
     wsconn::upgrade(&mut request, MAX_INCOMING, move |conn| async move {
-        let viewer = hub.watch();
+        let picture = Picture::new(camera, &shown, quality, state.renditions.clone());
         let cameras = state.hubs.iter().map(|h| h.info()).collect();
-        run_session(conn, viewer, cameras, policy, state.recordings.clone(), state.shutdown.clone()).await;
+        run_session(conn, picture, cameras, policy, state.recordings.clone(), state.shutdown.clone()).await;
     })
+}
+
+/// What a viewer is shown: the camera's own picture, or a rendition of it (`?size=` on the
+/// URL, `size` in `hello`). Status and settings always describe the camera.
+#[derive(Debug)]
+pub struct Picture {
+    camera: Hub,
+    renditions: Arc<Renditions>,
+    /// The quality the URL asked for, kept when `hello` changes the size.
+    quality: Option<u8>,
+    /// Where the frames come from: the camera, or the rendition shown.
+    viewer: Viewer,
+    /// The camera's status and description, followed while a rendition is shown.
+    observer: Option<Observer>,
+}
+
+impl Picture {
+    /// `camera`, shown as `shown` (itself or one of its renditions).
+    pub fn new(camera: Hub, shown: &Hub, quality: Option<u8>, renditions: Arc<Renditions>) -> Picture {
+        let observer = (!shown.is(&camera)).then(|| camera.observe());
+        Picture { viewer: shown.watch(), camera, renditions, quality, observer }
+    }
+
+    /// Shows what `want` asks for from now on; false when that is what is shown already.
+    fn show(&mut self, want: Option<RenditionRequest>) -> Result<bool, crate::rendition::RenditionError> {
+        let want = want.map(|w| RenditionRequest { quality: w.quality.or(self.quality), ..w });
+        let hub = self.renditions.view(&self.camera, want)?;
+        if hub.is(self.viewer.hub()) {
+            return Ok(false);
+        }
+        self.observer = (!hub.is(&self.camera)).then(|| self.camera.observe());
+        self.viewer = hub.watch();
+        Ok(true)
+    }
+}
+
+/// Completes when the camera's status or description changes while a rendition is shown
+/// (`observer` is then the camera's).
+async fn camera_changed(observer: &mut Option<Observer>) {
+    if let Some(observer) = observer
+        && observer.changed().await.is_some()
+    {
+        return;
+    }
+    std::future::pending().await
 }
 
 /// Serves one viewer until it leaves or the server shuts down. Generic over the byte stream
 /// (a TCP or TLS connection, or an in-memory pipe in tests).
 pub async fn run_session<S>(
     mut conn: WsConn<S>,
-    mut viewer: Viewer,
+    mut picture: Picture,
     cameras: Vec<framecast_shared::CameraInfo>,
     policy: SessionPolicy,
     recordings: Option<Arc<Reader>>,
@@ -99,7 +154,7 @@ pub async fn run_session<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let camera = viewer.hub().id().to_string();
+    let camera = picture.camera.id().to_string();
     let mut flow = SessionFlow::default();
     let hello = ServerMessage::Hello {
         protocol: PROTOCOL_VERSION,
@@ -110,13 +165,13 @@ pub async fn run_session<S>(
         admin: policy.admin,
     };
     // The hello already describes the current status.
-    viewer.mark_seen();
+    picture.viewer.mark_seen();
     if !send(conn.send_text(&hello.to_json()), &shutdown).await {
         return;
     }
     // A camera that is not running still shows its last frame (marked by its status).
-    let live_now = viewer.hub().info().status == CameraStatus::Running;
-    if !live_now && let Some(last) = viewer.hub().last_frame() {
+    let live_now = picture.viewer.hub().info().status == CameraStatus::Running;
+    if !live_now && let Some(last) = picture.viewer.hub().last_frame() {
         let wire = flow.seq.live(last.seq);
         let sent = match frame_prefix(&FrameMeta::live(&last, wire), &camera) {
             Some(prefix) => send(conn.send_binary(&[&prefix, &last.jpeg]), &shutdown).await,
@@ -140,7 +195,8 @@ pub async fn run_session<S>(
         match &mut mode {
             Mode::Live => {
                 if may_send
-                    && let Some(frame) = viewer.newest().filter(|f| flow.credit.is_new(flow.seq.live(f.seq)))
+                    && let Some(frame) =
+                        picture.viewer.newest().filter(|f| flow.credit.is_new(flow.seq.live(f.seq)))
                 {
                     let wire = flow.seq.live(frame.seq);
                     // Only an absurdly long camera id could make this fail; refuse to loop on it.
@@ -176,13 +232,13 @@ pub async fn run_session<S>(
                     }
                     Ok(Due::End) => {
                         mode = Mode::Live;
-                        flow.seq.enter_live(viewer.hub().info().frames);
+                        flow.seq.enter_live(picture.viewer.hub().info().frames);
                         reply = Some(playback_state(&camera, &mode, Some(PlaybackEvent::LiveEdge)));
                     }
                     Err(e) => {
                         tracing::warn!(camera = %camera, "playback failed: {e}");
                         mode = Mode::Live;
-                        flow.seq.enter_live(viewer.hub().info().frames);
+                        flow.seq.enter_live(picture.viewer.hub().info().frames);
                         reply = Some(error(ErrorCode::NoRecording, &format!("playback stopped: {e}")));
                     }
                 }
@@ -216,15 +272,16 @@ pub async fn run_session<S>(
                 }
                 None
             }
-            change = viewer.changed(live && flow.credit.can_send() && flow.rate_allows()) => match change {
+            change = picture.viewer.changed(live && flow.credit.can_send() && flow.rate_allows()) => match change {
                 None => break,
                 // The loop's top sends it.
                 Some(Change::Frame) => None,
                 Some(Change::Status) => {
-                    viewer.mark_seen();
-                    Some(ServerMessage::State { camera: viewer.hub().info() })
+                    picture.viewer.mark_seen();
+                    Some(ServerMessage::State { camera: Box::new(picture.camera.info()) })
                 }
             },
+            () = camera_changed(&mut picture.observer) => Some(ServerMessage::State { camera: Box::new(picture.camera.info()) }),
             incoming = conn.next() => {
                 last_heard = Instant::now();
                 match incoming {
@@ -238,11 +295,20 @@ pub async fn run_session<S>(
                         conn.answer_close(code).await;
                         break;
                     }
-                    Some(Ok(Incoming::Text(t))) => match handle_text(&t, &mut flow, viewer.hub(), policy.admin) {
+                    Some(Ok(Incoming::Text(t))) => match handle_text(&t, &mut flow, &picture.camera, policy.admin) {
                         Handled::Reply(reply) => reply.map(|r| *r),
                         Handled::Playback(request) => {
-                            Some(playback_request(request, &mut mode, &mut flow, &viewer, recordings.as_ref()).await)
+                            Some(playback_request(request, &mut mode, &mut flow, &picture, recordings.as_ref()).await)
                         }
+                        Handled::Show(want) => match picture.show(want) {
+                            Ok(true) => {
+                                // Numbered on from what was sent: the new picture counts its own frames.
+                                flow.seq.enter_live(picture.viewer.hub().info().frames);
+                                None
+                            }
+                            Ok(false) => None,
+                            Err(e) => Some(error(ErrorCode::NotNow, &e.to_string())),
+                        },
                     },
                     Some(Ok(Incoming::Binary(_))) => {
                         Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
@@ -289,6 +355,8 @@ enum Handled {
     Reply(Option<Box<ServerMessage>>),
     /// A playback request for the session loop.
     Playback(PlaybackRequest),
+    /// Show this size from now on (`hello` with `size`).
+    Show(Option<RenditionRequest>),
 }
 
 /// The `playback` message describing `mode`.
@@ -309,10 +377,10 @@ async fn playback_request(
     request: PlaybackRequest,
     mode: &mut Mode,
     flow: &mut SessionFlow,
-    viewer: &Viewer,
+    picture: &Picture,
     recordings: Option<&Arc<Reader>>,
 ) -> ServerMessage {
-    let camera = viewer.hub().id();
+    let camera = picture.camera.id();
     let moved = Some(PlaybackEvent::Moved);
     match (request, &mut *mode) {
         (PlaybackRequest::Play { from_us, speed }, _) => {
@@ -339,7 +407,7 @@ async fn playback_request(
         }
         (PlaybackRequest::Live, _) => {
             *mode = Mode::Live;
-            flow.seq.enter_live(viewer.hub().info().frames);
+            flow.seq.enter_live(picture.viewer.hub().info().frames);
             playback_state(camera, mode, Some(PlaybackEvent::Live))
         }
         (PlaybackRequest::Pause, Mode::Playback(player)) => {
@@ -454,16 +522,28 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Ha
             flow.credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
         }
         Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong { t, server_us: unix_micros_now() }),
-        Ok(ClientMessage::Hello { window, max_fps }) => {
+        Ok(ClientMessage::Hello { window, max_fps, size }) => {
             if let Some(fps) = max_fps {
                 if !(fps.is_finite() && fps >= 0.0) {
                     return refuse(ErrorCode::OutOfRange, "max_fps must be a number from 0 up");
                 }
                 flow.min_interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps.max(0.01)));
             }
-            window.and_then(|w| {
+            if let Some(refused) = window.and_then(|w| {
                 flow.credit.set_window(w).err().map(|e| error(ErrorCode::OutOfRange, &e.to_string()))
-            })
+            }) {
+                return Handled::Reply(Some(Box::new(refused)));
+            }
+            match size.as_deref().map(str::trim) {
+                None => None,
+                Some("full") => return Handled::Show(None),
+                Some(text) => match parse_size(text) {
+                    Ok(size) => {
+                        return Handled::Show(Some(RenditionRequest { size: Some(size), quality: None }));
+                    }
+                    Err(e) => Some(error(ErrorCode::OutOfRange, &format!("{e}; or \"full\""))),
+                },
+            }
         }
         Ok(ClientMessage::Settings { width, height, fps, quality }) => {
             let size = match (width, height) {

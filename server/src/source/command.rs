@@ -229,7 +229,7 @@ mod tests {
         // Two JPEGs written by the command itself, then it exits with status 3.
         let dir = std::env::temp_dir().join(format!("framecast-cmd-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let jpeg = crate::source::emulated::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80, 0).unwrap();
+        let jpeg = crate::codec::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80).unwrap();
         let file = dir.join("f.jpg");
         std::fs::write(&file, &jpeg).unwrap();
         let cmd = format!("cat {0} {0}; echo 'camera gone' >&2; exit 3", file.display());

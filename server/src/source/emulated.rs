@@ -1,5 +1,6 @@
 //! The emulated camera: renders [`super::pattern`] and encodes it to JPEG (4:2:0, like a real
-//! camera's MJPEG) with a SIMD encoder. Runs on the capture thread, never on the async runtime.
+//! camera's MJPEG) with libjpeg-turbo ([`crate::codec`]). Runs on the capture thread, never on
+//! the async runtime.
 
 use bytes::Bytes;
 
@@ -7,6 +8,7 @@ use framecast_shared::CameraModes;
 
 use super::pattern::Pattern;
 use super::{Capture, Jpeg, Source, SourceError};
+use crate::codec::Encoder;
 use crate::config::Settings;
 
 /// The `emulated` camera kind.
@@ -19,7 +21,7 @@ impl Source for EmulatedSource {
     }
 
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
-        Ok(Box::new(EmulatedCapture::new(settings)))
+        Ok(Box::new(EmulatedCapture::new(settings)?))
     }
 
     fn modes(&self, current: &Settings) -> CameraModes {
@@ -33,19 +35,18 @@ pub struct EmulatedCapture {
     pattern: Pattern,
     settings: Settings,
     frame_no: u64,
-    /// Last frame's size, to size the next output buffer without regrowing it.
-    last_len: usize,
+    encoder: Encoder,
 }
 
 impl EmulatedCapture {
     /// Starts a camera with these settings.
-    pub fn new(settings: &Settings) -> EmulatedCapture {
-        EmulatedCapture {
+    pub fn new(settings: &Settings) -> Result<EmulatedCapture, SourceError> {
+        Ok(EmulatedCapture {
             pattern: Pattern::new(settings.size.width, settings.size.height),
             settings: *settings,
             frame_no: 0,
-            last_len: 0,
-        }
+            encoder: Encoder::new(settings.quality)?,
+        })
     }
 }
 
@@ -58,30 +59,9 @@ impl Capture for EmulatedCapture {
         self.frame_no += 1;
         let (width, height) = (self.settings.size.width, self.settings.size.height);
         let rgb = self.pattern.render(self.frame_no, framecast_shared::unix_micros_now());
-        let data = encode_rgb(rgb, width, height, self.settings.quality, self.last_len + self.last_len / 4)?;
-        self.last_len = data.len();
+        let data = self.encoder.encode_rgb(rgb, width, height)?;
         Ok(Jpeg { data: Bytes::from(data), width, height })
     }
-}
-
-/// Encodes packed RGB as a 4:2:0 JPEG.
-pub fn encode_rgb(
-    rgb: &[u8],
-    width: u32,
-    height: u32,
-    quality: u8,
-    capacity: usize,
-) -> Result<Vec<u8>, SourceError> {
-    let too_big = || SourceError::Encode(format!("{width}x{height} is larger than JPEG allows"));
-    let (w, h) =
-        (u16::try_from(width).map_err(|_| too_big())?, u16::try_from(height).map_err(|_| too_big())?);
-    let mut out = Vec::with_capacity(capacity);
-    let mut encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_2_0);
-    encoder
-        .encode(rgb, w, h, jpeg_encoder::ColorType::Rgb)
-        .map_err(|e| SourceError::Encode(e.to_string()))?;
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -101,15 +81,5 @@ mod tests {
         assert_eq!(&a.data[..2], &[0xFF, 0xD8]);
         assert_eq!(&a.data[a.data.len() - 2..], &[0xFF, 0xD9]);
         assert_ne!(a.data, b.data, "consecutive frames must differ");
-    }
-
-    #[test]
-    fn output_is_4_2_0() {
-        let jpeg = encode_rgb(&[90u8; 64 * 32 * 3], 64, 32, 80, 0).unwrap();
-        // SOF0: marker, length, precision, height, width, count, then per component: id,
-        // sampling (h<<4|v), table. Luma must be 2x2 and chroma 1x1 for 4:2:0.
-        let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
-        assert_eq!(jpeg[sof + 11], 0x22, "luma sampling factors");
-        assert_eq!(jpeg[sof + 14], 0x11, "chroma sampling factors");
     }
 }

@@ -135,7 +135,7 @@ mod tests {
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        crate::source::emulated::encode_rgb(&vec![100; (w * h * 3) as usize], w, h, 80, 0).unwrap()
+        crate::codec::encode_rgb(&vec![100; (w * h * 3) as usize], w, h, 80).unwrap()
     }
 
     #[test]

@@ -177,11 +177,11 @@ impl JpegSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::emulated::encode_rgb;
+    use crate::codec::encode_rgb;
 
     fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i as u8).wrapping_mul(shade)).collect();
-        encode_rgb(&rgb, w, h, 90, 0).unwrap()
+        encode_rgb(&rgb, w, h, 90).unwrap()
     }
 
     /// A JPEG with an APP1 segment holding a complete thumbnail JPEG, as EXIF does.

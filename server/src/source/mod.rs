@@ -69,6 +69,12 @@ pub trait Capture {
         None
     }
 
+    /// When the frame [`Capture::grab`] just returned was captured (µs since the Unix epoch),
+    /// for captures that know it better than the clock when it arrives (a rendition).
+    fn captured_us(&self) -> Option<u64> {
+        None
+    }
+
     /// Sets a device control (see [`Source::controls`]). Called on the capture thread between
     /// frames.
     fn set_control(&mut self, name: &str, _value: i64) -> Result<(), SourceError> {

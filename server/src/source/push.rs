@@ -134,7 +134,7 @@ mod tests {
     }
 
     fn jpeg() -> Bytes {
-        Bytes::from(crate::source::emulated::encode_rgb(&[9; 16 * 8 * 3], 16, 8, 80, 0).unwrap())
+        Bytes::from(crate::codec::encode_rgb(&[9; 16 * 8 * 3], 16, 8, 80).unwrap())
     }
 
     #[test]

@@ -116,8 +116,7 @@ impl Source for UsbSource {
         );
         Ok(Box::new(UsbCapture {
             device,
-            quality: settings.quality,
-            last_len: 0,
+            encoder: crate::codec::Encoder::new(settings.quality)?,
             controls: self.controls.clone(),
         }))
     }
@@ -160,8 +159,8 @@ pub fn choose_format(formats: &[UsbFormat], settings: &Settings) -> Option<UsbFo
 /// A streaming device.
 struct UsbCapture {
     device: Box<dyn UsbDevice>,
-    quality: u8,
-    last_len: usize,
+    /// Encodes YUYV frames (MJPEG ones go out as the camera made them).
+    encoder: crate::codec::Encoder,
     controls: Arc<Mutex<Vec<CameraControl>>>,
 }
 
@@ -183,16 +182,9 @@ impl Capture for UsbCapture {
                 Ok(Jpeg { data: jpeg, width, height })
             }
             PixelKind::Yuyv => {
-                let rgb = yuyv_to_rgb(&frame.data, frame.width, frame.height)
-                    .ok_or_else(|| SourceError::Device("the camera sent a short YUYV buffer".into()))?;
-                let data = super::emulated::encode_rgb(
-                    &rgb,
-                    frame.width,
-                    frame.height,
-                    self.quality,
-                    self.last_len,
-                )?;
-                self.last_len = data.len();
+                let data = self.encoder.encode_yuyv(&frame.data, frame.width, frame.height).map_err(|e| {
+                    SourceError::Device(format!("the camera sent an unusable YUYV frame: {e}"))
+                })?;
                 Ok(Jpeg { data: Bytes::from(data), width: frame.width, height: frame.height })
             }
             PixelKind::Other => {
@@ -214,26 +206,6 @@ impl Capture for UsbCapture {
 /// The JPEG at the start of a device buffer, without the stale bytes after its end.
 pub fn trim_jpeg(buffer: &[u8]) -> Option<Bytes> {
     super::mjpeg_split::JpegSplitter::new(buffer.len() + 1).push(buffer).into_iter().next()
-}
-
-/// Packed YUYV (4:2:2, BT.601 video range) to packed RGB.
-pub fn yuyv_to_rgb(yuyv: &[u8], width: u32, height: u32) -> Option<Vec<u8>> {
-    let pixels = width as usize * height as usize;
-    if yuyv.len() < pixels * 2 || !width.is_multiple_of(2) {
-        return None;
-    }
-    let mut rgb = Vec::with_capacity(pixels * 3);
-    for quad in yuyv[..pixels * 2].chunks_exact(4) {
-        let (y0, u, y1, v) = (quad[0] as i32, quad[1] as i32 - 128, quad[2] as i32, quad[3] as i32 - 128);
-        for y in [y0, y1] {
-            let c = 298 * (y - 16);
-            let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
-            rgb.push(clamp(c + 409 * v));
-            rgb.push(clamp(c - 100 * u - 208 * v));
-            rgb.push(clamp(c + 516 * u));
-        }
-    }
-    Some(rgb)
 }
 
 /// The real devices, through nokhwa's V4L2 backend.
@@ -444,7 +416,7 @@ mod tests {
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        crate::source::emulated::encode_rgb(&vec![77; (w * h * 3) as usize], w, h, 80, 0).unwrap()
+        crate::codec::encode_rgb(&vec![77; (w * h * 3) as usize], w, h, 80).unwrap()
     }
 
     #[test]
@@ -485,12 +457,7 @@ mod tests {
 
     #[test]
     fn yuyv_frames_are_encoded_here() {
-        // A 4x2 picture: pure white (Y=235, U=V=128) in YUYV.
-        let white: Vec<u8> = [235u8, 128, 235, 128].repeat(4);
-        let rgb = yuyv_to_rgb(&white, 4, 2).unwrap();
-        assert!(rgb.iter().all(|&c| c >= 250), "{rgb:?}");
-        assert_eq!(yuyv_to_rgb(&white[..10], 4, 2), None);
-
+        // (The colours are checked in `codec`'s tests.)
         let yuyv: Vec<u8> = [120u8, 100, 140, 160].repeat(16 * 8 / 2);
         let backend = FakeBackend::with_one_frame(PixelKind::Yuyv, 16, 8, yuyv);
         let mut cam = UsbSource::new(0, backend.clone()).open(&settings(16, 8, 30)).unwrap();

@@ -49,6 +49,16 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         record_minutes: f64,
     },
+    /// Only the renditions benchmark: JPEG speed, what renditions cost the server, what a
+    /// viewer on a slow link gets from each size.
+    Renditions {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// Only the recording benchmark: cost, seek time, 8x playback, memory over time.
     Record {
         /// The framecast binary to start.
@@ -100,6 +110,16 @@ enum Command {
         #[arg(long, default_value_t = 30)]
         fps: u32,
     },
+    /// Only the slow-viewer mix (normal viewers next to 1 frame/s and 2 Mbit/s readers), for
+    /// both protocols, against the benchmark's 720p camera.
+    Mix {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// Connect clients to a running server and report what they receive.
     Clients {
         /// `ws` or `mjpeg`.
@@ -144,7 +164,8 @@ fn main() {
         }
         Command::Clients { protocol, addr, clients, seconds, read_fps } => runtime.block_on(async {
             let pace = read_fps.map(|f| Duration::from_secs_f64(1.0 / f));
-            let r = run_clients(protocol, addr, clients, Duration::from_secs(seconds), pace, None).await;
+            let reading = Reading { pace, ..Reading::FULL };
+            let r = run_clients(protocol, addr, clients, Duration::from_secs(seconds), reading, None).await;
             println!("{}", serde_json::to_string_pretty(&r).unwrap());
             Ok(())
         }),
@@ -157,6 +178,26 @@ fn main() {
         Command::Bench { server, out, seconds, clients, record_minutes } => {
             runtime.block_on(bench(&server, &out, Duration::from_secs(seconds), &clients, record_minutes))
         }
+        Command::Mix { server, out } => runtime.block_on(async {
+            let frames_dir = out.join("frames-1280x720");
+            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
+            let files = format!("files:{}", frames_dir.display());
+            let mut mixes = Vec::new();
+            for protocol in [Protocol::Ws, Protocol::Mjpeg] {
+                let process =
+                    ServerProcess::start(&server, &bench_args(&files)).map_err(|e| e.to_string())?;
+                mixes.push(run_mix(protocol, process.addr, process.pid()).await);
+            }
+            print_mixes(&mixes);
+            Ok(())
+        }),
+        Command::Renditions { server, out } => runtime.block_on(async {
+            let frames_dir = out.join("frames-1280x720");
+            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
+            let files = format!("files:{}", frames_dir.display());
+            print_renditions(&run_renditions(&server, &files, &frames_dir).await?);
+            Ok(())
+        }),
         Command::Record { server, out, minutes } => runtime.block_on(async {
             let frames_dir = out.join("frames-1280x720");
             make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
@@ -238,21 +279,37 @@ struct ScenarioResult {
     loadgen_cpu_percent: f64,
 }
 
-/// Runs `n` clients for one second of warm-up plus `measure`; each reads a frame at most
-/// every `pace` (a slow viewer) when given; `server_pid` adds the server's CPU and memory over
-/// the measured window.
+/// How every client of a scenario reads.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    /// At most one frame per `pace` (a slow viewer).
+    pace: Option<Duration>,
+    /// At most this many bytes per second (a slow link).
+    rate: Option<u64>,
+    /// What an MJPEG client asks for.
+    path: &'static str,
+}
+
+impl Reading {
+    /// As fast as it comes, the camera's own picture.
+    const FULL: Reading = Reading { pace: None, rate: None, path: "/stream.mjpg" };
+}
+
+/// Runs `n` clients for one second of warm-up plus `measure`, each reading as `reading` says;
+/// `server_pid` adds the server's CPU and memory over the measured window.
 async fn run_clients(
     protocol: Protocol,
     addr: SocketAddr,
     n: usize,
     measure: Duration,
-    pace: Option<Duration>,
+    reading: Reading,
     server_pid: Option<u32>,
 ) -> ScenarioResult {
     let warmup = Duration::from_secs(1);
     let window_start = Instant::now() + warmup;
     let window_end = window_start + measure;
-    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate: None };
+    let Reading { pace, rate, path } = reading;
+    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -348,6 +405,8 @@ struct ClientPlan {
     pace: Option<Duration>,
     /// Read at most this many bytes per second (a viewer on a slow link).
     rate: Option<u64>,
+    /// What an MJPEG client asks for.
+    path: &'static str,
 }
 
 /// Records one received frame if it falls in the measured window.
@@ -441,8 +500,8 @@ where
 }
 
 async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
-    let ClientPlan { addr, window, pace, rate } = *plan;
-    let mut response = http_client::get(addr, "/stream.mjpg").await.map_err(|e| e.to_string())?;
+    let ClientPlan { addr, window, pace, rate, path } = *plan;
+    let mut response = http_client::get(addr, path).await.map_err(|e| e.to_string())?;
     if response.status != 200 {
         return Err(format!("status {}", response.status));
     }
@@ -474,18 +533,10 @@ async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog)
 /// so each JPEG is about as large as a real camera's at 720p (~100 KB).
 fn make_frames(dir: &Path, count: usize, size: Size, quality: u8) -> std::io::Result<u64> {
     std::fs::create_dir_all(dir)?;
-    let mut pattern = framecast::source::pattern::Pattern::new(size.width, size.height);
     let mut total = 0;
-    let mut noise: u32 = 0x1234_5678;
     for i in 0..count {
-        let mut rgb = pattern.render(i as u64 + 1, unix_micros_now()).to_vec();
-        for px in rgb.iter_mut() {
-            noise ^= noise << 13;
-            noise ^= noise >> 17;
-            noise ^= noise << 5;
-            *px = px.saturating_add((noise % 24) as u8).saturating_sub(12);
-        }
-        let jpeg = framecast::source::emulated::encode_rgb(&rgb, size.width, size.height, quality, 0)
+        let rgb = framecast_tests::codecbench::noisy_frame(size.width, size.height, i as u64 + 1);
+        let jpeg = framecast::codec::encode_rgb(&rgb, size.width, size.height, quality)
             .map_err(std::io::Error::other)?;
         total += jpeg.len() as u64;
         std::fs::write(dir.join(format!("{:03}.jpg", i + 1)), jpeg)?;
@@ -507,6 +558,7 @@ struct BenchReport {
     churn: ChurnResult,
     soak: framecast_tests::soak::SoakReport,
     recording: framecast_tests::recbench::RecordReport,
+    renditions: RenditionBench,
 }
 
 /// A soak run against a fresh server with a token (so wrong-token cycles are refused).
@@ -544,19 +596,7 @@ async fn bench(
     ];
 
     let files = format!("files:{}", frames_dir.display());
-    // One address opens all the clients here: lift the per-address cap.
-    let args = [
-        "--camera",
-        files.as_str(),
-        "--fps",
-        "30",
-        "--idle-timeout",
-        "60",
-        "--max-connections-per-address",
-        "8192",
-        "--max-connections",
-        "8192",
-    ];
+    let args = bench_args(&files);
 
     eprintln!("==> start to first frame");
     let spawned = Instant::now();
@@ -584,7 +624,8 @@ async fn bench(
                 _ => ServerProcess::start(server, &args),
             }
             .map_err(|e| e.to_string())?;
-            let result = run_clients(protocol, process.addr, n, measure, None, Some(process.pid())).await;
+            let result =
+                run_clients(protocol, process.addr, n, measure, Reading::FULL, Some(process.pid())).await;
             scenarios.push(result);
         }
     }
@@ -602,6 +643,7 @@ async fn bench(
     drop(process);
     let soak = soak(server, 10_000, 16).await?;
     let recording = framecast_tests::recbench::run(server, &files, out, record_minutes).await?;
+    let renditions = run_renditions(server, &files, &frames_dir).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
@@ -616,6 +658,7 @@ async fn bench(
         churn,
         soak,
         recording,
+        renditions,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
@@ -624,9 +667,18 @@ async fn bench(
     print_mixes(&report.mixes);
     print_churn(&report.churn);
     print_soak(&report.soak);
+    print_renditions(&report.renditions);
     framecast_tests::recbench::print(&report.recording);
     println!("\nJSON: {}", json_path.display());
     Ok(())
+}
+
+/// The server's arguments for the benchmark: `camera` at 30 fps, and since one address opens
+/// all the clients here, no per-address cap.
+fn bench_args(camera: &str) -> Vec<&str> {
+    let mut args = vec!["--camera", camera, "--fps", "30", "--idle-timeout", "60"];
+    args.extend(["--max-connections-per-address", "8192", "--max-connections", "8192"]);
+    args
 }
 
 fn print_soak(s: &framecast_tests::soak::SoakReport) {
@@ -801,6 +853,8 @@ struct MixResult {
     normal_stalled: usize,
     /// Slow viewers' latency (ms) in the first and last 10 s of the run, and over all of it.
     one_fps: SlowLatency,
+    /// MJPEG readers at 1 frame/s that ask for `?fps=1`.
+    one_fps_capped: Option<SlowLatency>,
     slow_link: SlowLatency,
     server_rss_mb_start: f64,
     server_rss_mb_end: f64,
@@ -816,7 +870,7 @@ struct SlowLatency {
 }
 
 async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
-    let alone = run_clients(protocol, addr, MIX_NORMAL, Duration::from_secs(10), None, None).await;
+    let alone = run_clients(protocol, addr, MIX_NORMAL, Duration::from_secs(10), Reading::FULL, None).await;
     let measure = Duration::from_secs(MIX_SECONDS);
     let start = Instant::now() + Duration::from_secs(1);
     let window = (start, start + measure);
@@ -831,11 +885,20 @@ async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
             log
         })
     };
-    let base = ClientPlan { addr, window, pace: None, rate: None };
+    let base = ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg" };
     let normal: Vec<_> = (0..MIX_NORMAL).map(|_| spawn(base)).collect();
     let one_fps: Vec<_> = (0..MIX_SLOW_EACH)
         .map(|_| spawn(ClientPlan { pace: Some(Duration::from_secs(1)), ..base }))
         .collect();
+    // The same readers asking for what they take (MJPEG only: a WebSocket viewer's acks do it).
+    let one_fps_capped: Vec<_> = match protocol {
+        Protocol::Mjpeg => (0..MIX_SLOW_EACH)
+            .map(|_| {
+                spawn(ClientPlan { pace: Some(Duration::from_secs(1)), path: "/stream.mjpg?fps=1", ..base })
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let slow_link: Vec<_> = (0..MIX_SLOW_EACH)
         .map(|_| spawn(ClientPlan { rate: Some(SLOW_LINK_BYTES_PER_SECOND), ..base }))
         .collect();
@@ -861,6 +924,10 @@ async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
         normal_fps_with_slow: with_slow.fps_median,
         normal_stalled: with_slow.stalled,
         one_fps: slow_latency(&collect(one_fps).await, measure),
+        one_fps_capped: match protocol {
+            Protocol::Mjpeg => Some(slow_latency(&collect(one_fps_capped).await, measure)),
+            _ => None,
+        },
         slow_link: slow_latency(&collect(slow_link).await, measure),
         server_rss_mb_start: rss_start as f64 / 1e6,
         server_rss_mb_end: rss_end as f64 / 1e6,
@@ -893,6 +960,112 @@ fn slow_latency(logs: &[ClientLog], measure: Duration) -> SlowLatency {
     }
 }
 
+/// Renditions: the JPEG figures, what renditions cost the server, and what a viewer on a
+/// slow link gets from each size.
+#[derive(Debug, Serialize)]
+struct RenditionBench {
+    codec: framecast_tests::codecbench::CodecReport,
+    cost: Vec<RenditionCost>,
+    links: Vec<LinkResult>,
+}
+
+/// Server CPU with `clients` MJPEG viewers of `path`.
+#[derive(Debug, Serialize)]
+struct RenditionCost {
+    path: &'static str,
+    clients: usize,
+    server_cpu_percent: f64,
+    fps_median: f64,
+    mbit_s: f64,
+}
+
+/// One MJPEG viewer of `path` on a link of `mbit` Mbit/s.
+#[derive(Debug, Serialize)]
+struct LinkResult {
+    mbit: f64,
+    path: &'static str,
+    fps: f64,
+    latency_ms_p50: f64,
+    latency_ms_p99: f64,
+}
+
+const RENDITION_SECONDS: u64 = 10;
+
+async fn run_renditions(server: &Path, files: &str, frames_dir: &Path) -> Result<RenditionBench, String> {
+    eprintln!("==> JPEG on one core: libjpeg-turbo vs jpeg-encoder; renditions of the 720p frames");
+    let codec = framecast_tests::codecbench::run(frames_dir, Duration::from_secs(3))?;
+    let measure = Duration::from_secs(RENDITION_SECONDS);
+    let mut cost = Vec::new();
+    for (path, clients) in [
+        ("/stream.mjpg", 1),
+        ("/stream.mjpg?size=640x360", 1),
+        ("/stream.mjpg?size=640x360", 20),
+        ("/stream.mjpg?size=320x180", 1),
+        ("/stream.mjpg?size=320x180", 20),
+    ] {
+        eprintln!("==> {clients} MJPEG viewers of {path}, {measure:?}");
+        // A fresh server each time: an earlier rendition would still be running.
+        let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
+        let reading = Reading { path, ..Reading::FULL };
+        let r =
+            run_clients(Protocol::Mjpeg, process.addr, clients, measure, reading, Some(process.pid())).await;
+        cost.push(RenditionCost {
+            path,
+            clients,
+            server_cpu_percent: r.server_cpu_percent.unwrap_or(f64::NAN),
+            fps_median: r.fps_median,
+            mbit_s: r.delivered_mbit_s / clients as f64,
+        });
+    }
+    let mut links = Vec::new();
+    for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
+        for path in ["/stream.mjpg", "/stream.mjpg?size=640x360", "/stream.mjpg?size=320x180"] {
+            eprintln!("==> one MJPEG viewer of {path} on a {mbit} Mbit/s link, {measure:?}");
+            let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
+            let reading = Reading { path, rate: Some(bytes_per_second), ..Reading::FULL };
+            let r = run_clients(Protocol::Mjpeg, process.addr, 1, measure, reading, None).await;
+            links.push(LinkResult {
+                mbit,
+                path,
+                fps: r.fps_median,
+                latency_ms_p50: r.latency_ms_p50,
+                latency_ms_p99: r.latency_ms_p99,
+            });
+        }
+    }
+    Ok(RenditionBench { codec, cost, links })
+}
+
+fn print_renditions(r: &RenditionBench) {
+    framecast_tests::codecbench::print(&r.codec);
+    println!(
+        "
+renditions of the 720p30 camera, MJPEG viewers, {RENDITION_SECONDS} s each (server CPU, % of one core):"
+    );
+    let base = r.cost.first().map(|c| c.server_cpu_percent).unwrap_or(f64::NAN);
+    for c in &r.cost {
+        println!(
+            "  {:>2} x {:<28} server CPU {:5.1}% ({:+5.1} vs one full-size viewer)  fps {:4.1}  {:5.1} Mbit/s each",
+            c.clients,
+            c.path,
+            c.server_cpu_percent,
+            c.server_cpu_percent - base,
+            c.fps_median,
+            c.mbit_s
+        );
+    }
+    println!(
+        "
+one viewer on a slow link:"
+    );
+    for l in &r.links {
+        println!(
+            "  {:3.0} Mbit/s  {:<28} {:5.1} fps  latency p50 {:7.0} ms  p99 {:7.0} ms",
+            l.mbit, l.path, l.fps, l.latency_ms_p50, l.latency_ms_p99
+        );
+    }
+}
+
 const CHURN_CLIENTS: usize = 200;
 const CHURN_SECONDS: u64 = 60;
 
@@ -911,7 +1084,7 @@ struct ChurnResult {
 async fn run_churn(addr: SocketAddr, pid: u32) -> ChurnResult {
     use std::sync::atomic::AtomicU64;
     // Warm the camera and allocator first, so "before" is the idle steady state.
-    let _ = run_clients(Protocol::Ws, addr, 10, Duration::from_secs(1), None, None).await;
+    let _ = run_clients(Protocol::Ws, addr, 10, Duration::from_secs(1), Reading::FULL, None).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = Usage::of(pid).ok();
     let deadline = Instant::now() + Duration::from_secs(CHURN_SECONDS);
@@ -1008,6 +1181,14 @@ fn print_mixes(mixes: &[MixResult]) {
             m.server_rss_mb_start,
             m.server_rss_mb_end
         );
+        if let Some(capped) = &m.one_fps_capped {
+            println!(
+                "{:<6} | {:>22} | {:>38} | (the 1 frame/s readers asking for ?fps=1)",
+                "",
+                "",
+                slow(capped)
+            );
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod lifecycle;
 mod mjpeg;
 mod push;
 mod recording;
+mod rendition;
 mod security;
 mod snapshot;
 mod util;

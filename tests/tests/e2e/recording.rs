@@ -403,7 +403,7 @@ async fn a_camera_that_goes_quiet_keeps_its_last_frame_even_across_a_restart() {
             dir.display().to_string(),
         ]
     };
-    let frame = framecast::source::emulated::encode_rgb(&vec![90u8; 96 * 64 * 3], 96, 64, 80, 0).unwrap();
+    let frame = framecast::codec::encode_rgb(&vec![90u8; 96 * 64 * 3], 96, 64, 80).unwrap();
     let auth = format!("Bearer {token}");
     let push = |server: &Server| {
         let (addr, frame, auth) = (server.addr, frame.clone(), auth.clone());

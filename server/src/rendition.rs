@@ -1,0 +1,355 @@
+//! Renditions: a camera's picture made smaller, or at another JPEG quality, for the viewers
+//! that ask for it (`?size=WxH`, `?w=W`, `?quality=Q`).
+//!
+//! A rendition is a [`Hub`] of its own whose source is the camera's hub: its capture thread
+//! is one more viewer of the camera, takes the camera's newest frame whenever it is ready for
+//! one, and scales it with libjpeg-turbo ([`crate::codec::Scaler`]). So there is one pipeline
+//! per (camera, size, quality), shared by every viewer of it, however many there are; it runs
+//! only while someone watches it and stops after the idle timeout, like a camera; and when it
+//! cannot keep up it skips frames, without slowing the camera or anyone else.
+//!
+//! Sizes are what libjpeg-turbo decodes cheaply: n/8 of the camera's, n = 1..8 (at 720p:
+//! 160x90, 320x180, 480x270, 640x360, 800x450, 960x540, 1120x630, 1280x720). A request names
+//! the box the picture must fit in; it gets the largest of those that fits (never larger than
+//! the camera's own picture, and at least 1/8 of it).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use framecast_shared::{CameraModes, CameraStatus, RenditionInfo};
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{Scaler, scaled_size};
+use crate::config::{Settings, Size};
+use crate::hub::{Change, Hub, Viewer};
+use crate::source::{Capture, Jpeg, Source, SourceError, Stopper};
+
+/// Renditions alive at once, over all cameras; one that nobody watches makes room.
+pub const MAX_RENDITIONS: usize = 32;
+
+/// Largest side a request may name.
+pub const MAX_SIDE: u32 = 8192;
+
+/// Smallest side a request may name.
+pub const MIN_SIDE: u32 = 16;
+
+/// A smaller or re-encoded picture, as a viewer asks for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenditionRequest {
+    /// The box to fit in; the camera's size when `None`.
+    pub size: Option<SizeRequest>,
+    /// The quality; the camera's when `None`.
+    pub quality: Option<u8>,
+}
+
+/// The box a viewer wants the picture to fit in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeRequest {
+    /// Widest the picture may be.
+    pub max_width: u32,
+    /// Tallest; `None` for "as the aspect gives" (`?w=`).
+    pub max_height: Option<u32>,
+}
+
+/// What a rendition is: the camera's picture at `eighths`/8 of its size, encoded at `quality`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RenditionSpec {
+    /// 1–8: the scale in eighths (8 is the camera's own size, re-encoded).
+    pub eighths: u8,
+    /// JPEG quality 1–100.
+    pub quality: u8,
+}
+
+/// The largest n/8 scale of a `width` x `height` camera picture that fits `request` (at least
+/// 1/8, at most the camera's own size).
+pub fn eighths_for(width: u32, height: u32, request: SizeRequest) -> u8 {
+    (1..=8u8)
+        .rev()
+        .find(|&n| {
+            let (w, h) = scaled_size(width, height, n);
+            w <= request.max_width && request.max_height.is_none_or(|max| h <= max)
+        })
+        .unwrap_or(1)
+}
+
+/// Every rendition alive, and the frames they need.
+#[derive(Debug)]
+pub struct Renditions {
+    shutdown: CancellationToken,
+    idle_timeout: Duration,
+    live: Mutex<Vec<Entry>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    camera: String,
+    spec: RenditionSpec,
+    hub: Hub,
+    /// Ends this rendition's supervisor when it is evicted.
+    stop: CancellationToken,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+/// Why no rendition could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RenditionError {
+    /// Every slot is taken by a watched rendition.
+    #[error(
+        "{MAX_RENDITIONS} renditions are being watched already; ask for a size and quality already in use (see /api/state)"
+    )]
+    Full,
+}
+
+impl Renditions {
+    /// No renditions yet; each one made runs until `shutdown`, stopping after `idle_timeout`
+    /// unwatched.
+    pub fn new(shutdown: CancellationToken, idle_timeout: Duration) -> Renditions {
+        Renditions { shutdown, idle_timeout, live: Mutex::new(Vec::new()) }
+    }
+
+    /// What a viewer asking for `want` watches: `camera` itself when it asks for nothing
+    /// (or for the camera's own size), else the rendition that fits.
+    pub fn view(&self, camera: &Hub, want: Option<RenditionRequest>) -> Result<Hub, RenditionError> {
+        let Some(want) = want else { return Ok(camera.clone()) };
+        let info = camera.info();
+        let eighths = want.size.map_or(8, |size| eighths_for(info.width, info.height, size));
+        if eighths == 8 && want.quality.is_none() {
+            return Ok(camera.clone());
+        }
+        self.get(camera, RenditionSpec { eighths, quality: want.quality.unwrap_or(info.quality) })
+    }
+
+    /// The rendition `spec` of `camera`, made (and its supervisor started) if new.
+    pub fn get(&self, camera: &Hub, spec: RenditionSpec) -> Result<Hub, RenditionError> {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = live.iter().find(|e| e.camera == camera.id() && e.spec == spec) {
+            return Ok(entry.hub.clone());
+        }
+        if live.len() >= MAX_RENDITIONS {
+            // Make room: drop renditions nobody watches.
+            live.retain(|e| {
+                let idle = e.hub.info().viewers == 0 && e.hub.info().status == CameraStatus::Stopped;
+                if idle {
+                    e.stop.cancel();
+                }
+                !idle
+            });
+            if live.len() >= MAX_RENDITIONS {
+                return Err(RenditionError::Full);
+            }
+        }
+        let info = camera.info();
+        let (width, height) = scaled_size(info.width, info.height, spec.eighths);
+        let settings = Settings { size: Size { width, height }, fps: info.fps, quality: spec.quality };
+        let source =
+            RenditionSource { camera: camera.clone(), spec, runtime: tokio::runtime::Handle::current() };
+        let id = format!("{}@{}/8,q{}", camera.id(), spec.eighths, spec.quality);
+        let hub = Hub::new(id, Box::new(source), settings, self.idle_timeout);
+        let stop = self.shutdown.child_token();
+        let supervisor = hub.spawn_supervisor(stop.clone());
+        tracing::debug!(camera = %camera.id(), "rendition {width}x{height} q{} made", spec.quality);
+        live.push(Entry { camera: camera.id().to_string(), spec, hub: hub.clone(), stop, supervisor });
+        Ok(hub)
+    }
+
+    /// Waits until every rendition has stopped (after the server's shutdown began), so no
+    /// capture thread outlives the server.
+    pub async fn stopped(&self) {
+        let entries = std::mem::take(&mut *self.live.lock().unwrap_or_else(|e| e.into_inner()));
+        for entry in entries {
+            entry.stop.cancel();
+            let _ = entry.supervisor.await;
+        }
+    }
+
+    /// The renditions of camera `id`, for `/api/state`.
+    pub fn describe(&self, id: &str) -> Vec<RenditionInfo> {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.iter()
+            .filter(|e| e.camera == id)
+            .map(|e| {
+                let info = e.hub.info();
+                RenditionInfo {
+                    width: info.width,
+                    height: info.height,
+                    quality: e.spec.quality,
+                    running: info.running,
+                    viewers: info.viewers,
+                    frames: info.frames,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A rendition as a camera kind: its frames come from another hub.
+#[derive(Debug)]
+struct RenditionSource {
+    camera: Hub,
+    spec: RenditionSpec,
+    /// The capture thread waits for the camera's frames on the server's runtime.
+    runtime: tokio::runtime::Handle,
+}
+
+impl Source for RenditionSource {
+    fn kind(&self) -> &'static str {
+        "rendition"
+    }
+
+    fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+        Ok(Box::new(RenditionCapture {
+            viewer: self.camera.watch(),
+            spec: self.spec,
+            scaler: Scaler::new()?,
+            runtime: self.runtime.clone(),
+            stop: CancellationToken::new(),
+            captured_us: 0,
+            failures: 0,
+        }))
+    }
+
+    fn modes(&self, _current: &Settings) -> CameraModes {
+        // Sizes and quality are the rendition's identity; its rate is the camera's.
+        CameraModes { sizes: Vec::new(), max_fps: 0, quality: false }
+    }
+}
+
+/// A running rendition: a viewer of the camera and a scaler.
+struct RenditionCapture {
+    viewer: Viewer,
+    spec: RenditionSpec,
+    scaler: Scaler,
+    runtime: tokio::runtime::Handle,
+    stop: CancellationToken,
+    /// Capture time of the camera frame last scaled.
+    captured_us: u64,
+    /// Camera frames in a row that could not be scaled.
+    failures: u32,
+}
+
+/// Camera frames in a row that may fail to decode before the rendition reports the camera's
+/// frames unusable (a camera sending one broken frame now and then only loses those).
+const MAX_FAILURES: u32 = 30;
+
+impl Capture for RenditionCapture {
+    fn pace(&self) -> Option<u32> {
+        None
+    }
+
+    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+        loop {
+            let frame = self.runtime.block_on(next_camera_frame(&mut self.viewer, &self.stop))?;
+            match self.scaler.scale(&frame.jpeg, self.spec.eighths, self.spec.quality) {
+                Ok(jpeg) => {
+                    self.failures = 0;
+                    self.captured_us = frame.captured_us;
+                    return Ok(jpeg);
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    tracing::debug!(camera = %self.viewer.hub().id(), "frame {} not scaled: {e}", frame.seq);
+                    if self.failures >= MAX_FAILURES {
+                        return Err(SourceError::Device(format!(
+                            "the camera's frames cannot be decoded for scaling: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
+    fn captured_us(&self) -> Option<u64> {
+        Some(self.captured_us)
+    }
+
+    fn stopper(&self) -> Option<Stopper> {
+        let stop = self.stop.clone();
+        Some(Arc::new(move || stop.cancel()))
+    }
+}
+
+/// The camera's next frame; an error when the camera goes offline (the rendition then shows
+/// offline too, with the camera's reason) or the rendition is stopped.
+async fn next_camera_frame(
+    viewer: &mut Viewer,
+    stop: &CancellationToken,
+) -> Result<Arc<crate::hub::Frame>, SourceError> {
+    loop {
+        let status = viewer.status();
+        if status.status == CameraStatus::Offline {
+            return Err(SourceError::Device(format!(
+                "camera offline: {}",
+                status.reason.unwrap_or_else(|| "no reason given".into())
+            )));
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return Err(SourceError::Device("rendition stopped".into())),
+            change = viewer.changed(true) => match change {
+                None => return Err(SourceError::Device("the camera is gone".into())),
+                // Only a frame not taken yet: the same frame is never scaled twice.
+                Some(Change::Frame) => {
+                    if let Some(frame) = viewer.newest() {
+                        return Ok(frame);
+                    }
+                }
+                Some(Change::Status) => viewer.mark_seen(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One rendition frame per camera frame: never the same camera frame twice, never more
+    /// than the camera gives.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rendition_makes_one_frame_per_camera_frame() {
+        let settings = Settings { size: Size { width: 1280, height: 720 }, fps: 20, quality: 70 };
+        let camera = Hub::new(
+            "cam".into(),
+            Box::new(crate::source::emulated::EmulatedSource),
+            settings,
+            Duration::from_secs(5),
+        );
+        let shutdown = CancellationToken::new();
+        let supervisor = camera.spawn_supervisor(shutdown.clone());
+        let renditions = Renditions::new(shutdown.clone(), Duration::from_secs(5));
+        let hub = renditions.get(&camera, RenditionSpec { eighths: 4, quality: 60 }).unwrap();
+        let mut viewer = hub.watch();
+        let mut stamps = Vec::new();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(1) {
+            let frame = tokio::time::timeout(Duration::from_secs(5), viewer.next_frame(&shutdown))
+                .await
+                .expect("a frame in time")
+                .expect("running");
+            assert_eq!((frame.width, frame.height), (640, 360));
+            stamps.push(frame.captured_us);
+        }
+        assert!(stamps.windows(2).all(|w| w[1] > w[0]), "a camera frame scaled twice: {stamps:?}");
+        assert!(
+            (10..=26).contains(&stamps.len()),
+            "{} rendition frames in 1 s of a 20 fps camera",
+            stamps.len()
+        );
+        shutdown.cancel();
+        renditions.stopped().await;
+        supervisor.await.unwrap();
+    }
+
+    fn fit(w: u32, h: Option<u32>) -> SizeRequest {
+        SizeRequest { max_width: w, max_height: h }
+    }
+
+    #[test]
+    fn the_largest_eighth_that_fits_is_chosen() {
+        assert_eq!(eighths_for(1280, 720, fit(640, Some(360))), 4);
+        assert_eq!(eighths_for(1280, 720, fit(639, Some(360))), 3, "never larger than asked");
+        assert_eq!(eighths_for(1280, 720, fit(1170, None)), 7, "?w= alone: 1120x630");
+        assert_eq!(eighths_for(1280, 720, fit(4000, Some(4000))), 8, "never larger than the camera");
+        assert_eq!(eighths_for(1280, 720, fit(100, Some(50))), 1, "at least 1/8");
+        assert_eq!(eighths_for(1280, 720, fit(1280, Some(300))), 3, "the height counts too");
+    }
+}

@@ -1,0 +1,187 @@
+//! Renditions: `?size=`, `?w=` and `?quality=` on snapshots and streams, one shared pipeline
+//! per size, stopped when nobody watches; and the 400s for sizes and rates that make no sense.
+
+use std::time::{Duration, Instant};
+
+use framecast::source::jpeg::dimensions;
+use framecast_shared::ApiState;
+
+use crate::util::{Server, http_get, http_get_body, read_part};
+
+async fn state(server: &Server) -> ApiState {
+    let (status, _, body) = http_get_body(server, "/api/state").await;
+    assert_eq!(status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+async fn snapshot_size(server: &Server, path: &str) -> (u32, u32, usize) {
+    let (status, _, body) = http_get_body(server, path).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    let (w, h) = dimensions(&body).unwrap_or_else(|e| panic!("{path}: not a JPEG: {e}"));
+    (w, h, body.len())
+}
+
+#[tokio::test]
+async fn snapshots_and_streams_come_in_the_size_asked_for() {
+    let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
+    // The JPEG's own start-of-frame says the size.
+    for (path, want) in [
+        ("/snapshot.jpg?size=640x360", (640, 360)),
+        ("/snapshot.jpg?size=700x400", (640, 360)),
+        ("/snapshot.jpg?w=390", (320, 180)),
+        ("/snapshot?size=320x240", (320, 180)),
+        ("/?action=snapshot&w=1170", (1120, 630)),
+        ("/snapshot.jpg?size=100x50", (160, 90)),
+        ("/snapshot.jpg?size=4000x4000", (1280, 720)),
+        ("/snapshot.jpg", (1280, 720)),
+    ] {
+        let (w, h, _) = snapshot_size(&server, path).await;
+        assert_eq!((w, h), want, "{path}");
+    }
+    let (_, _, rough) = snapshot_size(&server, "/snapshot.jpg?size=640x360&quality=20").await;
+    let (_, _, fine) = snapshot_size(&server, "/snapshot.jpg?size=640x360&quality=95").await;
+    assert!(rough * 2 < fine, "quality 20 ({rough} B) should be far smaller than 95 ({fine} B)");
+    let (w, h, _) = snapshot_size(&server, "/snapshot.jpg?quality=30").await;
+    assert_eq!((w, h), (1280, 720), "quality alone keeps the size");
+
+    for (path, want) in
+        [("/stream.mjpg?size=320x180", (320, 180)), ("/?action=stream&w=640&fps=5", (640, 360))]
+    {
+        let (status, _, mut body) = http_get(&server, path).await;
+        assert_eq!(status, 200, "{path}");
+        body.read_until(b"--framecast\r\n").await.unwrap();
+        let mut stamps = Vec::new();
+        let started = Instant::now();
+        for _ in 0..10 {
+            let part = read_part(&mut body, "framecast").await;
+            assert_eq!(dimensions(&part.jpeg), Ok(want), "{path}");
+            let stamp: f64 = crate::util::header(&part.headers, "x-timestamp").unwrap().parse().unwrap();
+            stamps.push(stamp);
+        }
+        // Stamped with the camera's capture time: fresh, and newer with each part (one part
+        // per camera frame, never the same camera frame twice).
+        let age = framecast_shared::unix_micros_now() as f64 / 1e6 - stamps[9];
+        assert!((0.0..2.0).contains(&age), "{path}: a part {age:.2} s old");
+        assert!(stamps.windows(2).all(|w| w[1] > w[0]), "{path}: {stamps:?}");
+        let rate = 9.0 / started.elapsed().as_secs_f64();
+        assert!(rate < 20.0, "{path}: {rate:.1} parts/s from a 15 fps camera");
+    }
+}
+
+#[tokio::test]
+async fn one_pipeline_serves_every_viewer_of_a_size_and_stops_when_unwatched() {
+    let server = Server::start(&["--size", "640x480", "--fps", "20", "--idle-timeout", "0.5"]);
+    let mut streams = Vec::new();
+    for _ in 0..6 {
+        let (status, _, mut body) = http_get(&server, "/stream.mjpg?size=320x240").await;
+        assert_eq!(status, 200);
+        body.read_until(b"--framecast\r\n").await.unwrap();
+        read_part(&mut body, "framecast").await;
+        streams.push(body);
+    }
+    let (status, _, mut other) = http_get(&server, "/stream.mjpg?size=160x120&quality=40").await;
+    assert_eq!(status, 200);
+    other.read_until(b"--framecast\r\n").await.unwrap();
+    read_part(&mut other, "framecast").await;
+
+    let camera = &state(&server).await.cameras[0];
+    let mut renditions: Vec<_> =
+        camera.renditions.iter().map(|r| (r.width, r.height, r.quality, r.viewers, r.running)).collect();
+    renditions.sort();
+    let q = camera.quality;
+    assert_eq!(renditions, vec![(160, 120, 40, 1, true), (320, 240, q, 6, true)], "{:?}", camera.renditions);
+    assert_eq!(camera.viewers, 2, "the camera has one viewer per rendition, not per stream");
+
+    drop(streams);
+    drop(other);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = state(&server).await;
+        let camera = &now.cameras[0];
+        if camera.renditions.iter().all(|r| !r.running && r.viewers == 0) && !camera.running {
+            let frames: Vec<u64> = camera.renditions.iter().map(|r| r.frames).collect();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let later: Vec<u64> =
+                state(&server).await.cameras[0].renditions.iter().map(|r| r.frames).collect();
+            assert_eq!(frames, later, "a stopped rendition makes no frames");
+            break;
+        }
+        assert!(Instant::now() < deadline, "renditions and camera still running: {camera:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Asked for again, the same rendition starts again.
+    let (w, h, _) = snapshot_size(&server, "/snapshot.jpg?size=320x240").await;
+    assert_eq!((w, h), (320, 240));
+}
+
+#[tokio::test]
+async fn sizes_qualities_and_rates_that_make_no_sense_are_a_400_with_the_reason() {
+    let server = Server::start(&["--size", "320x240", "--fps", "10"]);
+    for (query, reason) in [
+        ("size=0x0", "size width 0 is out of range"),
+        ("size=99999x1", "size width 99999 is out of range"),
+        ("size=640", "not WIDTHxHEIGHT"),
+        ("w=tiny", "not a number"),
+        ("quality=500", "quality '500' is out of range"),
+        ("fps=0", "fps 0 is out of range"),
+    ] {
+        let paths = [
+            format!("/stream.mjpg?{query}"),
+            format!("/?action=stream&{query}"),
+            format!("/snapshot.jpg?{query}"),
+            format!("/?action=snapshot&{query}"),
+        ];
+        for path in paths {
+            if query.starts_with("fps") && path.contains("snapshot") {
+                continue;
+            }
+            let (status, _, body) = http_get_body(&server, &path).await;
+            let body = String::from_utf8_lossy(&body);
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(body.contains(reason), "{path}: {body}");
+        }
+    }
+}
+
+/// A WebSocket viewer asks for a size in the URL or in its `hello`, and can change it; its
+/// status messages still describe the camera.
+#[tokio::test]
+async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
+    use framecast_shared::{ClientMessage, ErrorCode, ServerMessage};
+
+    use crate::util::Viewer;
+
+    let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
+    let hello = |size: &str| ClientMessage::Hello { window: None, max_fps: None, size: Some(size.into()) };
+    let (mut viewer, _) = Viewer::connect(&server, "?size=320x180").await;
+    viewer.wait_for_size(320, 180, 10).await;
+    let headers = viewer.watch_for(Duration::from_secs(1)).await;
+    assert!(headers.iter().all(|h| (h.width, h.height) == (320, 180)), "{headers:?}");
+    assert!(headers.windows(2).all(|w| w[1].seq > w[0].seq), "seq increases");
+    let seq_before = headers.last().unwrap().seq;
+
+    viewer.send(&hello("640x360")).await;
+    viewer.wait_for_size(640, 360, 10).await;
+    viewer.send(&hello("full")).await;
+    viewer.wait_for_size(1280, 720, 10).await;
+    let after = viewer.watch_for(Duration::from_millis(500)).await;
+    assert!(after.iter().all(|h| h.seq > seq_before), "seq never goes back across a switch");
+
+    viewer.send(&hello("0x0")).await;
+    loop {
+        match viewer.next_control(5).await {
+            ServerMessage::Error { code, message } => {
+                assert_eq!(code, ErrorCode::OutOfRange, "{message}");
+                assert!(message.contains("out of range"), "{message}");
+                break;
+            }
+            ServerMessage::State { camera } => assert_eq!((camera.width, camera.height), (1280, 720)),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+    viewer.wait_for_size(1280, 720, 5).await;
+
+    let (status, _, body) = http_get_body(&server, "/ws?size=0x0").await;
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("out of range"));
+}
