@@ -61,6 +61,72 @@ pub struct Stats {
     pub skipped: (u64, u64),
     /// Frames drawn since the page loaded.
     pub drawn: u64,
+    /// What size the server shows this viewer and why (its last `picture` message).
+    pub picture: Option<PictureNote>,
+}
+
+/// The picture this viewer is shown, as the server said (see `ServerMessage::Picture`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PictureNote {
+    /// How the size is chosen.
+    pub mode: framecast_shared::PictureMode,
+    /// Frame size.
+    pub width: u32,
+    /// Frame size.
+    pub height: u32,
+    /// `auto`: what the link carried lately, bits per second.
+    pub link_bps: Option<u64>,
+    /// `auto`: why this size.
+    pub reason: Option<String>,
+}
+
+impl PictureNote {
+    /// For the overlay: "auto: link ≈ 3.1 Mbit/s", "auto: best for this screen", "640×360".
+    pub fn label(&self) -> String {
+        use framecast_shared::PictureMode;
+        match self.mode {
+            PictureMode::Full => "full size".into(),
+            PictureMode::Fixed => format!("{}×{} (chosen)", self.width, self.height),
+            PictureMode::Auto => {
+                let link = self.link_bps.map(|b| format!("link ≈ {:.1} Mbit/s", b as f64 / 1e6));
+                match (self.reason.as_deref(), link) {
+                    (Some("best"), _) => "auto: best for this screen".into(),
+                    (Some("probe"), Some(link)) => format!("auto: trying larger, {link}"),
+                    (_, Some(link)) => format!("auto: {link}"),
+                    _ => "auto".into(),
+                }
+            }
+        }
+    }
+}
+
+/// Where this device's choice of picture size is remembered.
+const SIZE_KEY: &str = "framecast.size";
+
+/// This screen's choice of picture size: `auto` (the default), `full` or `WxH`. A `?size=` in
+/// the page's address (a link that pins it) wins over what this device remembers.
+pub fn size_choice() -> String {
+    let window = web_sys::window();
+    let from_address = window.as_ref().and_then(|w| w.location().search().ok()).and_then(|search| {
+        let search = search.trim_start_matches('?').to_string();
+        search.split('&').find_map(|pair| pair.strip_prefix("size=").map(str::to_string))
+    });
+    from_address
+        .or_else(|| {
+            window
+                .and_then(|w| w.local_storage().ok().flatten())
+                .and_then(|s| s.get_item(SIZE_KEY).ok().flatten())
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "auto".into())
+}
+
+/// The area the picture is drawn in, in device pixels: `auto` never asks for more.
+fn canvas_device_px(canvas: &HtmlCanvasElement) -> Option<[u32; 2]> {
+    let area = canvas.parent_element()?;
+    let ratio = web_sys::window()?.device_pixel_ratio().max(1.0);
+    let (w, h) = (f64::from(area.client_width()) * ratio, f64::from(area.client_height()) * ratio);
+    (w >= 1.0 && h >= 1.0).then(|| [w.round() as u32, h.round() as u32])
 }
 
 /// What the viewer is doing, for the status line.
@@ -217,6 +283,8 @@ struct Pipeline {
     playback: Playback,
     /// The state last reported, so an unchanged state is not reported again.
     reported: Option<ViewState>,
+    /// The canvas size last told to the server.
+    told_canvas: Option<[u32; 2]>,
 }
 
 /// Every camera of the server, and which one this page shows.
@@ -318,6 +386,7 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         cameras: Cameras::default(),
         playback: Playback::default(),
         reported: None,
+        told_canvas: None,
     }));
     PIPELINE.with(|p| *p.borrow_mut() = Some(pipeline.clone()));
     every(PING_EVERY_MS, {
@@ -333,8 +402,28 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         }
     });
     watch_visibility(&pipeline);
+    // A resized or rotated screen: `auto` picks for the new size.
+    every(CANVAS_CHECK_MS, {
+        let pipeline = pipeline.clone();
+        move || tell_canvas(&pipeline, false)
+    });
     crate::token::adopt_from_address();
     connect(&pipeline);
+}
+
+/// How often the canvas size is compared with what the server was told.
+const CANVAS_CHECK_MS: i32 = 1000;
+
+/// Tells the server the canvas size when it changed (or always, with this device's size
+/// choice, on a new connection).
+fn tell_canvas(pipeline: &Shared, with_size: bool) {
+    let canvas = canvas_device_px(&pipeline.borrow().canvas);
+    if !with_size && (canvas.is_none() || canvas == pipeline.borrow().told_canvas) {
+        return;
+    }
+    pipeline.borrow_mut().told_canvas = canvas;
+    let size = with_size.then(size_choice);
+    send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: None, size, canvas });
 }
 
 fn every(ms: i32, f: impl FnMut() + 'static) {
@@ -526,6 +615,10 @@ fn on_text(pipeline: &Shared, text: &str) {
             report_playback(pipeline);
             refresh_state(pipeline);
             send_ping(pipeline);
+            tell_canvas(pipeline, true);
+        }
+        Ok(ServerMessage::Picture { mode, width, height, link_bps, reason }) => {
+            pipeline.borrow_mut().last.picture = Some(PictureNote { mode, width, height, link_bps, reason });
         }
         Ok(ServerMessage::State { camera }) => {
             let list = {
@@ -796,10 +889,22 @@ pub fn change_settings(size: Option<(u32, u32)>, fps: Option<u32>, quality: Opti
     });
 }
 
+/// Chooses this device's picture size (`auto`, `full` or `WxH`), remembers it and asks the
+/// server for it.
+pub fn set_size_choice(choice: &str) {
+    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+        let _ = storage.set_item(SIZE_KEY, choice);
+    }
+    with_pipeline(|pipeline| tell_canvas(pipeline, true));
+}
+
 /// Caps the frame rate sent to this viewer only (0: no cap).
 pub fn set_own_max_fps(max_fps: f64) {
     with_pipeline(|pipeline| {
-        send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None })
+        send_now(
+            pipeline,
+            &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None, canvas: None },
+        )
     });
 }
 

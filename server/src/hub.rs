@@ -151,6 +151,11 @@ impl Hub {
         self.0.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Frames made since the server started (the newest `seq`).
+    pub fn frames(&self) -> u64 {
+        self.0.seq.load(Ordering::Relaxed)
+    }
+
     /// The camera's id.
     pub fn id(&self) -> &str {
         &self.0.id

@@ -16,7 +16,8 @@
 //!   segment files and an SQLite index, within the retention limits.
 //! - [`playback`]: a viewer's way back through the recording (read side of [`record`]);
 //!   [`export`] writes a recorded stretch as a Matroska file.
-//! - [`flow`]: credit flow control for WebSocket viewers (pure logic).
+//! - [`flow`]: credit flow control for WebSocket viewers (pure logic); [`adapt`]: the size
+//!   an `auto` viewer's link carries, from its acks (pure logic).
 //! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
 //!   accept loop with socket tuning and graceful shutdown.
 //! - [`auth`]: tokens and rights, the failed-attempt brake, allowed web origins.
@@ -26,6 +27,7 @@
 //! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
 //! tests run exactly what users run.
 
+pub mod adapt;
 pub mod auth;
 pub mod capture;
 pub mod codec;

@@ -113,10 +113,17 @@ impl Renditions {
         let Some(want) = want else { return Ok(camera.clone()) };
         let info = camera.info();
         let eighths = want.size.map_or(8, |size| eighths_for(info.width, info.height, size));
-        if eighths == 8 && want.quality.is_none() {
+        self.at(camera, eighths, want.quality)
+    }
+
+    /// `camera` at `eighths`/8 of its size and `quality` (the camera's own when `None`): the
+    /// camera itself at full size and its own quality, else the rendition.
+    pub fn at(&self, camera: &Hub, eighths: u8, quality: Option<u8>) -> Result<Hub, RenditionError> {
+        if eighths >= 8 && quality.is_none() {
             return Ok(camera.clone());
         }
-        self.get(camera, RenditionSpec { eighths, quality: want.quality.unwrap_or(info.quality) })
+        let quality = quality.unwrap_or_else(|| camera.info().quality);
+        self.get(camera, RenditionSpec { eighths: eighths.clamp(1, 8), quality })
     }
 
     /// The rendition `spec` of `camera`, made (and its supervisor started) if new.

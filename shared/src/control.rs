@@ -23,11 +23,17 @@ pub enum ClientMessage {
         /// server skips frames so the bytes are never sent. `0` removes the cap.
         #[serde(default)]
         max_fps: Option<f64>,
-        /// The picture size for this viewer: `"WxH"`, frames that fit in W x H (a rendition,
-        /// n/8 of the camera's size, as `?size=` on the HTTP endpoints), or `"full"`, the
-        /// camera's own. Absent: as the `/ws?size=` URL said, else full.
+        /// The picture size for this viewer: `"auto"`, the largest the viewer's link and
+        /// canvas carry (chosen by the server from the acks, see [`ServerMessage::Picture`]);
+        /// `"WxH"`, frames that fit in W x H (a rendition, n/8 of the camera's size, as
+        /// `?size=` on the HTTP endpoints); or `"full"`, the camera's own. Absent: as before
+        /// (at first, as the `/ws?size=` URL said, else full).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         size: Option<String>,
+        /// The viewer's canvas in device pixels, `[width, height]`: `auto` never picks a
+        /// larger picture.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        canvas: Option<[u32; 2]>,
     },
     /// Set one of the shown camera's device controls (see [`CameraInfo::controls`]).
     Control {
@@ -135,6 +141,22 @@ pub enum ServerMessage {
         /// What just happened, for the viewer to say so.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         event: Option<PlaybackEvent>,
+    },
+    /// The picture this viewer is shown, after a `hello` with `size` and whenever `auto`
+    /// changes it (and every few seconds in `auto`, with the link's measure).
+    Picture {
+        /// How the size is chosen.
+        mode: PictureMode,
+        /// Frame width in pixels.
+        width: u32,
+        /// Frame height in pixels.
+        height: u32,
+        /// `auto`: what the link carried for this viewer lately, bits per second.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        link_bps: Option<u64>,
+        /// `auto`: why this size (`link`, `canvas`, `probe`, `best`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The last client message was refused; the connection stays usable.
     Error {
@@ -258,6 +280,18 @@ pub enum CameraStatus {
     Running,
     /// The camera failed; `reason` says why, and it is retried while viewers remain.
     Offline,
+}
+
+/// How a viewer's picture size is chosen (see [`ServerMessage::Picture`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PictureMode {
+    /// The camera's own picture.
+    Full,
+    /// The size the viewer asked for.
+    Fixed,
+    /// Chosen by the server from what the viewer's link carries.
+    Auto,
 }
 
 /// One camera as described to clients.
@@ -458,8 +492,13 @@ mod tests {
     #[test]
     fn client_messages_round_trip() {
         for msg in [
-            ClientMessage::Hello { window: Some(4), max_fps: Some(5.0), size: Some("640x360".into()) },
-            ClientMessage::Hello { window: None, max_fps: None, size: None },
+            ClientMessage::Hello {
+                window: Some(4),
+                max_fps: Some(5.0),
+                size: Some("auto".into()),
+                canvas: Some([1170, 2532]),
+            },
+            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None },
             ClientMessage::Settings { width: Some(640), height: Some(480), fps: None, quality: Some(70) },
             ClientMessage::Control { name: "Exposure".into(), value: -3 },
             ClientMessage::Ack { seq: u64::MAX },
@@ -549,7 +588,7 @@ mod tests {
     fn hello_without_window_is_accepted() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"hello"}"#).unwrap(),
-            ClientMessage::Hello { window: None, max_fps: None, size: None }
+            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None }
         );
     }
 

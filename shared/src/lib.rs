@@ -14,8 +14,8 @@ pub mod frame;
 
 pub use control::{
     ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode,
-    PLAYBACK_SPEEDS, PlaybackEvent, PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo, RecordingState,
-    RenditionInfo, ServerMessage,
+    PLAYBACK_SPEEDS, PictureMode, PlaybackEvent, PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo,
+    RecordingState, RenditionInfo, ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
 

@@ -228,7 +228,7 @@ impl BodyReader {
                     return Ok(false);
                 }
             }
-            if let Some(throttle) = &self.throttle {
+            if let Some(throttle) = &mut self.throttle {
                 throttle.wait().await;
             }
             let n = self.stream.read(&mut chunk[..max]).await?;

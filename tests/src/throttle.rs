@@ -3,15 +3,19 @@
 //! slow link — in the server's send queue and the client's receive buffer.
 
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// Bytes per second and what has been read so far.
+/// Bytes per second and what has been read so far. The rate can be changed while reading
+/// (a link that degrades or clears) through [`Throttle::rate`].
 #[derive(Debug)]
 pub struct Throttle {
+    rate: Arc<AtomicU64>,
     bytes_per_second: u64,
     started: Instant,
     read: u64,
@@ -23,16 +27,32 @@ const CHUNK: usize = 16 * 1024;
 impl Throttle {
     /// A budget of `bytes_per_second`, starting now.
     pub fn new(bytes_per_second: u64) -> Throttle {
-        Throttle { bytes_per_second: bytes_per_second.max(1), started: Instant::now(), read: 0 }
+        let bytes_per_second = bytes_per_second.max(1);
+        Throttle {
+            rate: Arc::new(AtomicU64::new(bytes_per_second)),
+            bytes_per_second,
+            started: Instant::now(),
+            read: 0,
+        }
+    }
+
+    /// The rate in force, bytes per second; storing into it changes the rate from then on.
+    pub fn rate(&self) -> Arc<AtomicU64> {
+        self.rate.clone()
     }
 
     /// When the next read may happen (now, if the budget allows).
-    pub fn next_read_at(&self) -> Instant {
+    pub fn next_read_at(&mut self) -> Instant {
+        let rate = self.rate.load(Ordering::Relaxed).max(1);
+        if rate != self.bytes_per_second {
+            // A new rate counts from now.
+            (self.bytes_per_second, self.started, self.read) = (rate, Instant::now(), 0);
+        }
         self.started + Duration::from_secs_f64(self.read as f64 / self.bytes_per_second as f64)
     }
 
     /// Waits until the budget allows the next read.
-    pub async fn wait(&self) {
+    pub async fn wait(&mut self) {
         tokio::time::sleep_until(self.next_read_at()).await;
     }
 
@@ -57,6 +77,11 @@ impl<S> Throttled<S> {
     /// Wraps `inner`, reading at most `bytes_per_second`.
     pub fn new(inner: S, bytes_per_second: u64) -> Throttled<S> {
         Throttled { inner, throttle: Throttle::new(bytes_per_second), sleep: None }
+    }
+
+    /// The rate in force (see [`Throttle::rate`]).
+    pub fn rate(&self) -> Arc<AtomicU64> {
+        self.throttle.rate()
     }
 }
 

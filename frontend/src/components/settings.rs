@@ -1,5 +1,5 @@
 //! Settings: camera picker, the camera's settings and device controls (for every viewer),
-//! this screen's own frame-rate cap, export of the timeline's range, forgetting the token.
+//! this screen's own picture size (auto, full or a smaller one) and frame-rate cap, export of the timeline's range, forgetting the token.
 
 use leptos::prelude::*;
 
@@ -23,6 +23,7 @@ pub fn SettingsPanel(
     range: ReadSignal<Range>,
 ) -> impl IntoView {
     let (own_cap, set_own_cap) = signal(0u32);
+    let (picture, set_picture) = signal(stream::size_choice());
     let current = move || cameras.with(|c| c.current().cloned());
     let size_value = move || current().map(|c| format!("{}x{}", c.width, c.height)).unwrap_or_default();
     let fps_value = move || current().map(|c| c.fps.to_string()).unwrap_or_default();
@@ -144,6 +145,31 @@ pub fn SettingsPanel(
                     .collect_view()
             }}
             </fieldset>
+            <label>
+                "Picture on this screen"
+                <select
+                    data-testid="picture-select"
+                    prop:value=move || picture.get()
+                    on:change=move |e| {
+                        let choice = event_target_value(&e);
+                        set_picture.set(choice.clone());
+                        stream::set_size_choice(&choice);
+                    }
+                >
+                    <option value="auto">"Auto (what the link carries)"</option>
+                    <option value="full">"Full size"</option>
+                    {move || {
+                        let cam = current();
+                        let (w, h) = cam.map(|c| (c.width, c.height)).unwrap_or((0, 0));
+                        (1..8u32)
+                            .rev()
+                            .map(|n| ((w * n).div_ceil(8), (h * n).div_ceil(8)))
+                            .filter(|(w, h)| *w > 0 && *h > 0)
+                            .map(|(w, h)| view! { <option value=format!("{w}x{h}")>{format!("{w}×{h}")}</option> })
+                            .collect_view()
+                    }}
+                </select>
+            </label>
             <label>
                 "This screen at most"
                 <select

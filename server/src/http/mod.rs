@@ -1,6 +1,7 @@
 //! The HTTP surface and the accept loop.
 //!
-//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection),
+//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection;
+//! [`picture`] is what each viewer is shown),
 //! [`mjpeg`] (`multipart/x-mixed-replace` stream, paced by [`backlog`]), [`snapshot`] (one
 //! JPEG, live or recorded), [`api`] (`/api/state`), [`recordings`] (the recorded spans and
 //! `/export`), [`push`] (frames pushed in), [`assets`] (the embedded web
@@ -14,6 +15,7 @@ pub mod assets;
 pub mod backlog;
 pub mod connections;
 pub mod mjpeg;
+pub mod picture;
 pub mod push;
 pub mod recordings;
 pub mod snapshot;

@@ -34,6 +34,8 @@ impl ViewQuery {
             (Some(_), Some(_)) => {
                 return Err(ApiError::BadRequest("give size=WxH or w=W, not both".into()));
             }
+            // The camera's own size, said outright (a page link that pins the size).
+            (Some(text), None) if text.trim() == "full" => None,
             (Some(text), None) => Some(parse_size(text).map_err(ApiError::BadRequest)?),
             (None, Some(text)) => Some(SizeRequest {
                 max_width: side("w", text).map_err(ApiError::BadRequest)?,
@@ -116,6 +118,7 @@ mod tests {
     #[test]
     fn sizes_and_qualities_are_read() {
         assert_eq!(sized(None, None, None).unwrap(), None);
+        assert_eq!(sized(Some("full"), None, None).unwrap(), None);
         let fit = |w, h| Some(SizeRequest { max_width: w, max_height: h });
         assert_eq!(sized(Some("640x360"), None, None).unwrap().unwrap().size, fit(640, Some(360)));
         assert_eq!(sized(Some(" 320X180 "), None, None).unwrap().unwrap().size, fit(320, Some(180)));

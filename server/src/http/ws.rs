@@ -9,8 +9,9 @@
 //! skips recorded frames exactly as it skips live ones. Other viewers are not affected.
 //!
 //! A viewer may be shown a rendition of the camera instead of its own picture ([`Picture`]:
-//! `?size=` on the URL, `size` in `hello`), switching at any time; what it is told about the
-//! camera (status, settings) stays the camera's.
+//! `?size=` on the URL, `size` in `hello`, or `"auto"`, sized to what its link carries),
+//! switching at any time; what it is told about the camera (status, settings) stays the
+//! camera's.
 //!
 //! Hostile or broken clients: the upgrade is refused for pages of other sites (`Origin`);
 //! each bad message gets an `error` and the connection stays usable, but a client that keeps
@@ -33,15 +34,15 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
+use super::picture::{Picture, SizeChoice, camera_changed};
 use super::view::{ViewQuery, parse_size};
 use super::wsconn::{self, Incoming, WsConn, close_code};
 use crate::auth::Access;
 use crate::error::ApiError;
 use crate::flow::CreditWindow;
-use crate::hub::{Change, Frame, Hub, Observer, Viewer};
+use crate::hub::{Change, Frame, Hub};
 use crate::playback::{Due, Player};
 use crate::record::store::Reader;
-use crate::rendition::{RenditionRequest, Renditions};
 
 /// Largest message accepted from a viewer (control messages are tiny).
 const MAX_INCOMING: usize = 64 * 1024;
@@ -55,6 +56,9 @@ const ABUSE_WINDOW: Duration = Duration::from_secs(10);
 
 /// Keepalive intervals without a word from the client after which it counts as gone.
 const SILENT_INTERVALS: u32 = 3;
+
+/// How often an `auto` viewer's size is reconsidered.
+const AUTO_TICK: Duration = Duration::from_millis(500);
 
 /// What a session is allowed and how it is kept alive.
 #[derive(Debug, Clone, Copy)]
@@ -97,51 +101,6 @@ pub async fn handler(
     })
 }
 
-/// What a viewer is shown: the camera's own picture, or a rendition of it (`?size=` on the
-/// URL, `size` in `hello`). Status and settings always describe the camera.
-#[derive(Debug)]
-pub struct Picture {
-    camera: Hub,
-    renditions: Arc<Renditions>,
-    /// The quality the URL asked for, kept when `hello` changes the size.
-    quality: Option<u8>,
-    /// Where the frames come from: the camera, or the rendition shown.
-    viewer: Viewer,
-    /// The camera's status and description, followed while a rendition is shown.
-    observer: Option<Observer>,
-}
-
-impl Picture {
-    /// `camera`, shown as `shown` (itself or one of its renditions).
-    pub fn new(camera: Hub, shown: &Hub, quality: Option<u8>, renditions: Arc<Renditions>) -> Picture {
-        let observer = (!shown.is(&camera)).then(|| camera.observe());
-        Picture { viewer: shown.watch(), camera, renditions, quality, observer }
-    }
-
-    /// Shows what `want` asks for from now on; false when that is what is shown already.
-    fn show(&mut self, want: Option<RenditionRequest>) -> Result<bool, crate::rendition::RenditionError> {
-        let want = want.map(|w| RenditionRequest { quality: w.quality.or(self.quality), ..w });
-        let hub = self.renditions.view(&self.camera, want)?;
-        if hub.is(self.viewer.hub()) {
-            return Ok(false);
-        }
-        self.observer = (!hub.is(&self.camera)).then(|| self.camera.observe());
-        self.viewer = hub.watch();
-        Ok(true)
-    }
-}
-
-/// Completes when the camera's status or description changes while a rendition is shown
-/// (`observer` is then the camera's).
-async fn camera_changed(observer: &mut Option<Observer>) {
-    if let Some(observer) = observer
-        && observer.changed().await.is_some()
-    {
-        return;
-    }
-    std::future::pending().await
-}
-
 /// Serves one viewer until it leaves or the server shuts down. Generic over the byte stream
 /// (a TCP or TLS connection, or an in-memory pipe in tests).
 pub async fn run_session<S>(
@@ -180,13 +139,16 @@ pub async fn run_session<S>(
         if !sent {
             return;
         }
-        flow.on_sent(wire);
+        flow.on_sent(wire, last.jpeg.len());
     }
     let mut mode = Mode::Live;
     let mut abuse = AbuseCounter::default();
     let mut keepalive = tokio::time::interval_at(Instant::now() + policy.keepalive, policy.keepalive);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
+    // `auto` measures and decides twice a second.
+    let mut auto_tick = tokio::time::interval(AUTO_TICK);
+    auto_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let may_send = flow.credit.can_send() && flow.rate_allows();
         // When a recorded frame is due next.
@@ -204,7 +166,7 @@ pub async fn run_session<S>(
                     if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
                         break;
                     }
-                    flow.on_sent(wire);
+                    flow.on_sent(wire, frame.jpeg.len());
                 }
             }
             Mode::Playback(player) if may_send && (!player.paused() || player.has_still()) => {
@@ -222,7 +184,7 @@ pub async fn run_session<S>(
                         if !send(conn.send_binary(&[&prefix, &frame.jpeg]), &shutdown).await {
                             break;
                         }
-                        flow.on_sent(wire);
+                        flow.on_sent(wire, frame.jpeg.len());
                         continue;
                     }
                     Ok(Due::Wait(at)) => playback_wake = Some(at),
@@ -281,6 +243,17 @@ pub async fn run_session<S>(
                     Some(ServerMessage::State { camera: Box::new(picture.camera.info()) })
                 }
             },
+            _ = auto_tick.tick(), if live && picture.is_auto() => {
+                match picture.tick(flow.max_fps()) {
+                    Ok((changed, message)) => {
+                        if changed {
+                            flow.seq.enter_live(picture.viewer.hub().frames());
+                        }
+                        message
+                    }
+                    Err(e) => Some(error(ErrorCode::NotNow, &e.to_string())),
+                }
+            }
             () = camera_changed(&mut picture.observer) => Some(ServerMessage::State { camera: Box::new(picture.camera.info()) }),
             incoming = conn.next() => {
                 last_heard = Instant::now();
@@ -295,21 +268,33 @@ pub async fn run_session<S>(
                         conn.answer_close(code).await;
                         break;
                     }
-                    Some(Ok(Incoming::Text(t))) => match handle_text(&t, &mut flow, &picture.camera, policy.admin) {
-                        Handled::Reply(reply) => reply.map(|r| *r),
-                        Handled::Playback(request) => {
-                            Some(playback_request(request, &mut mode, &mut flow, &picture, recordings.as_ref()).await)
+                    Some(Ok(Incoming::Text(t))) => {
+                        let handled = handle_text(&t, &mut flow, &picture.camera, policy.admin);
+                        let (frames, bytes) = flow.take_acked();
+                        if frames > 0 {
+                            picture.on_acked(frames, bytes);
                         }
-                        Handled::Show(want) => match picture.show(want) {
-                            Ok(true) => {
-                                // Numbered on from what was sent: the new picture counts its own frames.
-                                flow.seq.enter_live(picture.viewer.hub().info().frames);
-                                None
+                        match handled {
+                            Handled::Reply(reply) => reply.map(|r| *r),
+                            Handled::Playback(request) => {
+                                let answer =
+                                    playback_request(request, &mut mode, &mut flow, &picture, recordings.as_ref())
+                                        .await;
+                                picture.pause_measuring();
+                                Some(answer)
                             }
-                            Ok(false) => None,
-                            Err(e) => Some(error(ErrorCode::NotNow, &e.to_string())),
-                        },
-                    },
+                            Handled::Choose { size, canvas } => match picture.choose(size, canvas) {
+                                Ok(changed) => {
+                                    if changed {
+                                        // Numbered on from what was sent: the new picture counts its own frames.
+                                        flow.seq.enter_live(picture.viewer.hub().frames());
+                                    }
+                                    size.is_some().then(|| picture.describe())
+                                }
+                                Err(e) => Some(error(ErrorCode::NotNow, &e.to_string())),
+                            },
+                        }
+                    }
                     Some(Ok(Incoming::Binary(_))) => {
                         Some(error(ErrorCode::NotText, "binary messages are not accepted; send JSON text"))
                     }
@@ -355,8 +340,8 @@ enum Handled {
     Reply(Option<Box<ServerMessage>>),
     /// A playback request for the session loop.
     Playback(PlaybackRequest),
-    /// Show this size from now on (`hello` with `size`).
-    Show(Option<RenditionRequest>),
+    /// Choose the picture anew (`hello` with `size` or `canvas`).
+    Choose { size: Option<SizeChoice>, canvas: Option<[u32; 2]> },
 }
 
 /// The `playback` message describing `mode`.
@@ -440,6 +425,10 @@ struct SessionFlow {
     min_interval: Option<Duration>,
     last_sent: Option<Instant>,
     seq: WireSeq,
+    /// Frames sent and not yet acknowledged, with their sizes (for `auto`).
+    unacked: std::collections::VecDeque<(u64, u64)>,
+    /// Frames and bytes acknowledged since [`SessionFlow::take_acked`].
+    acked: (u64, u64),
 }
 
 /// The `seq` of frames on this connection: increasing, with a gap for every frame skipped.
@@ -475,10 +464,35 @@ impl WireSeq {
 
 impl SessionFlow {
     /// Records that frame `wire` went out.
-    fn on_sent(&mut self, wire: u64) {
+    fn on_sent(&mut self, wire: u64, bytes: usize) {
         self.credit.on_sent(wire);
+        self.unacked.push_back((wire, bytes as u64));
         self.seq.newest = Some(wire);
         self.last_sent = Some(Instant::now());
+    }
+
+    /// Frames and bytes acknowledged since the last call.
+    fn take_acked(&mut self) -> (u64, u64) {
+        std::mem::take(&mut self.acked)
+    }
+
+    /// The acknowledgement of everything up to `seq`: returns credit, and counts what it
+    /// covered for `auto`.
+    fn on_ack(&mut self, seq: u64) -> Result<(), crate::flow::FlowError> {
+        self.credit.on_ack(seq)?;
+        while let Some(&(wire, bytes)) = self.unacked.front()
+            && wire <= seq
+        {
+            self.unacked.pop_front();
+            self.acked.0 += 1;
+            self.acked.1 += bytes;
+        }
+        Ok(())
+    }
+
+    /// The viewer's own frame-rate cap, frames per second.
+    fn max_fps(&self) -> Option<f64> {
+        self.min_interval.map(|i| 1.0 / i.as_secs_f64())
     }
 
     /// When the viewer's frame-rate cap allows the next frame.
@@ -519,10 +533,10 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Ha
     let reply = match message {
         Err(e) => Some(error(e.code(), &e.to_string())),
         Ok(ClientMessage::Ack { seq }) => {
-            flow.credit.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
+            flow.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
         }
         Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong { t, server_us: unix_micros_now() }),
-        Ok(ClientMessage::Hello { window, max_fps, size }) => {
+        Ok(ClientMessage::Hello { window, max_fps, size, canvas }) => {
             if let Some(fps) = max_fps {
                 if !(fps.is_finite() && fps >= 0.0) {
                     return refuse(ErrorCode::OutOfRange, "max_fps must be a number from 0 up");
@@ -534,16 +548,27 @@ fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: bool) -> Ha
             }) {
                 return Handled::Reply(Some(Box::new(refused)));
             }
-            match size.as_deref().map(str::trim) {
-                None => None,
-                Some("full") => return Handled::Show(None),
-                Some(text) => match parse_size(text) {
-                    Ok(size) => {
-                        return Handled::Show(Some(RenditionRequest { size: Some(size), quality: None }));
-                    }
-                    Err(e) => Some(error(ErrorCode::OutOfRange, &format!("{e}; or \"full\""))),
-                },
+            if let Some([w, h]) = canvas
+                && (w == 0 || h == 0 || w > 16_384 || h > 16_384)
+            {
+                return refuse(
+                    ErrorCode::OutOfRange,
+                    "canvas must be [width, height] of 1 to 16384 device pixels",
+                );
             }
+            let size = match size.as_deref().map(str::trim) {
+                None => None,
+                Some("full") => Some(SizeChoice::Full),
+                Some("auto") => Some(SizeChoice::Auto),
+                Some(text) => match parse_size(text) {
+                    Ok(size) => Some(SizeChoice::Fixed(size)),
+                    Err(e) => return refuse(ErrorCode::OutOfRange, &format!("{e}; or \"auto\" or \"full\"")),
+                },
+            };
+            if size.is_some() || canvas.is_some() {
+                return Handled::Choose { size, canvas };
+            }
+            None
         }
         Ok(ClientMessage::Settings { width, height, fps, quality }) => {
             let size = match (width, height) {

@@ -288,11 +288,13 @@ struct Reading {
     rate: Option<u64>,
     /// What an MJPEG client asks for.
     path: &'static str,
+    /// A WebSocket client asks for `"size":"auto"` (with a 1280x720 canvas).
+    auto: bool,
 }
 
 impl Reading {
     /// As fast as it comes, the camera's own picture.
-    const FULL: Reading = Reading { pace: None, rate: None, path: "/stream.mjpg" };
+    const FULL: Reading = Reading { pace: None, rate: None, path: "/stream.mjpg", auto: false };
 }
 
 /// Runs `n` clients for one second of warm-up plus `measure`, each reading as `reading` says;
@@ -308,8 +310,8 @@ async fn run_clients(
     let warmup = Duration::from_secs(1);
     let window_start = Instant::now() + warmup;
     let window_end = window_start + measure;
-    let Reading { pace, rate, path } = reading;
-    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path };
+    let Reading { pace, rate, path, auto } = reading;
+    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path, auto };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -407,6 +409,8 @@ struct ClientPlan {
     rate: Option<u64>,
     /// What an MJPEG client asks for.
     path: &'static str,
+    /// A WebSocket client asks for `"size":"auto"`.
+    auto: bool,
 }
 
 /// Records one received frame if it falls in the measured window.
@@ -470,7 +474,12 @@ async fn ws_client<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
-    let ClientPlan { window, pace, .. } = *plan;
+    let ClientPlan { window, pace, auto, .. } = *plan;
+    if auto {
+        let size = Some("auto".to_string());
+        let hello = ClientMessage::Hello { window: None, max_fps: None, size, canvas: Some([1280, 720]) };
+        ws.send(Message::Text(hello.to_json().into())).await.map_err(|e| e.to_string())?;
+    }
     let mut last = None;
     while !stop.load(Ordering::Relaxed) {
         let message = tokio::time::timeout(Duration::from_secs(3), ws.next()).await;
@@ -500,7 +509,7 @@ where
 }
 
 async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog) -> Result<(), String> {
-    let ClientPlan { addr, window, pace, rate, path } = *plan;
+    let ClientPlan { addr, window, pace, rate, path, .. } = *plan;
     let mut response = http_client::get(addr, path).await.map_err(|e| e.to_string())?;
     if response.status != 200 {
         return Err(format!("status {}", response.status));
@@ -885,7 +894,7 @@ async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
             log
         })
     };
-    let base = ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg" };
+    let base = ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg", auto: false };
     let normal: Vec<_> = (0..MIX_NORMAL).map(|_| spawn(base)).collect();
     let one_fps: Vec<_> = (0..MIX_SLOW_EACH)
         .map(|_| spawn(ClientPlan { pace: Some(Duration::from_secs(1)), ..base }))
@@ -1024,6 +1033,22 @@ async fn run_renditions(server: &Path, files: &str, frames_dir: &Path) -> Result
             let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
             let reading = Reading { path, rate: Some(bytes_per_second), ..Reading::FULL };
             let r = run_clients(Protocol::Mjpeg, process.addr, 1, measure, reading, None).await;
+            links.push(LinkResult {
+                mbit,
+                path,
+                fps: r.fps_median,
+                latency_ms_p50: r.latency_ms_p50,
+                latency_ms_p99: r.latency_ms_p99,
+            });
+        }
+    }
+    for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
+        for auto in [false, true] {
+            let path = if auto { "ws auto" } else { "ws full size" };
+            eprintln!("==> one WebSocket viewer, {path}, on a {mbit} Mbit/s link, {measure:?}");
+            let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
+            let reading = Reading { rate: Some(bytes_per_second), auto, ..Reading::FULL };
+            let r = run_clients(Protocol::Ws, process.addr, 1, measure, reading, None).await;
             links.push(LinkResult {
                 mbit,
                 path,

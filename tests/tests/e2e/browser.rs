@@ -131,6 +131,56 @@ async fn a_phone_sized_window_shows_video_without_horizontal_scrolling(engine: E
     browser.close().await;
 }
 
+every_engine!(auto_sizes_the_picture_for_the_screen_and_says_so);
+async fn auto_sizes_the_picture_for_the_screen_and_says_so(engine: Engine) {
+    // A 1280x720 camera on a phone: the default (auto) shows at most what the phone's screen
+    // takes in device pixels, and the overlay says why.
+    let server = Server::start(&["--size", "1280x720", "--fps", "15"]);
+    let browser = Browser::start(engine, "auto-phone", 390, 844, true).await;
+    browser.open(&server.url("/")).await;
+    browser
+        .wait_until(
+            "a picture sized for the screen",
+            "const c = document.querySelector('canvas'); if (!c) return false; const area = c.parentElement;
+             return c.width > 0 && c.width < 1280 && c.width <= area.clientWidth * devicePixelRatio + 1",
+            Duration::from_secs(20),
+        )
+        .await;
+    browser
+        .wait_until(
+            "the overlay saying auto",
+            "const p = document.querySelector('[data-testid=picture]'); return !!p && p.textContent.startsWith('auto')",
+            Duration::from_secs(10),
+        )
+        .await;
+    let size = browser.eval(&text_of("size")).await;
+    let (w, h) = size.as_str().and_then(|s| s.split_once('×')).expect("size shown as W×H");
+    let (w, h): (f64, f64) = (w.parse().unwrap(), h.parse().unwrap());
+    assert!(((w / h) - 16.0 / 9.0).abs() < 0.02, "the camera's aspect kept: {size}");
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
+    browser.click(Locator::Css("[data-testid=settings-button]")).await;
+    let choice = browser.eval("return document.querySelector('[data-testid=picture-select]').value").await;
+    assert_eq!(choice, "auto", "Auto is the default");
+    browser.screenshot("auto-phone").await;
+
+    // A fixed size chosen in Settings: frames of that size.
+    browser
+        .eval(
+            "const s = document.querySelector('[data-testid=picture-select]'); s.value = '320x180';
+             s.dispatchEvent(new Event('change')); return true",
+        )
+        .await;
+    browser
+        .wait_until(
+            "320x180 frames",
+            "const c = document.querySelector('canvas'); return c.width === 320 && c.height === 180",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.close().await;
+}
+
 every_engine!(the_page_reconnects_by_itself_when_the_server_restarts);
 async fn the_page_reconnects_by_itself_when_the_server_restarts(engine: Engine) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

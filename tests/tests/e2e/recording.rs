@@ -111,6 +111,13 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
             rounded_at - stamp_us
         );
     }
+    // A recorded frame comes in the size asked for too.
+    let (status, headers, body) = http_get_body(&server, &format!("/snapshot.jpg?at={at}&w=320")).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&headers, "x-camera-status"), Some("recorded"));
+    assert_eq!(framecast::source::jpeg::dimensions(&body), Ok((320, 180)));
+    let (status, _, _) = http_get_body(&server, &format!("/snapshot.jpg?at={at}&size=0x0")).await;
+    assert_eq!(status, 400);
     let (status, _, body) =
         http_get_body(&server, &format!("/snapshot.jpg?at={}", started_us - 60_000_000)).await;
     assert_eq!(status, 404);

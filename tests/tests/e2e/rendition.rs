@@ -152,7 +152,12 @@ async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
     use crate::util::Viewer;
 
     let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
-    let hello = |size: &str| ClientMessage::Hello { window: None, max_fps: None, size: Some(size.into()) };
+    let hello = |size: &str| ClientMessage::Hello {
+        window: None,
+        max_fps: None,
+        size: Some(size.into()),
+        canvas: None,
+    };
     let (mut viewer, _) = Viewer::connect(&server, "?size=320x180").await;
     viewer.wait_for_size(320, 180, 10).await;
     let headers = viewer.watch_for(Duration::from_secs(1)).await;
@@ -184,4 +189,94 @@ async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
     let (status, _, body) = http_get_body(&server, "/ws?size=0x0").await;
     assert_eq!(status, 400);
     assert!(String::from_utf8_lossy(&body).contains("out of range"));
+}
+
+/// `"size":"auto"`: a viewer on a slow link is stepped down to a size it takes at about the
+/// camera's rate, and back up to what its canvas takes when the link clears; the `picture`
+/// messages say the size and why.
+#[tokio::test]
+async fn auto_steps_down_on_a_slow_link_and_back_up_when_it_clears() {
+    use framecast_shared::{ClientMessage, FrameHeader, PictureMode, ServerMessage};
+    use futures_util::{SinkExt, StreamExt};
+    use std::sync::atomic::Ordering;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let slow = framecast_tests::throttle::Throttled::new(tcp, 40_000);
+    let rate = slow.rate();
+    let (mut ws, _) = tokio_tungstenite::client_async(server.ws_url("/ws"), slow).await.unwrap();
+    // A 640x360 canvas: auto never goes above 4/8 of the 1280x720 camera.
+    let hello = ClientMessage::Hello {
+        window: None,
+        max_fps: None,
+        size: Some("auto".into()),
+        canvas: Some([640, 360]),
+    };
+    ws.send(Message::Text(hello.to_json().into())).await.unwrap();
+
+    // Receives (and acks) for `secs`: the frames' widths with their arrival, and the pictures.
+    struct Seen {
+        frames: Vec<(Instant, u32)>,
+        pictures: Vec<(PictureMode, u32, Option<u64>, Option<String>)>,
+    }
+    async fn watch<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, secs: f64) -> Seen
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let mut seen = Seen { frames: Vec::new(), pictures: Vec::new() };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
+        while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
+            match message.expect("connection open") {
+                Message::Binary(bytes) => {
+                    let (header, _): (FrameHeader, usize) = FrameHeader::decode_message(&bytes).unwrap();
+                    seen.frames.push((Instant::now(), header.width));
+                    let ack = ClientMessage::Ack { seq: header.seq }.to_json();
+                    ws.send(Message::Text(ack.into())).await.unwrap();
+                }
+                Message::Text(text) => {
+                    if let Ok(ServerMessage::Picture { mode, width, link_bps, reason, .. }) =
+                        ServerMessage::parse(&text)
+                    {
+                        seen.pictures.push((mode, width, link_bps, reason));
+                    }
+                }
+                _ => {}
+            }
+        }
+        seen
+    }
+
+    // On 0.32 Mbit/s the 640x360 picture cannot keep up: auto steps down, and says why.
+    let weak = watch(&mut ws, 12.0).await;
+    assert_eq!(
+        weak.pictures.first().map(|p| (p.0, p.1)),
+        Some((PictureMode::Auto, 640)),
+        "{:?}",
+        weak.pictures
+    );
+    assert!(weak.frames.iter().all(|(_, w)| *w <= 640), "never above the canvas");
+    let stepped = weak.pictures.iter().find(|p| p.1 < 640 && p.3.as_deref() == Some("link"));
+    let (_, small, link, _) = stepped.unwrap_or_else(|| panic!("no step down: {:?}", weak.pictures)).clone();
+    let link = link.expect("the link's measure") as f64;
+    assert!((0.1e6..1.0e6).contains(&link), "link ≈ {:.2} Mbit/s through a 0.32 Mbit/s throttle", link / 1e6);
+    // At the smaller size the viewer takes most of the camera's frames.
+    let settled = watch(&mut ws, 4.0).await;
+    let small_frames = settled.frames.iter().filter(|(_, w)| *w <= small).count();
+    assert!(
+        small_frames as f64 / 4.0 >= 12.0,
+        "{small_frames} frames in 4 s at {small} wide, camera at 20 fps"
+    );
+
+    // The link clears: probed back up to the canvas's size, a step at a time (a failed probe
+    // on the weak link made the next one wait longer, so this takes a while).
+    rate.store(100_000_000, Ordering::Relaxed);
+    let cleared = watch(&mut ws, 40.0).await;
+    assert!(cleared.frames.iter().all(|(_, w)| *w <= 640), "never above the canvas");
+    assert!(
+        cleared.frames.iter().rev().take(10).all(|(_, w)| *w == 640),
+        "back at 640 wide: {:?}",
+        cleared.pictures
+    );
+    assert!(cleared.pictures.iter().any(|p| p.3.as_deref() == Some("probe")), "{:?}", cleared.pictures);
 }

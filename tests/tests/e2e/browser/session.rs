@@ -123,7 +123,9 @@ impl Browser {
         c.enter_frame(0).await.expect("into the phone's frame");
     }
 
-    /// A browser showing `server`'s page, once it has drawn `frames` frames.
+    /// A browser showing `server`'s page, once it has drawn `frames` frames. The page is
+    /// pinned to the camera's own picture size (`?size=full`), so what tests see of sizes and
+    /// pixels is exact; `auto` has its own test.
     pub async fn live_page(
         engine: Engine,
         server: &Server,
@@ -134,7 +136,7 @@ impl Browser {
         frames: u64,
     ) -> Browser {
         let browser = Browser::start(engine, name, width, height, phone).await;
-        browser.open(&server.url("/")).await;
+        browser.open(&server.url("/?size=full")).await;
         let enough = format!("{} >= {frames}", super::FRAMES_DRAWN);
         browser.wait_until(&format!("{frames} frames drawn"), &enough, Duration::from_secs(30)).await;
         browser

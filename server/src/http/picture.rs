@@ -1,0 +1,208 @@
+//! What one WebSocket viewer is shown: the camera's own picture or a rendition of it, at a
+//! size it chose (`?size=` on the URL, `size` in `hello`) or chosen for it (`"auto"`, see
+//! [`crate::adapt`]). What the viewer is told about the camera (status, settings) stays the
+//! camera's whatever size it is shown; a `picture` message says the size and why.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use framecast_shared::{PictureMode, ServerMessage};
+use tokio::time::Instant;
+
+use crate::adapt::{AutoSize, Step};
+use crate::hub::{Hub, Observer, Viewer};
+use crate::rendition::{RenditionError, RenditionRequest, Renditions, SizeRequest, eighths_for};
+
+/// How a viewer asks its size to be chosen (`hello` `size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeChoice {
+    /// The camera's own picture.
+    Full,
+    /// The largest n/8 size that fits in this box.
+    Fixed(SizeRequest),
+    /// Chosen from the viewer's link and canvas.
+    Auto,
+}
+
+/// What a viewer is shown.
+#[derive(Debug)]
+pub struct Picture {
+    /// The camera being watched.
+    pub camera: Hub,
+    renditions: Arc<Renditions>,
+    /// The quality the URL asked for, kept when the size changes.
+    quality: Option<u8>,
+    /// Where the frames come from: the camera, or the rendition shown.
+    pub viewer: Viewer,
+    /// The camera's status and description, followed while a rendition is shown.
+    pub observer: Option<Observer>,
+    mode: PictureMode,
+    /// The viewer's canvas in device pixels.
+    canvas: Option<[u32; 2]>,
+    /// `auto`: the size controller, and frame counts of the picture shown (to know what it
+    /// offered).
+    auto: Option<AutoSize>,
+    offered: VecDeque<(Instant, u64)>,
+    /// When the last `picture` message went out.
+    last_report: Option<Instant>,
+}
+
+/// How often an `auto` viewer is told what its link carries.
+const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Picture {
+    /// `camera`, shown as `shown` (itself or one of its renditions).
+    pub fn new(camera: Hub, shown: &Hub, quality: Option<u8>, renditions: Arc<Renditions>) -> Picture {
+        let observer = (!shown.is(&camera)).then(|| camera.observe());
+        let mode = if shown.is(&camera) { PictureMode::Full } else { PictureMode::Fixed };
+        Picture {
+            viewer: shown.watch(),
+            camera,
+            renditions,
+            quality,
+            observer,
+            mode,
+            canvas: None,
+            auto: None,
+            offered: VecDeque::new(),
+            last_report: None,
+        }
+    }
+
+    /// Whether the size is chosen for the viewer.
+    pub fn is_auto(&self) -> bool {
+        self.auto.is_some()
+    }
+
+    /// Applies a `hello`'s `size` and `canvas`. `Ok(true)` when the picture shown changed
+    /// (its frames count on from their own numbers).
+    pub fn choose(
+        &mut self,
+        size: Option<SizeChoice>,
+        canvas: Option<[u32; 2]>,
+    ) -> Result<bool, RenditionError> {
+        let now = Instant::now();
+        if canvas.is_some() {
+            self.canvas = canvas;
+        }
+        match size {
+            Some(SizeChoice::Full) => {
+                self.auto = None;
+                self.mode = PictureMode::Full;
+                self.show_hub(self.renditions.view(&self.camera, None)?)
+            }
+            Some(SizeChoice::Fixed(size)) => {
+                self.auto = None;
+                self.mode = PictureMode::Fixed;
+                let want = RenditionRequest { size: Some(size), quality: self.quality };
+                self.show_hub(self.renditions.view(&self.camera, Some(want))?)
+            }
+            Some(SizeChoice::Auto) => {
+                let ceiling = self.ceiling();
+                self.mode = PictureMode::Auto;
+                self.auto = Some(AutoSize::new(ceiling, now.into_std()));
+                self.show_eighths(ceiling)
+            }
+            None => {
+                let ceiling = self.ceiling();
+                match self.auto.as_mut().and_then(|auto| auto.set_ceiling(ceiling, now.into_std())) {
+                    Some(step) => self.show_eighths(step.eighths),
+                    None => Ok(false),
+                }
+            }
+        }
+    }
+
+    /// The largest size the canvas takes, in eighths of the camera's.
+    fn ceiling(&self) -> u8 {
+        ceiling_of(&self.camera, self.canvas)
+    }
+
+    fn show_eighths(&mut self, eighths: u8) -> Result<bool, RenditionError> {
+        let hub = self.renditions.at(&self.camera, eighths, self.quality)?;
+        self.show_hub(hub)
+    }
+
+    fn show_hub(&mut self, hub: Hub) -> Result<bool, RenditionError> {
+        if hub.is(self.viewer.hub()) {
+            return Ok(false);
+        }
+        self.observer = (!hub.is(&self.camera)).then(|| self.camera.observe());
+        self.viewer = hub.watch();
+        self.offered.clear();
+        Ok(true)
+    }
+
+    /// `auto`: the viewer acknowledged `frames` frames of `bytes`.
+    pub fn on_acked(&mut self, frames: u64, bytes: u64) {
+        if let Some(auto) = &mut self.auto {
+            auto.on_acked(Instant::now().into_std(), frames, bytes);
+        }
+    }
+
+    /// `auto`: forget what was measured (the viewer left the live picture).
+    pub fn pause_measuring(&mut self) {
+        if let Some(auto) = &mut self.auto {
+            auto.reset(Instant::now().into_std());
+        }
+        self.offered.clear();
+    }
+
+    /// `auto`, called every half second while live: measures, maybe changes the size.
+    /// `max_fps` is the viewer's own cap. Returns whether the picture changed, and the
+    /// `picture` message to send, if one is due.
+    pub fn tick(&mut self, max_fps: Option<f64>) -> Result<(bool, Option<ServerMessage>), RenditionError> {
+        let now = Instant::now();
+        let Some(auto) = &mut self.auto else { return Ok((false, None)) };
+        self.offered.push_back((now, self.viewer.hub().frames()));
+        while self.offered.len() > 5 {
+            self.offered.pop_front();
+        }
+        let offered_fps = match (self.offered.front(), self.offered.back()) {
+            (Some((t0, f0)), Some((t1, f1))) if t1 > t0 => {
+                (f1 - f0) as f64 / t1.duration_since(*t0).as_secs_f64()
+            }
+            _ => 0.0,
+        };
+        let offered_fps = max_fps.map_or(offered_fps, |cap| offered_fps.min(cap));
+        let step: Option<Step> =
+            if self.offered.len() >= 4 { auto.decide(now.into_std(), offered_fps) } else { None };
+        let changed = match step {
+            Some(step) => self.show_eighths(step.eighths)?,
+            None => false,
+        };
+        let due = changed || self.last_report.is_none_or(|t| now.duration_since(t) >= REPORT_EVERY);
+        Ok((changed, due.then(|| self.describe())))
+    }
+
+    /// The `picture` message for what is shown now.
+    pub fn describe(&mut self) -> ServerMessage {
+        self.last_report = Some(Instant::now());
+        let info = self.viewer.hub().info();
+        let (link_bps, reason) = match &self.auto {
+            Some(auto) => {
+                (auto.link_bps(Instant::now().into_std()), Some(auto.reason().as_str().to_string()))
+            }
+            None => (None, None),
+        };
+        ServerMessage::Picture { mode: self.mode, width: info.width, height: info.height, link_bps, reason }
+    }
+}
+
+/// The largest n/8 size of `camera` that fits in `canvas` (the camera's own size without one).
+fn ceiling_of(camera: &Hub, canvas: Option<[u32; 2]>) -> u8 {
+    let Some([w, h]) = canvas else { return 8 };
+    let info = camera.info();
+    eighths_for(info.width, info.height, SizeRequest { max_width: w.max(1), max_height: Some(h.max(1)) })
+}
+
+/// Completes when the camera's status or description changes while a rendition is shown
+/// (`observer` is then the camera's).
+pub async fn camera_changed(observer: &mut Option<Observer>) {
+    if let Some(observer) = observer
+        && observer.changed().await.is_some()
+    {
+        return;
+    }
+    std::future::pending().await
+}
