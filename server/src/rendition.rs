@@ -135,7 +135,8 @@ impl Renditions {
         if live.len() >= MAX_RENDITIONS {
             // Make room: drop renditions nobody watches.
             live.retain(|e| {
-                let idle = e.hub.info().viewers == 0 && e.hub.info().status == CameraStatus::Stopped;
+                let info = e.hub.info();
+                let idle = info.viewers == 0 && info.status == CameraStatus::Stopped;
                 if idle {
                     e.stop.cancel();
                 }

@@ -1026,32 +1026,23 @@ async fn run_renditions(server: &Path, files: &str, frames_dir: &Path) -> Result
             mbit_s: r.delivered_mbit_s / clients as f64,
         });
     }
-    let mut links = Vec::new();
-    for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
-        for path in ["/stream.mjpg", "/stream.mjpg?size=640x360", "/stream.mjpg?size=320x180"] {
-            eprintln!("==> one MJPEG viewer of {path} on a {mbit} Mbit/s link, {measure:?}");
-            let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
-            let reading = Reading { path, rate: Some(bytes_per_second), ..Reading::FULL };
-            let r = run_clients(Protocol::Mjpeg, process.addr, 1, measure, reading, None).await;
-            links.push(LinkResult {
-                mbit,
-                path,
-                fps: r.fps_median,
-                latency_ms_p50: r.latency_ms_p50,
-                latency_ms_p99: r.latency_ms_p99,
-            });
-        }
+    // One viewer on each link: MJPEG of each size, then WebSocket at full size and auto.
+    let mut cases: Vec<(Protocol, &'static str, Reading)> = Vec::new();
+    for path in ["/stream.mjpg", "/stream.mjpg?size=640x360", "/stream.mjpg?size=320x180"] {
+        cases.push((Protocol::Mjpeg, path, Reading { path, ..Reading::FULL }));
     }
-    for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
-        for auto in [false, true] {
-            let path = if auto { "ws auto" } else { "ws full size" };
-            eprintln!("==> one WebSocket viewer, {path}, on a {mbit} Mbit/s link, {measure:?}");
+    cases.push((Protocol::Ws, "ws full size", Reading::FULL));
+    cases.push((Protocol::Ws, "ws auto", Reading { auto: true, ..Reading::FULL }));
+    let mut links = Vec::new();
+    for (protocol, label, reading) in cases {
+        for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
+            eprintln!("==> one {protocol:?} viewer, {label}, on a {mbit} Mbit/s link, {measure:?}");
             let process = ServerProcess::start(server, &bench_args(files)).map_err(|e| e.to_string())?;
-            let reading = Reading { rate: Some(bytes_per_second), auto, ..Reading::FULL };
-            let r = run_clients(Protocol::Ws, process.addr, 1, measure, reading, None).await;
+            let reading = Reading { rate: Some(bytes_per_second), ..reading };
+            let r = run_clients(protocol, process.addr, 1, measure, reading, None).await;
             links.push(LinkResult {
                 mbit,
-                path,
+                path: label,
                 fps: r.fps_median,
                 latency_ms_p50: r.latency_ms_p50,
                 latency_ms_p99: r.latency_ms_p99,

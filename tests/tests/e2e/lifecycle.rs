@@ -5,18 +5,12 @@ use std::time::{Duration, Instant};
 
 use framecast_shared::{ApiState, CameraStatus};
 
-use crate::util::{Incoming, Server, Viewer, http_get, http_get_body, read_part};
-
-async fn state(server: &Server) -> ApiState {
-    let (status, _, body) = http_get_body(server, "/api/state").await;
-    assert_eq!(status, 200);
-    serde_json::from_slice(&body).unwrap()
-}
+use crate::util::{Incoming, Server, Viewer, api_state, http_get, read_part};
 
 async fn wait_for_status(server: &Server, wanted: CameraStatus, limit: Duration) -> ApiState {
     let deadline = Instant::now() + limit;
     loop {
-        let s = state(server).await;
+        let s = api_state(server).await;
         if s.cameras[0].status == wanted {
             return s;
         }
@@ -28,12 +22,12 @@ async fn wait_for_status(server: &Server, wanted: CameraStatus, limit: Duration)
 #[tokio::test]
 async fn camera_stops_when_idle_and_restarts_for_the_next_viewer() {
     let server = Server::start(&["--size", "160x120", "--fps", "20", "--idle-timeout", "0.5"]);
-    assert_eq!(state(&server).await.cameras[0].status, CameraStatus::Stopped);
+    assert_eq!(api_state(&server).await.cameras[0].status, CameraStatus::Stopped);
 
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     let first = viewer.watch_for(Duration::from_millis(600)).await;
     assert!(!first.is_empty());
-    let during = state(&server).await;
+    let during = api_state(&server).await;
     assert_eq!(during.cameras[0].status, CameraStatus::Running);
     assert_eq!(during.cameras[0].viewers, 1);
     drop(viewer);
@@ -44,7 +38,7 @@ async fn camera_stops_when_idle_and_restarts_for_the_next_viewer() {
     let frames_when_stopped = stopped.cameras[0].frames;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
-        state(&server).await.cameras[0].frames,
+        api_state(&server).await.cameras[0].frames,
         frames_when_stopped,
         "a stopped camera captures nothing"
     );
@@ -74,7 +68,7 @@ async fn one_capture_serves_every_viewer() {
     let (_s, _h, mut mjpeg) = http_get(&server, "/stream.mjpg").await;
     mjpeg.read_until(b"--framecast\r\n").await.unwrap();
     read_part(&mut mjpeg, "framecast").await;
-    let before = state(&server).await.cameras[0].frames;
+    let before = api_state(&server).await.cameras[0].frames;
     let started = Instant::now();
     // Keep every viewer fed for two seconds.
     let handles: Vec<_> = viewers
@@ -92,7 +86,7 @@ async fn one_capture_serves_every_viewer() {
         assert!(received > 20, "a viewer received only {received} frames in 2 s at 20 fps");
         viewers.push(viewer);
     }
-    let s = state(&server).await;
+    let s = api_state(&server).await;
     let captured = s.cameras[0].frames - before;
     let expected = started.elapsed().as_secs_f64() * 20.0;
     assert!(

@@ -7,11 +7,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use framecast_shared::{
-    ApiState, ClientMessage, PlaybackEvent, PlaybackMode, RecordedSpan, RecordingState, ServerMessage,
-    unix_micros_now,
+    ClientMessage, PlaybackEvent, PlaybackMode, RecordedSpan, RecordingState, ServerMessage, unix_micros_now,
 };
 
-use crate::util::{Incoming, Server, Viewer, header, http_get_body, is_jpeg, temp_dir, within};
+use crate::util::{Incoming, Server, Viewer, api_state, header, http_get_body, is_jpeg, temp_dir, within};
 
 /// What the recorder's flush interval allows a crash to lose (`record::FLUSH_INTERVAL`).
 const FLUSH: Duration = framecast::record::FLUSH_INTERVAL;
@@ -26,11 +25,6 @@ fn recording_server(dir: &Path, extra: &[&str]) -> Server {
 async fn spans(server: &Server, query: &str) -> Vec<RecordedSpan> {
     let (status, _, body) = http_get_body(server, &format!("/api/recordings{query}")).await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
-}
-
-async fn state(server: &Server) -> ApiState {
-    let (_, _, body) = http_get_body(server, "/api/state").await;
     serde_json::from_slice(&body).unwrap()
 }
 
@@ -70,7 +64,7 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     let server = recording_server(&dir, &[]);
     // Recorded cameras run with nobody watching.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cam = state(&server).await.cameras.remove(0);
+    let cam = api_state(&server).await.cameras.remove(0);
     assert!(cam.running, "a recorded camera runs without viewers");
     assert_eq!(cam.recording.as_ref().map(|r| r.state), Some(RecordingState::Recording));
     tokio::time::sleep(Duration::from_secs(60)).await;
@@ -335,7 +329,7 @@ async fn retention_keeps_disk_use_under_the_size_and_keeps_the_newest() {
     let newest = all.last().unwrap().end_us;
     assert!(unix_micros_now() - newest < 4_000_000, "the newest recording is kept");
     assert!(all[0].start_us > started_us + 5_000_000, "the oldest went: {all:?}");
-    let cam = state(&server).await.cameras.remove(0);
+    let cam = api_state(&server).await.cameras.remove(0);
     assert!(cam.recording.unwrap().bytes <= 2_000_000 + 250_000);
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -364,7 +358,7 @@ async fn a_full_disk_pauses_recording_and_live_goes_on() {
     let server = Server::start(&["--record-dir", &record.display().to_string(), "--size", "640x360"]);
     let paused = within(15, "recording paused", async {
         loop {
-            let cam = state(&server).await.cameras.remove(0);
+            let cam = api_state(&server).await.cameras.remove(0);
             if let Some(r) = cam.recording.filter(|r| r.state == RecordingState::Paused) {
                 return r;
             }
@@ -384,7 +378,7 @@ async fn a_full_disk_pauses_recording_and_live_goes_on() {
     std::fs::remove_file(&filler).unwrap();
     within(10, "recording resumed", async {
         loop {
-            let cam = state(&server).await.cameras.remove(0);
+            let cam = api_state(&server).await.cameras.remove(0);
             if cam.recording.is_some_and(|r| r.state == RecordingState::Recording && r.bytes > 0) {
                 return;
             }
@@ -437,7 +431,7 @@ async fn a_camera_that_goes_quiet_keeps_its_last_frame_even_across_a_restart() {
     // The sender stops: after 10 s the camera is offline, and still shows its last frame.
     within(20, "the push camera going offline", async {
         loop {
-            let cam = state(&server).await.cameras.remove(0);
+            let cam = api_state(&server).await.cameras.remove(0);
             if cam.status == framecast_shared::CameraStatus::Offline {
                 return;
             }
@@ -465,10 +459,10 @@ async fn a_camera_that_goes_quiet_keeps_its_last_frame_even_across_a_restart() {
     // Restarted, it still has it (read back from the recording).
     drop(server);
     let server = Server::start(&argv.iter().map(String::as_str).collect::<Vec<_>>());
-    let cam = state(&server).await.cameras.remove(0);
+    let cam = api_state(&server).await.cameras.remove(0);
     assert!(cam.last_frame_us.is_some_and(|t| t.abs_diff(pushed_us) < 1_000_000));
     within(20, "offline after the restart", async {
-        while state(&server).await.cameras[0].status != framecast_shared::CameraStatus::Offline {
+        while api_state(&server).await.cameras[0].status != framecast_shared::CameraStatus::Offline {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })

@@ -4,15 +4,8 @@
 use std::time::{Duration, Instant};
 
 use framecast::source::jpeg::dimensions;
-use framecast_shared::ApiState;
 
-use crate::util::{Server, http_get, http_get_body, read_part};
-
-async fn state(server: &Server) -> ApiState {
-    let (status, _, body) = http_get_body(server, "/api/state").await;
-    assert_eq!(status, 200);
-    serde_json::from_slice(&body).unwrap()
-}
+use crate::util::{Server, api_state, http_get, http_get_body, read_part};
 
 async fn snapshot_size(server: &Server, path: &str) -> (u32, u32, usize) {
     let (status, _, body) = http_get_body(server, path).await;
@@ -84,7 +77,7 @@ async fn one_pipeline_serves_every_viewer_of_a_size_and_stops_when_unwatched() {
     other.read_until(b"--framecast\r\n").await.unwrap();
     read_part(&mut other, "framecast").await;
 
-    let camera = &state(&server).await.cameras[0];
+    let camera = &api_state(&server).await.cameras[0];
     let mut renditions: Vec<_> =
         camera.renditions.iter().map(|r| (r.width, r.height, r.quality, r.viewers, r.running)).collect();
     renditions.sort();
@@ -96,13 +89,13 @@ async fn one_pipeline_serves_every_viewer_of_a_size_and_stops_when_unwatched() {
     drop(other);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let now = state(&server).await;
+        let now = api_state(&server).await;
         let camera = &now.cameras[0];
         if camera.renditions.iter().all(|r| !r.running && r.viewers == 0) && !camera.running {
             let frames: Vec<u64> = camera.renditions.iter().map(|r| r.frames).collect();
             tokio::time::sleep(Duration::from_millis(300)).await;
             let later: Vec<u64> =
-                state(&server).await.cameras[0].renditions.iter().map(|r| r.frames).collect();
+                api_state(&server).await.cameras[0].renditions.iter().map(|r| r.frames).collect();
             assert_eq!(frames, later, "a stopped rendition makes no frames");
             break;
         }

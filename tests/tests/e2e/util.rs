@@ -253,6 +253,13 @@ pub async fn http_get(server: &Server, path: &str) -> (u16, Headers, BodyReader)
     (r.status, r.headers, r.body)
 }
 
+/// `/api/state`, parsed (and answered 200).
+pub async fn api_state(server: &Server) -> framecast_shared::ApiState {
+    let (status, _, body) = http_get_body(server, "/api/state").await;
+    assert_eq!(status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
 /// GET `path`: status, headers, and the whole body.
 pub async fn http_get_body(server: &Server, path: &str) -> (u16, Headers, Vec<u8>) {
     within(10, "response", http_client::get_body(server.addr, path)).await.expect("HTTP response")
