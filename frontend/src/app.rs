@@ -1,5 +1,7 @@
-//! The page: the canvas with the overlay and recorded badge, the timeline, the control bar,
-//! and the keyboard shortcuts. The parts are in [`crate::components`].
+//! The page. The address says which view: one camera ([`LiveView`]: the canvas with the
+//! overlay and recorded badge, the timeline, the control bar, the keyboard shortcuts), or with
+//! `?view=grid` every camera at once ([`Grid`]). Going between them is a history entry, so
+//! Back returns. The parts are in [`crate::components`].
 //!
 //! Keyboard: `space`/`k` pause, `s` snapshot, `f` fullscreen, `o` overlay; while the
 //! recording is paused `←`/`→` step a frame; `j`/`l` jump 10 s back/on.
@@ -11,18 +13,64 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::components::controls::ControlBar;
+use crate::components::grid::Grid;
 use crate::components::overlay::{Overlay, RecordedBadge};
 use crate::components::settings::SettingsPanel;
 use crate::components::timeline::{Range, Timeline};
 use crate::components::token_form::TokenForm;
-use crate::stream::{self, Cameras, Playback, Reporters, Stats, ViewState};
+use crate::stream::{Cameras, Playback, Reporters, Stats, ViewState, Viewer, Watch};
 
 /// How far `j` and `l` jump, µs.
 const JUMP_US: u64 = 10_000_000;
 
-/// The whole client.
+/// The views the address can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    /// One camera (`?camera=ID`, or the first).
+    Live,
+    /// Every camera (`?view=grid`).
+    Grid,
+}
+
+/// The view the page's address asks for.
+fn page_in_address() -> Page {
+    let search = web_sys::window().and_then(|w| w.location().search().ok()).unwrap_or_default();
+    let grid = search.trim_start_matches('?').split('&').any(|pair| pair == "view=grid");
+    if grid { Page::Grid } else { Page::Live }
+}
+
+/// The whole client: the view the address asks for.
 #[component]
 pub fn App() -> impl IntoView {
+    crate::token::adopt_from_address();
+    let (address, set_address) = signal(page_in_address());
+    // Back and Forward move between the grid and a camera.
+    let handle = window_event_listener(ev::popstate, move |_| set_address.set(page_in_address()));
+    on_cleanup(move || handle.remove());
+    // Only a change of view replaces it (and stops the pipelines of the one left).
+    let page = Memo::new(move |_| address.get());
+    let go = move |query: String| {
+        if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+            let _ = history.push_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+        }
+        set_address.set(page_in_address());
+    };
+    let to_grid = Callback::new(move |_| go("?view=grid".into()));
+    let open = Callback::new(move |id: String| go(format!("?camera={}", js_sys::encode_uri_component(&id))));
+    move || match page.get() {
+        Page::Live => view! { <LiveView on_grid=to_grid /> }.into_any(),
+        Page::Grid => view! { <Grid on_open=open /> }.into_any(),
+    }
+}
+
+/// One camera, large, with everything to watch and control it.
+#[component]
+fn LiveView(
+    /// Show every camera instead.
+    on_grid: Callback<()>,
+) -> impl IntoView {
+    let viewer = Viewer::new();
+    provide_context(viewer);
     let canvas: NodeRef<Canvas> = NodeRef::new();
     let stage: NodeRef<Div> = NodeRef::new();
     let (state, set_state) = signal(ViewState::Connecting);
@@ -33,9 +81,9 @@ pub fn App() -> impl IntoView {
     let (playback, set_playback) = signal(Playback::default());
     let panel = RwSignal::new(false);
     let zoom = RwSignal::new(crate::components::timeline::DEFAULT_ZOOM);
-    let (range, set_range) = signal(Range::ending(stream::server_now_us(), zoom.get_untracked()));
+    let (range, set_range) = signal(Range::ending(viewer.server_now_us(), zoom.get_untracked()));
     // The timeline ends at now: move it on every second (and at once on a zoom).
-    let tick = move || set_range.set(Range::ending(stream::server_now_us(), zoom.get_untracked()));
+    let tick = move || set_range.set(Range::ending(viewer.server_now_us(), zoom.get_untracked()));
     Effect::new(move |_| {
         zoom.track();
         tick();
@@ -54,8 +102,9 @@ pub fn App() -> impl IntoView {
             return true;
         }
         let Some(element) = canvas.get() else { return false };
-        stream::start(
+        viewer.start(
             element,
+            Watch::default(),
             Reporters {
                 state: Box::new(move |s| set_state.set(s)),
                 stats: Box::new(move |s| set_stats.set(s)),
@@ -69,21 +118,21 @@ pub fn App() -> impl IntoView {
     let in_playback = move || playback.get_untracked().mode != PlaybackMode::Live;
     let toggle_pause = move || {
         if in_playback() {
-            stream::toggle_playback_pause();
+            viewer.toggle_playback_pause();
         } else {
-            set_paused.set(stream::toggle_pause());
+            set_paused.set(viewer.toggle_pause());
         }
     };
     let jump = move |back: bool| {
         let p = playback.get_untracked();
-        let now = stream::server_now_us();
+        let now = viewer.server_now_us();
         let from = if p.mode == PlaybackMode::Live { now } else { p.position_us };
         if back {
-            stream::play(from.saturating_sub(JUMP_US), p.speed);
+            viewer.play(from.saturating_sub(JUMP_US), p.speed);
         } else if p.mode != PlaybackMode::Live {
             let to = from + JUMP_US;
             // Jumping into the last seconds (not yet on disk) is going live.
-            if to + 3_000_000 >= now { stream::go_live() } else { stream::play(to, p.speed) }
+            if to + 3_000_000 >= now { viewer.go_live() } else { viewer.play(to, p.speed) }
         }
     };
     let snapshot = move || {
@@ -105,8 +154,8 @@ pub fn App() -> impl IntoView {
             "s" => snapshot(),
             "f" => fullscreen(),
             "o" => overlay.update(|v| *v = !*v),
-            "ArrowLeft" if recorded_pause => stream::step(-1),
-            "ArrowRight" if recorded_pause => stream::step(1),
+            "ArrowLeft" if recorded_pause => viewer.step(-1),
+            "ArrowRight" if recorded_pause => viewer.step(1),
             "j" => jump(true),
             "l" => jump(false),
             _ => return,
@@ -130,9 +179,12 @@ pub fn App() -> impl IntoView {
                 <Overlay stats=stats visible=overlay.read_only() />
                 <RecordedBadge state=state />
                 <Show when=move || matches!(state.get(), ViewState::NeedsToken { .. })>
-                    <TokenForm rejected=Signal::derive(move || {
-                        matches!(state.get(), ViewState::NeedsToken { rejected: true })
-                    }) />
+                    <TokenForm
+                        rejected=Signal::derive(move || {
+                            matches!(state.get(), ViewState::NeedsToken { rejected: true })
+                        })
+                        on_token=Callback::new(move |token: String| viewer.use_token(&token))
+                    />
                 </Show>
                 <Show when=move || panel.get()>
                     <SettingsPanel cameras=cameras range=range />
@@ -155,6 +207,7 @@ pub fn App() -> impl IntoView {
                 on_fullscreen=Callback::new(move |_| fullscreen())
                 panel=panel
                 overlay=overlay
+                on_grid=on_grid
             />
         </main>
     }

@@ -16,14 +16,18 @@
 //! (`playback` messages); the status line then says "recorded · 14:02:31 · 12 min behind
 //! live" and the picture is marked, so it is never mistaken for live.
 //!
-//! The pipeline lives for the page's lifetime in a thread-local (wasm has one thread); the
-//! UI talks to it through the free functions at the bottom ([`toggle_pause`], [`play`], ...).
+//! Each canvas has its own pipeline, owned by a [`Viewer`]: the live view has one, and the
+//! camera grid one per tile (each asking for its own camera at its tile's size). The UI talks
+//! to a pipeline through its `Viewer` ([`Viewer::toggle_pause`], [`Viewer::play`], ...); the
+//! pipeline stops (closes its WebSocket, clears its timers) when the component that made the
+//! `Viewer` goes away.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use framecast_shared::{CameraInfo, CameraStatus, ClientMessage, FrameHeader, PlaybackMode, ServerMessage};
 use js_sys::{Array, Uint8Array};
+use leptos::prelude::{LocalStorage, SetValue, StoredValue, WithValue, on_cleanup};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen_futures::JsFuture;
@@ -246,7 +250,24 @@ const STATS_EVERY_MS: i32 = 250;
 /// Pings sent back to back after connecting, for a good first clock estimate.
 const FIRST_PINGS: usize = 5;
 
+/// What one pipeline shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Watch {
+    /// The camera; `None`: the one the page's address names (`?camera=`; without one, the
+    /// server's first), with the rest of the address's query passed on to `/ws`.
+    pub camera: Option<String>,
+    /// The picture size (`auto`, `full`, `WxH`); `None`: this device's choice
+    /// ([`size_choice`]).
+    pub size: Option<String>,
+}
+
 struct Pipeline {
+    watch: Watch,
+    /// Set once the viewer is gone: nothing more is drawn, sent or reconnected.
+    stopped: bool,
+    /// Interval timers and the visibility listener, cleared when the pipeline stops.
+    timers: Vec<(i32, Closure<dyn FnMut()>)>,
+    on_visibility: Option<Closure<dyn FnMut()>>,
     canvas: HtmlCanvasElement,
     ctx: CanvasRenderingContext2d,
     ws: Option<WebSocket>,
@@ -313,10 +334,6 @@ struct Pending {
 
 type Shared = Rc<RefCell<Pipeline>>;
 
-thread_local! {
-    static PIPELINE: RefCell<Option<Shared>> = const { RefCell::new(None) };
-}
-
 /// Client clock in ms since the Unix epoch: `performance.timeOrigin + performance.now()`
 /// (monotonic within the page, unlike `Date.now()`).
 pub fn now_ms() -> f64 {
@@ -344,18 +361,67 @@ impl std::fmt::Debug for Reporters {
     }
 }
 
-/// Connects and starts drawing on `canvas`; reconnects by itself when the connection drops.
-pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
+/// The UI's handle on one pipeline. It is `Copy` (it lives in the reactive owner that made
+/// it), so event handlers can take it; before [`Viewer::start`] its methods do nothing, and
+/// when that owner is cleaned up (the component unmounts) the pipeline stops.
+#[derive(Clone, Copy)]
+pub struct Viewer(StoredValue<Option<Shared>, LocalStorage>);
+
+impl std::fmt::Debug for Viewer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Viewer")
+    }
+}
+
+impl Viewer {
+    /// A viewer owned by the current reactive owner, stopped when it is cleaned up.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        let viewer = Viewer(StoredValue::new_local(None));
+        on_cleanup(move || viewer.stop());
+        viewer
+    }
+
+    /// Connects and starts drawing `watch` on `canvas`; reconnects by itself when the
+    /// connection drops. A second call is ignored.
+    pub fn start(self, canvas: HtmlCanvasElement, watch: Watch, report: Reporters) {
+        if self.0.with_value(|p| p.is_some()) {
+            return;
+        }
+        if let Some(pipeline) = start(canvas, watch, report) {
+            self.0.set_value(Some(pipeline));
+        }
+    }
+
+    /// Closes the connection and stops every timer; the canvas keeps its last picture.
+    pub fn stop(self) {
+        if let Some(pipeline) = self.0.try_with_value(|p| p.clone()).flatten() {
+            stop(&pipeline);
+        }
+    }
+
+    fn with(self, f: impl FnOnce(&Shared)) {
+        if let Some(pipeline) = self.0.try_with_value(|p| p.clone()).flatten() {
+            f(&pipeline);
+        }
+    }
+}
+
+fn start(canvas: HtmlCanvasElement, watch: Watch, report: Reporters) -> Option<Shared> {
     let Reporters { state: set_state, stats: set_stats, cameras: set_cameras, playback: set_playback } =
         report;
     let Some(ctx) =
         canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
     else {
         set_state(ViewState::Unsupported("this browser cannot draw on a canvas".into()));
-        return;
+        return None;
     };
     let second = || Window::new(1000.0);
     let pipeline = Rc::new(RefCell::new(Pipeline {
+        watch,
+        stopped: false,
+        timers: Vec::new(),
+        on_visibility: None,
         canvas,
         ctx,
         ws: None,
@@ -388,12 +454,11 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
         reported: None,
         told_canvas: None,
     }));
-    PIPELINE.with(|p| *p.borrow_mut() = Some(pipeline.clone()));
-    every(PING_EVERY_MS, {
+    every(&pipeline, PING_EVERY_MS, {
         let pipeline = pipeline.clone();
         move || send_ping(&pipeline)
     });
-    every(STATS_EVERY_MS, {
+    every(&pipeline, STATS_EVERY_MS, {
         let pipeline = pipeline.clone();
         move || {
             publish_stats(&pipeline);
@@ -403,12 +468,47 @@ pub fn start(canvas: HtmlCanvasElement, report: Reporters) {
     });
     watch_visibility(&pipeline);
     // A resized or rotated screen: `auto` picks for the new size.
-    every(CANVAS_CHECK_MS, {
+    every(&pipeline, CANVAS_CHECK_MS, {
         let pipeline = pipeline.clone();
         move || tell_canvas(&pipeline, false)
     });
-    crate::token::adopt_from_address();
     connect(&pipeline);
+    Some(pipeline)
+}
+
+/// Ends the pipeline: closes its connection without a retry and clears its timers. The
+/// closures are dropped a moment later, never while one of them may be running.
+fn stop(pipeline: &Shared) {
+    let (ws, garbage) = {
+        let mut p = pipeline.borrow_mut();
+        if p.stopped {
+            return;
+        }
+        p.stopped = true;
+        p.generation = p.generation.wrapping_add(1);
+        p.pending = None;
+        let timers = std::mem::take(&mut p.timers);
+        let closures = (timers, p.on_visibility.take(), p.on_message.take(), p.on_close.take());
+        (p.ws.take(), closures)
+    };
+    if let Some(window) = web_sys::window() {
+        for (id, _) in &garbage.0 {
+            window.clear_interval_with_handle(*id);
+        }
+        if let (Some(document), Some(listener)) = (window.document(), &garbage.1) {
+            let _ = document
+                .remove_event_listener_with_callback("visibilitychange", listener.as_ref().unchecked_ref());
+        }
+    }
+    if let Some(ws) = ws {
+        ws.set_onmessage(None);
+        ws.set_onclose(None);
+        let _ = ws.close();
+    }
+    let later = Closure::once_into_js(move || drop(garbage));
+    if let Some(window) = web_sys::window() {
+        let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(later.unchecked_ref(), 0);
+    }
 }
 
 /// How often the canvas size is compared with what the server was told.
@@ -422,18 +522,19 @@ fn tell_canvas(pipeline: &Shared, with_size: bool) {
         return;
     }
     pipeline.borrow_mut().told_canvas = canvas;
-    let size = with_size.then(size_choice);
+    let size = with_size.then(|| pipeline.borrow().watch.size.clone().unwrap_or_else(size_choice));
     send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: None, size, canvas });
 }
 
-fn every(ms: i32, f: impl FnMut() + 'static) {
+/// Runs `f` every `ms` until the pipeline stops.
+fn every(pipeline: &Shared, ms: i32, f: impl FnMut() + 'static) {
     let callback = Closure::<dyn FnMut()>::new(f);
-    if let Some(window) = web_sys::window() {
-        let _ = window
-            .set_interval_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms);
+    let Some(window) = web_sys::window() else { return };
+    if let Ok(id) =
+        window.set_interval_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), ms)
+    {
+        pipeline.borrow_mut().timers.push((id, callback));
     }
-    // Lives as long as the page.
-    callback.forget();
 }
 
 fn watch_visibility(pipeline: &Shared) {
@@ -448,19 +549,26 @@ fn watch_visibility(pipeline: &Shared) {
         })
     };
     let _ = document.add_event_listener_with_callback("visibilitychange", on_change.as_ref().unchecked_ref());
-    on_change.forget();
+    pipeline.borrow_mut().on_visibility = Some(on_change);
 }
 
-fn ws_url() -> String {
+fn ws_url(watch: &Watch) -> String {
     let location = web_sys::window().expect("a window").location();
     let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
-    let query = location.search().unwrap_or_default();
+    let query = match &watch.camera {
+        Some(id) => format!("?camera={}", js_sys::encode_uri_component(id)),
+        None => location.search().unwrap_or_default(),
+    };
     crate::token::with_token(&format!("{scheme}://{host}/ws{query}"))
 }
 
 fn connect(pipeline: &Shared) {
-    let ws = match WebSocket::new(&ws_url()) {
+    if pipeline.borrow().stopped {
+        return;
+    }
+    let url = ws_url(&pipeline.borrow().watch);
+    let ws = match WebSocket::new(&url) {
         Ok(ws) => ws,
         Err(_) => {
             set_state(pipeline, ViewState::Unsupported("cannot open a WebSocket".into()));
@@ -604,11 +712,12 @@ fn on_text(pipeline: &Shared, text: &str) {
             let shown = cameras.iter().find(|c| c.id == camera).cloned();
             let list = Cameras { all: cameras, shown: camera, admin };
             (pipeline.borrow().set_cameras)(list.clone());
+            let state = shown.map(|c| camera_state(pipeline, &c)).unwrap_or(ViewState::CameraStarting);
             {
                 let mut p = pipeline.borrow_mut();
                 p.cameras = list;
                 p.retry_ms = RETRY_MIN_MS;
-                p.camera = shown.as_ref().map(camera_state).unwrap_or(ViewState::CameraStarting);
+                p.camera = state;
                 // A new connection starts live.
                 p.playback = Playback::default();
             }
@@ -621,9 +730,10 @@ fn on_text(pipeline: &Shared, text: &str) {
             pipeline.borrow_mut().last.picture = Some(PictureNote { mode, width, height, link_bps, reason });
         }
         Ok(ServerMessage::State { camera }) => {
+            let state = camera_state(pipeline, &camera);
             let list = {
                 let mut p = pipeline.borrow_mut();
-                p.camera = camera_state(&camera);
+                p.camera = state;
                 match p.cameras.all.iter_mut().find(|c| c.id == camera.id) {
                     Some(known) => *known = *camera,
                     None => p.cameras.all.push(*camera),
@@ -693,7 +803,7 @@ fn decode(pipeline: Shared, frame: Pending) {
 /// Draws a decoded frame; false if it was not drawn (paused meanwhile).
 fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) -> bool {
     let mut p = pipeline.borrow_mut();
-    if p.user_paused || p.hidden {
+    if p.user_paused || p.hidden || p.stopped {
         bitmap.close();
         return false;
     }
@@ -724,11 +834,11 @@ fn draw(pipeline: &Shared, header: &FrameHeader, bitmap: ImageBitmap) -> bool {
 }
 
 /// What a camera's description means for the status line.
-fn camera_state(camera: &CameraInfo) -> ViewState {
+fn camera_state(pipeline: &Shared, camera: &CameraInfo) -> ViewState {
     match camera.status {
         CameraStatus::Running => ViewState::Live,
         CameraStatus::Offline => {
-            let now = server_now_us_estimate();
+            let now = server_now_us(pipeline);
             ViewState::CameraOffline {
                 reason: camera.reason.clone().unwrap_or_default(),
                 last_frame_ago_ms: camera.last_frame_us.map(|t| now.saturating_sub(t) as f64 / 1000.0),
@@ -739,10 +849,9 @@ fn camera_state(camera: &CameraInfo) -> ViewState {
     }
 }
 
-/// The server's clock now, µs, from the ping/pong estimate when there is one.
-fn server_now_us_estimate() -> u64 {
-    let offset = PIPELINE
-        .with(|p| p.borrow().as_ref().and_then(|p| p.try_borrow().ok().and_then(|p| p.clock.offset_ms())));
+/// The server's clock now, µs, from the pipeline's ping/pong estimate when there is one.
+fn server_now_us(pipeline: &Shared) -> u64 {
+    let offset = pipeline.try_borrow().ok().and_then(|p| p.clock.offset_ms());
     ((now_ms() - offset.unwrap_or(0.0)) * 1000.0).max(0.0) as u64
 }
 
@@ -808,8 +917,7 @@ fn set_state(pipeline: &Shared, state: ViewState) {
 /// Shows the pause state if paused, the recording's position when playing it back, otherwise
 /// what the camera/connection is doing. Reports only changes.
 fn refresh_state(pipeline: &Shared) {
-    let offset = pipeline.borrow().clock.offset_ms();
-    let server_now = ((now_ms() - offset.unwrap_or(0.0)) * 1000.0).max(0.0) as u64;
+    let server_now = server_now_us(pipeline);
     let state = {
         let p = pipeline.borrow();
         if p.user_paused {
@@ -860,70 +968,112 @@ fn after_pause_change(pipeline: &Shared) {
     refresh_state(pipeline);
 }
 
-fn with_pipeline(f: impl FnOnce(&Shared)) {
-    if let Some(pipeline) = PIPELINE.with(|p| p.borrow().clone()) {
-        f(&pipeline);
+/// What the UI asks of a viewer.
+impl Viewer {
+    /// Pauses or resumes drawing; returns whether it is now paused.
+    pub fn toggle_pause(self) -> bool {
+        let mut paused = false;
+        self.with(|pipeline| {
+            {
+                let mut p = pipeline.borrow_mut();
+                p.user_paused = !p.user_paused;
+                paused = p.user_paused;
+            }
+            after_pause_change(pipeline);
+        });
+        paused
     }
-}
 
-/// Pauses or resumes drawing; returns whether it is now paused.
-pub fn toggle_pause() -> bool {
-    let mut paused = false;
-    with_pipeline(|pipeline| {
-        {
-            let mut p = pipeline.borrow_mut();
-            p.user_paused = !p.user_paused;
-            paused = p.user_paused;
+    /// Asks the server to change the shown camera's settings (for every viewer).
+    pub fn change_settings(self, size: Option<(u32, u32)>, fps: Option<u32>, quality: Option<u8>) {
+        self.with(|pipeline| {
+            let message =
+                ClientMessage::Settings { width: size.map(|s| s.0), height: size.map(|s| s.1), fps, quality };
+            send_now(pipeline, &message);
+        });
+    }
+
+    /// Chooses this device's picture size (`auto`, `full` or `WxH`), remembers it and asks
+    /// the server for it.
+    pub fn set_size_choice(self, choice: &str) {
+        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = storage.set_item(SIZE_KEY, choice);
         }
-        after_pause_change(pipeline);
-    });
-    paused
-}
-
-/// Asks the server to change the shown camera's settings (for every viewer).
-pub fn change_settings(size: Option<(u32, u32)>, fps: Option<u32>, quality: Option<u8>) {
-    with_pipeline(|pipeline| {
-        let message =
-            ClientMessage::Settings { width: size.map(|s| s.0), height: size.map(|s| s.1), fps, quality };
-        send_now(pipeline, &message);
-    });
-}
-
-/// Chooses this device's picture size (`auto`, `full` or `WxH`), remembers it and asks the
-/// server for it.
-pub fn set_size_choice(choice: &str) {
-    if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
-        let _ = storage.set_item(SIZE_KEY, choice);
+        self.with(|pipeline| tell_canvas(pipeline, true));
     }
-    with_pipeline(|pipeline| tell_canvas(pipeline, true));
-}
 
-/// Caps the frame rate sent to this viewer only (0: no cap).
-pub fn set_own_max_fps(max_fps: f64) {
-    with_pipeline(|pipeline| {
-        send_now(
-            pipeline,
-            &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None, canvas: None },
-        )
-    });
-}
-
-/// Shows another camera: puts `?camera=ID` in the address (so a reload keeps it) and
-/// reconnects.
-pub fn switch_camera(id: &str) {
-    if let Some(window) = web_sys::window()
-        && let Ok(history) = window.history()
-    {
-        let query = format!("?camera={}", js_sys::encode_uri_component(id));
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+    /// Caps the frame rate sent to this viewer only (0: no cap).
+    pub fn set_own_max_fps(self, max_fps: f64) {
+        self.with(|pipeline| {
+            send_now(
+                pipeline,
+                &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None, canvas: None },
+            )
+        });
     }
-    with_pipeline(reconnect_now);
-}
 
-/// Remembers `token` on this device and connects with it at once.
-pub fn use_token(token: &str) {
-    crate::token::store(token);
-    with_pipeline(reconnect_now);
+    /// Shows another camera: puts `?camera=ID` in the address (so a reload keeps it) and
+    /// reconnects.
+    pub fn switch_camera(self, id: &str) {
+        if let Some(window) = web_sys::window()
+            && let Ok(history) = window.history()
+        {
+            let query = format!("?camera={}", js_sys::encode_uri_component(id));
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&query));
+        }
+        self.with(reconnect_now);
+    }
+
+    /// Remembers `token` on this device and connects with it at once.
+    pub fn use_token(self, token: &str) {
+        crate::token::store(token);
+        self.with(reconnect_now);
+    }
+
+    /// The server's clock now (µs since the Unix epoch), as well as this viewer's ping/pong
+    /// estimate knows (the local clock before it connects).
+    pub fn server_now_us(self) -> u64 {
+        let mut now = (now_ms() * 1000.0) as u64;
+        self.with(|pipeline| now = server_now_us(pipeline));
+        now
+    }
+
+    /// Plays the recording from `from_us` (the first frame at or after it) at `speed`.
+    pub fn play(self, from_us: u64, speed: u32) {
+        self.with(|pipeline| {
+            // Drawing must go on: a client-side pause would hide the recording.
+            pipeline.borrow_mut().user_paused = false;
+            after_pause_change(pipeline);
+            send_now(pipeline, &ClientMessage::Play { from_us, speed: Some(speed) })
+        });
+    }
+
+    /// Back to the live picture.
+    pub fn go_live(self) {
+        self.with(|pipeline| send_now(pipeline, &ClientMessage::Live));
+    }
+
+    /// Pauses or resumes the recording being played.
+    pub fn toggle_playback_pause(self) {
+        self.with(|pipeline| {
+            let message = if pipeline.borrow().playback.mode == PlaybackMode::Paused {
+                ClientMessage::Resume
+            } else {
+                ClientMessage::Pause
+            };
+            send_now(pipeline, &message);
+        });
+    }
+
+    /// While the recording is paused: the frame `frames` recorded frames on (or back).
+    pub fn step(self, frames: i32) {
+        self.with(|pipeline| send_now(pipeline, &ClientMessage::Step { frames }));
+    }
+
+    /// Sets a device control of the shown camera (brightness, exposure...), for every viewer.
+    pub fn set_control(self, name: &str, value: i64) {
+        self.with(|pipeline| send_now(pipeline, &ClientMessage::Control { name: name.to_string(), value }));
+    }
 }
 
 /// Drops the current connection (without the retry its close would schedule) and connects
@@ -943,51 +1093,4 @@ fn reconnect_now(pipeline: &Shared) {
     }
     refresh_state(pipeline);
     connect(pipeline);
-}
-
-/// The server's clock now (µs since the Unix epoch), as well as the ping/pong estimate knows.
-pub fn server_now_us() -> u64 {
-    server_now_us_estimate()
-}
-
-/// Where this viewer is in time.
-pub fn playback() -> Playback {
-    PIPELINE.with(|p| p.borrow().as_ref().map(|p| p.borrow().playback)).unwrap_or_default()
-}
-
-/// Plays the recording from `from_us` (the first frame at or after it) at `speed`.
-pub fn play(from_us: u64, speed: u32) {
-    with_pipeline(|pipeline| {
-        // Drawing must go on: a client-side pause would hide the recording.
-        pipeline.borrow_mut().user_paused = false;
-        after_pause_change(pipeline);
-        send_now(pipeline, &ClientMessage::Play { from_us, speed: Some(speed) })
-    });
-}
-
-/// Back to the live picture.
-pub fn go_live() {
-    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Live));
-}
-
-/// Pauses or resumes the recording being played.
-pub fn toggle_playback_pause() {
-    with_pipeline(|pipeline| {
-        let message = if pipeline.borrow().playback.mode == PlaybackMode::Paused {
-            ClientMessage::Resume
-        } else {
-            ClientMessage::Pause
-        };
-        send_now(pipeline, &message);
-    });
-}
-
-/// While the recording is paused: the frame `frames` recorded frames on (or back).
-pub fn step(frames: i32) {
-    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Step { frames }));
-}
-
-/// Sets a device control of the shown camera (brightness, exposure...), for every viewer.
-pub fn set_control(name: &str, value: i64) {
-    with_pipeline(|pipeline| send_now(pipeline, &ClientMessage::Control { name: name.to_string(), value }));
 }

@@ -285,10 +285,8 @@ async fn next_camera_frame(
     loop {
         let status = viewer.status();
         if status.status == CameraStatus::Offline {
-            return Err(SourceError::Device(format!(
-                "camera offline: {}",
-                status.reason.unwrap_or_else(|| "no reason given".into())
-            )));
+            // The camera's own reason: the viewer's status line already says "offline".
+            return Err(SourceError::Device(status.reason.unwrap_or_else(|| "no reason given".into())));
         }
         tokio::select! {
             _ = stop.cancelled() => return Err(SourceError::Device("rendition stopped".into())),

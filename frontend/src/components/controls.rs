@@ -4,7 +4,7 @@
 use framecast_shared::{PLAYBACK_SPEEDS, PlaybackMode};
 use leptos::prelude::*;
 
-use crate::stream::{self, Cameras, Playback, ViewState};
+use crate::stream::{Cameras, Playback, ViewState, Viewer};
 
 /// The status line and the controls. Live and the speed show for recorded cameras; while
 /// the recording is played, Pause holds its frame.
@@ -28,7 +28,11 @@ pub fn ControlBar(
     panel: RwSignal<bool>,
     /// Whether the figures are shown.
     overlay: RwSignal<bool>,
+    /// Every camera in a grid (offered when there are several).
+    on_grid: Callback<()>,
 ) -> impl IntoView {
+    let viewer = expect_context::<Viewer>();
+    let several = move || cameras.with(|c| c.all.len() > 1);
     let recorded_camera = move || cameras.with(|c| c.current().is_some_and(|c| c.recording.is_some()));
     let live = move || playback.get().mode == PlaybackMode::Live;
     let pause_label = move || {
@@ -51,7 +55,7 @@ pub fn ControlBar(
                     <button
                         class="live-button"
                         data-testid="live-button"
-                        on:click=move |_| stream::go_live()
+                        on:click=move |_| viewer.go_live()
                         prop:disabled=live
                         title="Back to the live picture"
                     >
@@ -65,7 +69,7 @@ pub fn ControlBar(
                             prop:value=move || playback.get().speed.to_string()
                             on:change=move |e| {
                                 if let Ok(speed) = event_target_value(&e).parse() {
-                                    stream::play(playback.get_untracked().position_us, speed);
+                                    viewer.play(playback.get_untracked().position_us, speed);
                                 }
                             }
                         >
@@ -75,6 +79,15 @@ pub fn ControlBar(
                                 .collect_view()}
                         </select>
                     </Show>
+                </Show>
+                <Show when=several>
+                    <button
+                        on:click=move |_| on_grid.run(())
+                        title="Every camera at once"
+                        data-testid="grid-button"
+                    >
+                        "Grid"
+                    </button>
                 </Show>
                 <button on:click=move |_| on_pause.run(()) title="Pause / resume (space)">{pause_label}</button>
                 <button on:click=move |_| on_snapshot.run(()) title="Save the frame on screen (s)">"Snapshot"</button>

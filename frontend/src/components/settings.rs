@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::timeline::Range;
-use crate::stream::{self, Cameras};
+use crate::stream::{self, Cameras, Viewer};
 
 /// Frame rates offered in the pickers (filtered by what the camera allows).
 const FPS_CHOICES: [u32; 9] = [1, 2, 5, 10, 15, 20, 25, 30, 60];
@@ -22,6 +22,7 @@ pub fn SettingsPanel(
     /// The timeline's range, which "Export" saves.
     range: ReadSignal<Range>,
 ) -> impl IntoView {
+    let viewer = expect_context::<Viewer>();
     let (own_cap, set_own_cap) = signal(0u32);
     let (picture, set_picture) = signal(stream::size_choice());
     let current = move || cameras.with(|c| c.current().cloned());
@@ -36,7 +37,7 @@ pub fn SettingsPanel(
                     <select
                         data-testid="camera-select"
                         prop:value=move || cameras.with(|c| c.shown.clone())
-                        on:change=move |e| stream::switch_camera(&event_target_value(&e))
+                        on:change=move |e| viewer.switch_camera(&event_target_value(&e))
                     >
                         {move || {
                             cameras
@@ -62,7 +63,7 @@ pub fn SettingsPanel(
                         if let Some((w, h)) = event_target_value(&e).split_once('x')
                             && let (Ok(w), Ok(h)) = (w.parse(), h.parse())
                         {
-                            stream::change_settings(Some((w, h)), None, None);
+                            viewer.change_settings(Some((w, h)), None, None);
                         }
                     }
                 >
@@ -83,7 +84,7 @@ pub fn SettingsPanel(
                     prop:value=fps_value
                     on:change=move |e| {
                         if let Ok(fps) = event_target_value(&e).parse() {
-                            stream::change_settings(None, Some(fps), None);
+                            viewer.change_settings(None, Some(fps), None);
                         }
                     }
                 >
@@ -104,7 +105,7 @@ pub fn SettingsPanel(
                         prop:value=quality_value
                         on:change=move |e| {
                             if let Ok(q) = event_target_value(&e).parse() {
-                                stream::change_settings(None, None, Some(q));
+                                viewer.change_settings(None, None, Some(q));
                             }
                         }
                     >
@@ -135,7 +136,7 @@ pub fn SettingsPanel(
                                     prop:value=control.value.to_string()
                                     on:change=move |e| {
                                         if let Ok(value) = event_target_value(&e).parse() {
-                                            stream::set_control(&name, value);
+                                            viewer.set_control(&name, value);
                                         }
                                     }
                                 />
@@ -153,7 +154,7 @@ pub fn SettingsPanel(
                     on:change=move |e| {
                         let choice = event_target_value(&e);
                         set_picture.set(choice.clone());
-                        stream::set_size_choice(&choice);
+                        viewer.set_size_choice(&choice);
                     }
                 >
                     <option value="auto">"Auto (what the link carries)"</option>
@@ -178,7 +179,7 @@ pub fn SettingsPanel(
                     on:change=move |e| {
                         if let Ok(cap) = event_target_value(&e).parse::<u32>() {
                             set_own_cap.set(cap);
-                            stream::set_own_max_fps(cap as f64);
+                            viewer.set_own_max_fps(cap as f64);
                         }
                     }
                 >
@@ -209,7 +210,7 @@ pub fn SettingsPanel(
                 <button
                     type="button"
                     data-testid="forget-token"
-                    on:click=|_| stream::use_token("")
+                    on:click=move |_| viewer.use_token("")
                     title="Remove the token remembered on this device"
                 >
                     "Forget token"

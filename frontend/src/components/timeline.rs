@@ -8,7 +8,7 @@ use framecast_shared::{PlaybackMode, RecordedSpan};
 use leptos::html::Div;
 use leptos::prelude::*;
 
-use crate::stream::{self, Cameras, Playback};
+use crate::stream::{self, Cameras, Playback, Viewer};
 
 /// How far back the timeline reaches, as offered (seconds, label).
 pub const ZOOMS: [(u64, &str); 4] = [(600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"), (24 * 3600, "24 h")];
@@ -73,6 +73,7 @@ pub fn Timeline(
     /// Seconds the range reaches back.
     zoom: RwSignal<u64>,
 ) -> impl IntoView {
+    let viewer = expect_context::<Viewer>();
     let bar: NodeRef<Div> = NodeRef::new();
     let (spans, set_spans) = signal(Vec::<RecordedSpan>::new());
     let shown_camera = move || cameras.with(|c| c.shown.clone());
@@ -120,10 +121,10 @@ pub fn Timeline(
         }
         last_scrub.set(now);
         if final_move && at_live_edge {
-            stream::go_live();
+            viewer.go_live();
         } else if !at_live_edge {
             let speed = playback.get_untracked().speed;
-            stream::play(range.get_untracked().time_at(fraction), speed);
+            viewer.play(range.get_untracked().time_at(fraction), speed);
         }
     };
 

@@ -3,13 +3,13 @@
 use leptos::html::Input;
 use leptos::prelude::*;
 
-use crate::stream;
-
 /// Asks for the token the server wants; it is remembered on this device.
 #[component]
 pub fn TokenForm(
     /// Whether a remembered token was refused.
     rejected: Signal<bool>,
+    /// What to do with the token typed in.
+    on_token: Callback<String>,
 ) -> impl IntoView {
     let input: NodeRef<Input> = NodeRef::new();
     view! {
@@ -19,7 +19,7 @@ pub fn TokenForm(
             on:submit=move |e| {
                 e.prevent_default();
                 if let Some(field) = input.get() {
-                    stream::use_token(&field.value());
+                    on_token.run(field.value());
                 }
             }
         >

@@ -181,6 +181,110 @@ async fn auto_sizes_the_picture_for_the_screen_and_says_so(engine: Engine) {
     browser.close().await;
 }
 
+/// Every tile of the grid has drawn frames and its canvas is not blank; the tiles' canvas
+/// sizes, their tile's size in device pixels, their left edges, and their states.
+const GRID_TILES: &str = r#"
+    const tiles = [...document.querySelectorAll('[data-testid=tile]')];
+    return tiles.map(t => {
+        const c = t.querySelector('canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const colours = new Set();
+        for (let i = 0; i < d.length; i += 4 * 61) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
+        const area = c.parentElement;
+        return { camera: t.dataset.camera, drawn: +(c.dataset.framesDrawn || 0), colours: colours.size,
+                 width: c.width, height: c.height,
+                 room: Math.round(area.clientWidth * devicePixelRatio),
+                 left: Math.round(t.getBoundingClientRect().left),
+                 state: t.querySelector('[data-testid=tile-state]').textContent };
+    });
+"#;
+
+/// Waits until every one of `live` tiles has drawn frames, then returns what [`GRID_TILES`] says.
+async fn grid_tiles(browser: &Browser, tiles: usize, live: &[&str]) -> Vec<Value> {
+    let ready = format!(
+        "const t = [...document.querySelectorAll('[data-testid=tile]')];
+         return t.length === {tiles} && t.filter(x => {live:?}.includes(x.dataset.camera))
+             .every(x => +(x.querySelector('canvas').dataset.framesDrawn || 0) >= 5)"
+    );
+    browser.wait_until("every live tile drawing", &ready, Duration::from_secs(30)).await;
+    browser.eval(GRID_TILES).await.as_array().unwrap().clone()
+}
+
+every_engine!(the_grid_shows_every_camera_in_a_tile_sized_for_it);
+async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
+    // Four cameras and one that fails: each tile draws its own camera at its own size and
+    // says its own state.
+    let live = ["desk", "door", "yard", "shed"];
+    let mut args: Vec<String> = live.iter().map(|id| format!("{id}=emulated")).collect();
+    args.push("broken=cmd:echo 'lens cap on' >&2; exit 3".into());
+    let mut argv: Vec<&str> = args.iter().flat_map(|a| ["--camera", a.as_str()]).collect();
+    argv.extend(["--size", "640x360", "--fps", "10"]);
+    let server = Server::start(&argv);
+
+    // A phone: one column, every camera drawing, none larger than its tile.
+    let phone = Browser::start(engine, "grid-phone", 390, 844, true).await;
+    phone.open(&server.url("/?view=grid")).await;
+    let tiles = grid_tiles(&phone, 5, &live).await;
+    phone
+        .wait_until(
+            "the broken camera's tile saying why",
+            "const t = document.querySelector('[data-camera=broken] [data-testid=tile-state]');
+             return !!t && t.textContent.includes('lens cap on')",
+            Duration::from_secs(20),
+        )
+        .await;
+    for tile in tiles.iter().filter(|t| live.contains(&t["camera"].as_str().unwrap())) {
+        assert!(tile["colours"].as_u64().unwrap() > 5, "a blank tile: {tile}");
+        assert!(
+            tile["width"].as_u64().unwrap() <= tile["room"].as_u64().unwrap() + 1,
+            "larger than its tile: {tile}"
+        );
+        assert_eq!(tile["state"], "live", "{tile}");
+    }
+    let lefts: std::collections::BTreeSet<i64> = tiles.iter().map(|t| t["left"].as_i64().unwrap()).collect();
+    assert_eq!(lefts.len(), 1, "one column on a phone: {tiles:?}");
+    phone.screenshot("grid-phone").await;
+
+    // Tapping a tile opens that camera full; Back returns to the grid.
+    phone.click(Locator::Css("[data-camera=door]")).await;
+    phone
+        .wait_until(
+            "the door camera open full",
+            "const c = document.querySelector('.stage canvas');
+             return location.search === '?camera=door' && !!c && +(c.dataset.framesDrawn || 0) >= 3",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(phone.eval(&text_of("state")).await, "live");
+    phone.eval("history.back(); return true").await;
+    grid_tiles(&phone, 5, &live).await;
+    phone.close().await;
+
+    // A desktop: as many columns as fit, each tile a rendition smaller than the camera's
+    // picture; the Grid button of the single view leads there.
+    let desktop = Browser::start(engine, "grid-desktop", 1280, 800, false).await;
+    desktop.open(&server.url("/?camera=yard")).await;
+    desktop
+        .wait_until(
+            "the Grid button (once the page knows the cameras)",
+            "return !!document.querySelector('[data-testid=grid-button]')",
+            Duration::from_secs(20),
+        )
+        .await;
+    desktop.click(Locator::Css("[data-testid=grid-button]")).await;
+    let tiles = grid_tiles(&desktop, 5, &live).await;
+    let lefts: std::collections::BTreeSet<i64> = tiles.iter().map(|t| t["left"].as_i64().unwrap()).collect();
+    assert!(lefts.len() >= 3, "several columns on a desktop: {tiles:?}");
+    for tile in tiles.iter().filter(|t| live.contains(&t["camera"].as_str().unwrap())) {
+        let (w, room) = (tile["width"].as_u64().unwrap(), tile["room"].as_u64().unwrap());
+        assert!(w < 640 && w <= room + 1, "a tile's picture sized for it: {tile}");
+        assert!(tile["colours"].as_u64().unwrap() > 5, "a blank tile: {tile}");
+    }
+    assert_eq!(desktop.eval("return location.search").await, "?view=grid");
+    desktop.screenshot("grid-desktop").await;
+    desktop.close().await;
+}
+
 every_engine!(the_page_reconnects_by_itself_when_the_server_restarts);
 async fn the_page_reconnects_by_itself_when_the_server_restarts(engine: Engine) {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
