@@ -125,10 +125,11 @@ pub fn size_choice() -> String {
         .unwrap_or_else(|| "auto".into())
 }
 
-/// The area the picture is drawn in, in device pixels: `auto` never asks for more.
-fn canvas_device_px(canvas: &HtmlCanvasElement) -> Option<[u32; 2]> {
+/// The area the picture is drawn in, in device pixels (at most `max_density` per CSS pixel):
+/// `auto` never asks for more.
+fn canvas_device_px(canvas: &HtmlCanvasElement, max_density: Option<f64>) -> Option<[u32; 2]> {
     let area = canvas.parent_element()?;
-    let ratio = web_sys::window()?.device_pixel_ratio().max(1.0);
+    let ratio = web_sys::window()?.device_pixel_ratio().min(max_density.unwrap_or(f64::MAX)).max(1.0);
     let (w, h) = (f64::from(area.client_width()) * ratio, f64::from(area.client_height()) * ratio);
     (w >= 1.0 && h >= 1.0).then(|| [w.round() as u32, h.round() as u32])
 }
@@ -259,6 +260,9 @@ pub struct Watch {
     /// The picture size (`auto`, `full`, `WxH`); `None`: this device's choice
     /// ([`size_choice`]).
     pub size: Option<String>,
+    /// At most this many device pixels per CSS pixel in the canvas size told to the server
+    /// (`None`: the screen's own ratio).
+    pub max_density: Option<f64>,
 }
 
 struct Pipeline {
@@ -517,7 +521,10 @@ const CANVAS_CHECK_MS: i32 = 1000;
 /// Tells the server the canvas size when it changed (or always, with this device's size
 /// choice, on a new connection).
 fn tell_canvas(pipeline: &Shared, with_size: bool) {
-    let canvas = canvas_device_px(&pipeline.borrow().canvas);
+    let canvas = {
+        let p = pipeline.borrow();
+        canvas_device_px(&p.canvas, p.watch.max_density)
+    };
     if !with_size && (canvas.is_none() || canvas == pipeline.borrow().told_canvas) {
         return;
     }

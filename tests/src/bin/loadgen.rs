@@ -59,6 +59,16 @@ enum Command {
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
     },
+    /// Only the grid part of the renditions benchmark: four cameras on a phone's grid against
+    /// four full streams.
+    Grid {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
     /// Only the recording benchmark: cost, seek time, 8x playback, memory over time.
     Record {
         /// The framecast binary to start.
@@ -198,6 +208,13 @@ fn main() {
             print_renditions(&run_renditions(&server, &files, &frames_dir).await?);
             Ok(())
         }),
+        Command::Grid { server, out } => runtime.block_on(async {
+            let frames_dir = out.join("frames-1280x720");
+            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
+            let files = format!("files:{}", frames_dir.display());
+            print_grid(&run_grid(&server, &files, Duration::from_secs(RENDITION_SECONDS)).await?);
+            Ok(())
+        }),
         Command::Record { server, out, minutes } => runtime.block_on(async {
             let frames_dir = out.join("frames-1280x720");
             make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
@@ -288,13 +305,15 @@ struct Reading {
     rate: Option<u64>,
     /// What an MJPEG client asks for.
     path: &'static str,
-    /// A WebSocket client asks for `"size":"auto"` (with a 1280x720 canvas).
-    auto: bool,
+    /// A WebSocket client asks for `"size":"auto"` with this canvas (device pixels).
+    auto: Option<[u32; 2]>,
+    /// The camera a WebSocket client watches (`?camera=`; the first when absent).
+    camera: Option<&'static str>,
 }
 
 impl Reading {
     /// As fast as it comes, the camera's own picture.
-    const FULL: Reading = Reading { pace: None, rate: None, path: "/stream.mjpg", auto: false };
+    const FULL: Reading = Reading { pace: None, rate: None, path: "/stream.mjpg", auto: None, camera: None };
 }
 
 /// Runs `n` clients for one second of warm-up plus `measure`, each reading as `reading` says;
@@ -310,8 +329,8 @@ async fn run_clients(
     let warmup = Duration::from_secs(1);
     let window_start = Instant::now() + warmup;
     let window_end = window_start + measure;
-    let Reading { pace, rate, path, auto } = reading;
-    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path, auto };
+    let Reading { pace, rate, path, auto, camera } = reading;
+    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path, auto, camera };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -409,8 +428,10 @@ struct ClientPlan {
     rate: Option<u64>,
     /// What an MJPEG client asks for.
     path: &'static str,
-    /// A WebSocket client asks for `"size":"auto"`.
-    auto: bool,
+    /// A WebSocket client asks for `"size":"auto"` with this canvas.
+    auto: Option<[u32; 2]>,
+    /// The camera a WebSocket client watches.
+    camera: Option<&'static str>,
 }
 
 /// Records one received frame if it falls in the measured window.
@@ -444,7 +465,10 @@ async fn run_client(
 ) -> Result<(), String> {
     match protocol {
         Protocol::Ws => {
-            let url = format!("ws://{}/ws", plan.addr);
+            let url = match plan.camera {
+                Some(id) => format!("ws://{}/ws?camera={id}", plan.addr),
+                None => format!("ws://{}/ws", plan.addr),
+            };
             let tcp = tokio::net::TcpStream::connect(plan.addr).await.map_err(|e| e.to_string())?;
             let _ = tcp.set_nodelay(true);
             match plan.rate {
@@ -475,9 +499,9 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
     let ClientPlan { window, pace, auto, .. } = *plan;
-    if auto {
+    if let Some(canvas) = auto {
         let size = Some("auto".to_string());
-        let hello = ClientMessage::Hello { window: None, max_fps: None, size, canvas: Some([1280, 720]) };
+        let hello = ClientMessage::Hello { window: None, max_fps: None, size, canvas: Some(canvas) };
         ws.send(Message::Text(hello.to_json().into())).await.map_err(|e| e.to_string())?;
     }
     let mut last = None;
@@ -894,7 +918,8 @@ async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResult {
             log
         })
     };
-    let base = ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg", auto: false };
+    let base =
+        ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg", auto: None, camera: None };
     let normal: Vec<_> = (0..MIX_NORMAL).map(|_| spawn(base)).collect();
     let one_fps: Vec<_> = (0..MIX_SLOW_EACH)
         .map(|_| spawn(ClientPlan { pace: Some(Duration::from_secs(1)), ..base }))
@@ -976,6 +1001,20 @@ struct RenditionBench {
     codec: framecast_tests::codecbench::CodecReport,
     cost: Vec<RenditionCost>,
     links: Vec<LinkResult>,
+    grid: Vec<GridResult>,
+}
+
+/// Four cameras watched at once, by one viewer each.
+#[derive(Debug, Serialize)]
+struct GridResult {
+    label: &'static str,
+    /// The four viewers together.
+    total_mbit_s: f64,
+    /// The slowest viewer's frame rate.
+    fps_min: f64,
+    /// The worst viewer's median latency.
+    latency_ms_p50_max: f64,
+    server_cpu_percent: f64,
 }
 
 /// Server CPU with `clients` MJPEG viewers of `path`.
@@ -1032,7 +1071,7 @@ async fn run_renditions(server: &Path, files: &str, frames_dir: &Path) -> Result
         cases.push((Protocol::Mjpeg, path, Reading { path, ..Reading::FULL }));
     }
     cases.push((Protocol::Ws, "ws full size", Reading::FULL));
-    cases.push((Protocol::Ws, "ws auto", Reading { auto: true, ..Reading::FULL }));
+    cases.push((Protocol::Ws, "ws auto", Reading { auto: Some([1280, 720]), ..Reading::FULL }));
     let mut links = Vec::new();
     for (protocol, label, reading) in cases {
         for (mbit, bytes_per_second) in [(2.0, 250_000), (5.0, 625_000)] {
@@ -1049,7 +1088,52 @@ async fn run_renditions(server: &Path, files: &str, frames_dir: &Path) -> Result
             });
         }
     }
-    Ok(RenditionBench { codec, cost, links })
+    let grid = run_grid(server, files, measure).await?;
+    Ok(RenditionBench { codec, cost, links, grid })
+}
+
+/// The four cameras of the grid benchmark.
+const GRID_CAMERAS: [&str; 4] = ["c1", "c2", "c3", "c4"];
+
+/// A 4-camera grid on a phone against four full streams: one WebSocket viewer per camera,
+/// asking `auto` with the canvas of a grid tile on a 390 px wide phone (374 CSS px of tile at
+/// the grid's 2 device pixels per CSS pixel: 748x421), or at full size; then the tiles on a
+/// 2 Mbit/s phone link, approximated as four 0.5 Mbit/s links.
+async fn run_grid(server: &Path, files: &str, measure: Duration) -> Result<Vec<GridResult>, String> {
+    let specs: Vec<String> = GRID_CAMERAS.iter().map(|id| format!("{id}={files}")).collect();
+    let mut args: Vec<&str> = specs.iter().flat_map(|spec| ["--camera", spec.as_str()]).collect();
+    args.extend(bench_args(files).into_iter().skip(2));
+    let mut results = Vec::new();
+    let tile = Some([748, 421]);
+    // A phone's 2 Mbit/s link, shared evenly by its four sockets (each throttled alone).
+    let shared_link = Some(62_500);
+    for (label, auto, rate) in [
+        ("4 full streams", None, None),
+        ("4 phone tiles (748x421)", tile, None),
+        ("4 tiles on 2 Mbit/s, shared", tile, shared_link),
+    ] {
+        eprintln!("==> {label}: one WebSocket viewer per camera, {measure:?}");
+        let process = ServerProcess::start(server, &args).map_err(|e| e.to_string())?;
+        let viewers = GRID_CAMERAS.iter().enumerate().map(|(i, &camera)| {
+            let reading = Reading { auto, rate, camera: Some(camera), ..Reading::FULL };
+            // The server's CPU once, over the same window as the others.
+            let pid = (i == 0).then(|| process.pid());
+            run_clients(Protocol::Ws, process.addr, 1, measure, reading, pid)
+        });
+        let each = futures_util::future::join_all(viewers).await;
+        let errors: usize = each.iter().map(|r| r.errors).sum();
+        if errors > 0 {
+            return Err(format!("{label}: {errors} viewers failed"));
+        }
+        results.push(GridResult {
+            label,
+            total_mbit_s: each.iter().map(|r| r.delivered_mbit_s).sum(),
+            fps_min: each.iter().map(|r| r.fps_median).fold(f64::INFINITY, f64::min),
+            latency_ms_p50_max: each.iter().map(|r| r.latency_ms_p50).fold(0.0, f64::max),
+            server_cpu_percent: each[0].server_cpu_percent.unwrap_or(f64::NAN),
+        });
+    }
+    Ok(results)
 }
 
 fn print_renditions(r: &RenditionBench) {
@@ -1078,6 +1162,26 @@ one viewer on a slow link:"
         println!(
             "  {:3.0} Mbit/s  {:<28} {:5.1} fps  latency p50 {:7.0} ms  p99 {:7.0} ms",
             l.mbit, l.path, l.fps, l.latency_ms_p50, l.latency_ms_p99
+        );
+    }
+    print_grid(&r.grid);
+}
+
+fn print_grid(grid: &[GridResult]) {
+    println!(
+        "
+a 4-camera grid on a phone (720p30 cameras, one WebSocket viewer each):"
+    );
+    let full = grid.first().map(|g| g.total_mbit_s).unwrap_or(f64::NAN);
+    for g in grid {
+        println!(
+            "  {:<26} {:6.1} Mbit/s in all ({:.2}x four full streams)  slowest {:4.1} fps  latency p50 <= {:4.0} ms  server CPU {:5.1}%",
+            g.label,
+            g.total_mbit_s,
+            g.total_mbit_s / full,
+            g.fps_min,
+            g.latency_ms_p50_max,
+            g.server_cpu_percent
         );
     }
 }

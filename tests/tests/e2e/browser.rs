@@ -182,7 +182,8 @@ async fn auto_sizes_the_picture_for_the_screen_and_says_so(engine: Engine) {
 }
 
 /// Every tile of the grid has drawn frames and its canvas is not blank; the tiles' canvas
-/// sizes, their tile's size in device pixels, their left edges, and their states.
+/// sizes, their tile's size in device pixels (at most 2 per CSS pixel), their left edges, and
+/// their states.
 const GRID_TILES: &str = r#"
     const tiles = [...document.querySelectorAll('[data-testid=tile]')];
     return tiles.map(t => {
@@ -193,7 +194,7 @@ const GRID_TILES: &str = r#"
         const area = c.parentElement;
         return { camera: t.dataset.camera, drawn: +(c.dataset.framesDrawn || 0), colours: colours.size,
                  width: c.width, height: c.height,
-                 room: Math.round(area.clientWidth * devicePixelRatio),
+                 room: Math.round(area.clientWidth * Math.min(devicePixelRatio, 2)),
                  left: Math.round(t.getBoundingClientRect().left),
                  state: t.querySelector('[data-testid=tile-state]').textContent };
     });
@@ -218,10 +219,11 @@ async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
     let mut args: Vec<String> = live.iter().map(|id| format!("{id}=emulated")).collect();
     args.push("broken=cmd:echo 'lens cap on' >&2; exit 3".into());
     let mut argv: Vec<&str> = args.iter().flat_map(|a| ["--camera", a.as_str()]).collect();
-    argv.extend(["--size", "640x360", "--fps", "10"]);
+    argv.extend(["--size", "1280x720", "--fps", "10"]);
     let server = Server::start(&argv);
 
-    // A phone: one column, every camera drawing, none larger than its tile.
+    // A phone: one column, every camera drawing, each smaller than the camera's 1280x720 and
+    // no larger than its tile.
     let phone = Browser::start(engine, "grid-phone", 390, 844, true).await;
     phone.open(&server.url("/?view=grid")).await;
     let tiles = grid_tiles(&phone, 5, &live).await;
@@ -235,10 +237,8 @@ async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
         .await;
     for tile in tiles.iter().filter(|t| live.contains(&t["camera"].as_str().unwrap())) {
         assert!(tile["colours"].as_u64().unwrap() > 5, "a blank tile: {tile}");
-        assert!(
-            tile["width"].as_u64().unwrap() <= tile["room"].as_u64().unwrap() + 1,
-            "larger than its tile: {tile}"
-        );
+        let (w, room) = (tile["width"].as_u64().unwrap(), tile["room"].as_u64().unwrap());
+        assert!(w < 1280 && w <= room + 1, "a tile's picture sized for it: {tile}");
         assert_eq!(tile["state"], "live", "{tile}");
     }
     let lefts: std::collections::BTreeSet<i64> = tiles.iter().map(|t| t["left"].as_i64().unwrap()).collect();
@@ -277,7 +277,7 @@ async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
     assert!(lefts.len() >= 3, "several columns on a desktop: {tiles:?}");
     for tile in tiles.iter().filter(|t| live.contains(&t["camera"].as_str().unwrap())) {
         let (w, room) = (tile["width"].as_u64().unwrap(), tile["room"].as_u64().unwrap());
-        assert!(w < 640 && w <= room + 1, "a tile's picture sized for it: {tile}");
+        assert!(w < 1280 && w <= room + 1, "a tile's picture sized for it: {tile}");
         assert!(tile["colours"].as_u64().unwrap() > 5, "a blank tile: {tile}");
     }
     assert_eq!(desktop.eval("return location.search").await, "?view=grid");
