@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-use crate::util::{Server, temp_dir};
+use crate::util::{Server, api_state, temp_dir};
 use session::{Browser, Engine};
 
 /// `mod NAME { chromium, firefox, webkit }`: the test body `NAME(engine)` run in each engine.
@@ -211,6 +211,14 @@ async fn grid_tiles(browser: &Browser, tiles: usize, live: &[&str]) -> Vec<Value
     browser.eval(GRID_TILES).await.as_array().unwrap().clone()
 }
 
+/// Viewers of every camera but `camera` and of their renditions, from `/api/state`.
+async fn watched_besides(server: &Server, camera: &str) -> usize {
+    // Boxed: the grid test's future is large enough already for a test thread's stack.
+    let state = Box::pin(api_state(server)).await;
+    let others = state.cameras.iter().filter(|c| c.id != camera);
+    others.map(|c| c.viewers + c.renditions.iter().map(|r| r.viewers).sum::<usize>()).sum()
+}
+
 every_engine!(the_grid_shows_every_camera_in_a_tile_sized_for_it);
 async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
     // Four cameras and one that fails: each tile draws its own camera at its own size and
@@ -245,7 +253,9 @@ async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
     assert_eq!(lefts.len(), 1, "one column on a phone: {tiles:?}");
     phone.screenshot("grid-phone").await;
 
-    // Tapping a tile opens that camera full; Back returns to the grid.
+    // Tapping a tile opens that camera full (and lets go of the other tiles' sockets); Back
+    // returns to the grid.
+    assert!(watched_besides(&server, "door").await >= live.len() - 1, "the tiles are watched");
     phone.click(Locator::Css("[data-camera=door]")).await;
     phone
         .wait_until(
@@ -256,6 +266,11 @@ async fn the_grid_shows_every_camera_in_a_tile_sized_for_it(engine: Engine) {
         )
         .await;
     assert_eq!(phone.eval(&text_of("state")).await, "live");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while watched_besides(&server, "door").await > 0 {
+        assert!(Instant::now() < deadline, "the grid's tiles still watched 10 s after leaving it");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     phone.eval("history.back(); return true").await;
     grid_tiles(&phone, 5, &live).await;
     phone.close().await;
