@@ -247,7 +247,7 @@ pub async fn run_session<S>(
                 match picture.tick(flow.max_fps()) {
                     Ok((changed, message)) => {
                         if changed {
-                            flow.seq.enter_live(picture.viewer.hub().frames());
+                            flow.seq.switch_picture(picture.viewer.hub().frames());
                         }
                         message
                     }
@@ -286,8 +286,7 @@ pub async fn run_session<S>(
                             Handled::Choose { size, canvas } => match picture.choose(size, canvas) {
                                 Ok(changed) => {
                                     if changed {
-                                        // Numbered on from what was sent: the new picture counts its own frames.
-                                        flow.seq.enter_live(picture.viewer.hub().frames());
+                                        flow.seq.switch_picture(picture.viewer.hub().frames());
                                     }
                                     size.is_some().then(|| picture.describe())
                                 }
@@ -434,16 +433,26 @@ struct SessionFlow {
 /// The `seq` of frames on this connection: increasing, with a gap for every frame skipped.
 /// Live frames carry the camera's capture counter (plus an offset once the viewer has played
 /// a recording, so numbers never go back); recorded frames continue from the last number.
+/// A switch of picture (a rendition counts its own frames) renumbers so the new picture's
+/// newest frame follows the last one sent: a gap still means frames this viewer skipped.
 #[derive(Debug, Default)]
 struct WireSeq {
-    offset: u64,
+    offset: i64,
     newest: Option<u64>,
 }
 
 impl WireSeq {
     /// The number of live frame `camera_seq`.
     fn live(&self, camera_seq: u64) -> u64 {
-        camera_seq + self.offset
+        camera_seq.saturating_add_signed(self.offset)
+    }
+
+    /// Live frames now come from another picture, whose newest frame is `picture_newest` (0:
+    /// none yet, the first will be 1): it numbers right after everything sent.
+    fn switch_picture(&mut self, picture_newest: u64) {
+        if let Some(n) = self.newest {
+            self.offset = (n + 1) as i64 - picture_newest.max(1) as i64;
+        }
     }
 
     /// The number of the next recorded frame, `skipped` recorded frames after the last.
@@ -454,10 +463,8 @@ impl WireSeq {
     /// Back to live, where the camera's newest frame is `camera_newest`: it must number above
     /// everything sent, so it goes out at once.
     fn enter_live(&mut self, camera_newest: u64) {
-        if let Some(n) = self.newest
-            && camera_newest + self.offset <= n
-        {
-            self.offset = n + 1 - camera_newest;
+        if self.newest.is_some_and(|n| self.live(camera_newest) <= n) {
+            self.switch_picture(camera_newest);
         }
     }
 }
@@ -670,6 +677,28 @@ async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_switch_of_picture_numbers_on_from_the_last_frame_sent() {
+        let mut seq = WireSeq::default();
+        assert_eq!(seq.live(500), 500, "the camera's own counter before anything changes");
+        seq.newest = Some(500);
+        seq.switch_picture(3);
+        assert_eq!(seq.live(3), 501, "a young rendition follows on");
+        seq.newest = Some(530);
+        seq.switch_picture(560);
+        assert_eq!(seq.live(560), 531, "back to the camera, whose counter ran ahead: no phantom gap");
+        assert_eq!(seq.live(562), 533, "a frame skipped later is still a gap");
+        seq.switch_picture(0);
+        assert_eq!(seq.live(1), 531, "a rendition with no frame yet: its first follows on");
+        seq.switch_picture(560);
+        seq.newest = Some(533);
+        seq.enter_live(600);
+        assert_eq!(seq.live(600), 571, "out of playback, numbers above what was sent stay as they are");
+        seq.newest = Some(700);
+        seq.enter_live(601);
+        assert_eq!(seq.live(601), 701, "and below them, they follow on");
+    }
 
     #[test]
     fn a_flood_of_bad_messages_closes_but_an_occasional_one_does_not() {

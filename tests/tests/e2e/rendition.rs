@@ -184,6 +184,47 @@ async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
     assert!(String::from_utf8_lossy(&body).contains("out of range"));
 }
 
+/// A switch of picture skips no numbers: a viewer that takes every frame sees no gap in
+/// `seq` when it goes from the camera to a rendition (which counts its own frames) and back,
+/// so its skipped-frame count and rate stay true.
+#[tokio::test]
+async fn switching_the_picture_leaves_no_gap_in_seq() {
+    use framecast_shared::ClientMessage;
+
+    use crate::util::{Viewer, within};
+
+    let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
+    let hello = |size: &str| ClientMessage::Hello {
+        window: None,
+        max_fps: None,
+        size: Some(size.into()),
+        canvas: None,
+    };
+    let (mut viewer, _) = Viewer::connect(&server, "?size=full").await;
+    // Long enough for the camera's counter to run well ahead of a new rendition's.
+    let mut headers = viewer.watch_for(Duration::from_millis(1500)).await;
+    for (size, (width, height)) in [("320x180", (320, 180)), ("full", (1280, 720))] {
+        viewer.send(&hello(size)).await;
+        within(10, &format!("a {size} frame"), async {
+            loop {
+                let (h, _) = viewer.next_frame(10).await;
+                viewer.ack(h.seq).await;
+                let done = (h.width, h.height) == (width, height);
+                headers.push(h);
+                if done {
+                    return;
+                }
+            }
+        })
+        .await;
+        headers.extend(viewer.watch_for(Duration::from_millis(500)).await);
+    }
+    let gaps: Vec<u64> = headers.windows(2).map(|w| w[1].seq - w[0].seq - 1).collect();
+    // The viewer keeps up, so a gap is at most a frame or two the rendition could not make.
+    assert!(gaps.iter().all(|&g| g <= 3), "gaps {gaps:?}");
+    assert!(headers.iter().any(|h| h.width == 320) && headers.last().unwrap().width == 1280);
+}
+
 /// `"size":"auto"`: a viewer on a slow link is stepped down to a size it takes at about the
 /// camera's rate, and back up to what its canvas takes when the link clears; the `picture`
 /// messages say the size and why.
