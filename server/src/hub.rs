@@ -209,14 +209,20 @@ impl Hub {
         self.0.source.as_push().cloned()
     }
 
+    /// The picture's size: the newest frame's, or the size asked of the camera before any.
+    pub fn picture_size(&self) -> (u32, u32) {
+        let newest = self.0.frame.borrow().as_ref().map(|f| (f.width, f.height));
+        newest.unwrap_or_else(|| {
+            let size = self.0.settings.borrow().size;
+            (size.width, size.height)
+        })
+    }
+
     /// The camera as described to clients.
     pub fn info(&self) -> CameraInfo {
         let status = self.0.status.borrow().clone();
         let settings = *self.0.settings.borrow();
-        let (width, height) = match &*self.0.frame.borrow() {
-            Some(f) => (f.width, f.height),
-            None => (settings.size.width, settings.size.height),
-        };
+        let (width, height) = self.picture_size();
         CameraInfo {
             id: self.0.id.clone(),
             kind: self.0.source.kind().to_string(),

@@ -111,8 +111,8 @@ impl Renditions {
     /// (or for the camera's own size), else the rendition that fits.
     pub fn view(&self, camera: &Hub, want: Option<RenditionRequest>) -> Result<Hub, RenditionError> {
         let Some(want) = want else { return Ok(camera.clone()) };
-        let info = camera.info();
-        let eighths = want.size.map_or(8, |size| eighths_for(info.width, info.height, size));
+        let (width, height) = camera.picture_size();
+        let eighths = want.size.map_or(8, |size| eighths_for(width, height, size));
         self.at(camera, eighths, want.quality)
     }
 

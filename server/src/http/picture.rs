@@ -178,22 +178,22 @@ impl Picture {
     /// The `picture` message for what is shown now.
     pub fn describe(&mut self) -> ServerMessage {
         self.last_report = Some(Instant::now());
-        let info = self.viewer.hub().info();
+        let (width, height) = self.viewer.hub().picture_size();
         let (link_bps, reason) = match &self.auto {
             Some(auto) => {
                 (auto.link_bps(Instant::now().into_std()), Some(auto.reason().as_str().to_string()))
             }
             None => (None, None),
         };
-        ServerMessage::Picture { mode: self.mode, width: info.width, height: info.height, link_bps, reason }
+        ServerMessage::Picture { mode: self.mode, width, height, link_bps, reason }
     }
 }
 
 /// The largest n/8 size of `camera` that fits in `canvas` (the camera's own size without one).
 fn ceiling_of(camera: &Hub, canvas: Option<[u32; 2]>) -> u8 {
     let Some([w, h]) = canvas else { return 8 };
-    let info = camera.info();
-    eighths_for(info.width, info.height, SizeRequest { max_width: w.max(1), max_height: Some(h.max(1)) })
+    let (width, height) = camera.picture_size();
+    eighths_for(width, height, SizeRequest { max_width: w.max(1), max_height: Some(h.max(1)) })
 }
 
 /// Completes when the camera's status or description changes while a rendition is shown
