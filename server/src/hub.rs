@@ -287,7 +287,7 @@ impl Hub {
             let seq_before = self.0.seq.load(Ordering::Relaxed);
             let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
             *self.0.controls.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture.controls());
-            tracing::info!(camera = %self.0.id, "camera started");
+            self.log_lifecycle(false, format_args!("camera started"));
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
                 _ = idle(viewers, self.0.idle_timeout), if !always_on => Ended::Idle,
@@ -305,13 +305,13 @@ impl Hub {
                 }
                 Ended::Idle => {
                     capture.stop().await;
-                    tracing::info!(camera = %self.0.id, "camera stopped: no viewers");
+                    self.log_lifecycle(false, format_args!("camera stopped: no viewers"));
                     self.stopped();
                     return Continue(());
                 }
                 Ended::Reconfigured => {
                     capture.stop().await;
-                    tracing::info!(camera = %self.0.id, "restarting with new settings");
+                    self.log_lifecycle(false, format_args!("restarting with new settings"));
                     continue;
                 }
                 Ended::Failed(reason) => reason,
@@ -321,7 +321,7 @@ impl Hub {
             if self.0.seq.load(Ordering::Relaxed) > seq_before {
                 retry = RETRY_MIN;
             }
-            tracing::warn!(camera = %self.0.id, "camera offline: {reason}; retrying in {retry:?}");
+            self.log_lifecycle(true, format_args!("camera offline: {reason}; retrying in {retry:?}"));
             self.set_status(Status { status: CameraStatus::Offline, reason: Some(reason) });
             tokio::select! {
                 _ = shutdown.cancelled() => { self.stopped(); return Break(()); }
@@ -329,6 +329,19 @@ impl Hub {
                 _ = tokio::time::sleep(retry) => {}
             }
             retry = (retry * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Logs a line of the camera's life (a `warning`, or information); a rendition's only as
+    /// a detail, since its camera's own lines say the same.
+    fn log_lifecycle(&self, warning: bool, line: std::fmt::Arguments<'_>) {
+        let id = &self.0.id;
+        if self.0.source.follows_a_camera() {
+            tracing::debug!(camera = %id, "{line}");
+        } else if warning {
+            tracing::warn!(camera = %id, "{line}");
+        } else {
+            tracing::info!(camera = %id, "{line}");
         }
     }
 

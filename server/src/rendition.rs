@@ -216,6 +216,10 @@ impl Source for RenditionSource {
         }))
     }
 
+    fn follows_a_camera(&self) -> bool {
+        true
+    }
+
     fn modes(&self, _current: &Settings) -> CameraModes {
         // Sizes and quality are the rendition's identity; its rate is the camera's.
         CameraModes { sizes: Vec::new(), max_fps: 0, quality: false }
@@ -257,9 +261,10 @@ impl Capture for RenditionCapture {
                     self.failures += 1;
                     tracing::debug!(camera = %self.viewer.hub().id(), "frame {} not scaled: {e}", frame.seq);
                     if self.failures >= MAX_FAILURES {
-                        return Err(SourceError::Device(format!(
-                            "the camera's frames cannot be decoded for scaling: {e}"
-                        )));
+                        // The rendition's own failure: the hub logs renditions as details only.
+                        let reason = format!("the camera's frames cannot be decoded for scaling: {e}");
+                        tracing::warn!(camera = %self.viewer.hub().id(), "rendition offline: {reason}");
+                        return Err(SourceError::Device(reason));
                     }
                 }
             }

@@ -41,6 +41,12 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
         false
     }
 
+    /// Whether its hub logs starting, stopping and retrying only as details (debug level): a
+    /// rendition, whose camera's own lines already say what happens.
+    fn follows_a_camera(&self) -> bool {
+        false
+    }
+
     /// Device controls as last seen (empty for cameras without any).
     fn controls(&self) -> Vec<framecast_shared::CameraControl> {
         Vec::new()
