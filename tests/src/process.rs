@@ -30,14 +30,16 @@ impl ServerProcess {
     pub fn start_with_env(binary: &Path, args: &[&str], env: &[(&str, String)]) -> io::Result<ServerProcess> {
         let started = Instant::now();
         let listen: &[&str] = if args.contains(&"--listen") { &[] } else { &["--listen", "127.0.0.1:0"] };
-        let mut child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .args(args)
             .args(listen)
             .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
+            .stderr(Stdio::inherit());
+        die_with_starting_thread(&mut command);
+        let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -105,6 +107,24 @@ pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
             return None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `SIGKILL` from the kernel when the thread that started the server ends, even when no
+/// `Drop` runs (a test binary that aborts on a stack overflow): otherwise the orphan keeps
+/// the runner's stderr open and whatever reads it (CI, a pipe) waits for ever. So a server
+/// lives on the thread that starts it, as every test and benchmark here does.
+#[allow(unsafe_code)]
+fn die_with_starting_thread(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
 }
 

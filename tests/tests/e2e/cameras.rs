@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use framecast_shared::{CameraStatus, ServerMessage};
 
-use crate::util::{Server, Viewer, fps_of, header, http_get_body, is_jpeg, temp_dir, within};
+use crate::util::{Server, Viewer, alive, fps_of, header, http_get_body, is_jpeg, temp_dir, within};
 
 /// ffmpeg writing a 30 fps MJPEG test picture to stdout.
 fn ffmpeg_mjpeg(size: &str, rate: u32, extra: &str) -> String {
@@ -180,11 +180,6 @@ fn children_of(pid: u32) -> Vec<u32> {
         .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
         .flat_map(|s| s.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
         .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    // A zombie (reaped by init soon) counts as gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 #[tokio::test]

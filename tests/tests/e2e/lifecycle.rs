@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use framecast_shared::{ApiState, CameraStatus};
 
-use crate::util::{Incoming, Server, Viewer, api_state, http_get, read_part};
+use crate::util::{Incoming, Server, Viewer, alive, api_state, http_get, read_part};
 
 async fn wait_for_status(server: &Server, wanted: CameraStatus, limit: Duration) -> ApiState {
     let deadline = Instant::now() + limit;
@@ -125,4 +125,27 @@ async fn sigterm_closes_every_viewer_and_exits_within_a_second() {
         server.wait_exit(Duration::from_millis(1500)).expect("framecast still running after SIGTERM");
     assert!(status.success(), "exit status {status:?}");
     assert!(asked.elapsed() < Duration::from_millis(2500));
+}
+
+/// A server the harness started dies with the thread that started it even when no `Drop`
+/// runs (a test binary that aborts): no orphan is left holding the runner's output open.
+#[test]
+fn a_test_server_dies_with_its_thread_even_without_drop() {
+    let pid = std::thread::spawn(|| {
+        let server = Server::start(&["--size", "160x120"]);
+        let pid = server.pid();
+        std::mem::forget(server);
+        pid
+    })
+    .join()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        if Instant::now() > deadline {
+            // Or the orphan would hang whatever reads this run's output.
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("server {pid} outlived the thread that started it");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
