@@ -1,14 +1,17 @@
 //! A reader held to a byte rate, as a viewer on a slow link (e.g. 2 Mbit/s) reads: the socket
 //! is read no faster than the rate allows, so the backlog builds up where it would on a real
-//! slow link — in the server's send queue and the client's receive buffer.
+//! slow link — in the server's send queue and the client's receive buffer. [`SlowLink`] puts
+//! such a link between a real browser and the server: a proxy on loopback.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
 /// Bytes per second and what has been read so far. The rate can be changed while reading
@@ -23,6 +26,9 @@ pub struct Throttle {
 
 /// Largest read at once: small, so the rate is smooth.
 const CHUNK: usize = 16 * 1024;
+
+/// The most a link carries at once after a quiet spell (what its queues would hold).
+const MAX_BURST: Duration = Duration::from_millis(50);
 
 impl Throttle {
     /// A budget of `bytes_per_second`, starting now.
@@ -43,12 +49,24 @@ impl Throttle {
 
     /// When the next read may happen (now, if the budget allows).
     pub fn next_read_at(&mut self) -> Instant {
+        self.next_read_after(Instant::now())
+    }
+
+    /// [`Throttle::next_read_at`], it being `now`.
+    fn next_read_after(&mut self, now: Instant) -> Instant {
         let rate = self.rate.load(Ordering::Relaxed).max(1);
         if rate != self.bytes_per_second {
             // A new rate counts from now.
-            (self.bytes_per_second, self.started, self.read) = (rate, Instant::now(), 0);
+            (self.bytes_per_second, self.started, self.read) = (rate, now, 0);
         }
-        self.started + Duration::from_secs_f64(self.read as f64 / self.bytes_per_second as f64)
+        let due = self.started + Duration::from_secs_f64(self.read as f64 / self.bytes_per_second as f64);
+        if due + MAX_BURST < now {
+            // A link's unused capacity is gone: after a quiet spell it carries at most a
+            // short burst at once, not everything it could have carried meanwhile.
+            (self.started, self.read) = (now - MAX_BURST, 0);
+            return now - MAX_BURST;
+        }
+        due
     }
 
     /// Waits until the budget allows the next read.
@@ -127,6 +145,81 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
     }
 }
 
+/// A TCP proxy on loopback in front of `upstream` whose downlink (upstream to client) is held
+/// to one byte rate shared by all its connections, and whose uplink is not: a phone on a
+/// slow link, for a real browser (the page, its WebAssembly and its WebSocket all come
+/// through it). Stops when dropped, with every connection through it.
+#[derive(Debug)]
+pub struct SlowLink {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    rate: Arc<AtomicU64>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl SlowLink {
+    /// A link to `upstream` carrying `bytes_per_second` towards the client.
+    pub async fn start(upstream: SocketAddr, bytes_per_second: u64) -> std::io::Result<SlowLink> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let throttle = Throttle::new(bytes_per_second);
+        let rate = throttle.rate();
+        let throttle = Arc::new(Mutex::new(throttle));
+        let accept = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((client, _)) = listener.accept().await {
+                while connections.try_join_next().is_some() {}
+                connections.spawn(relay(client, upstream, throttle.clone()));
+            }
+        });
+        Ok(SlowLink { addr, rate, accept })
+    }
+
+    /// `http://ADDR/PATH` through the link.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The rate in force, bytes per second (see [`Throttle::rate`]).
+    pub fn rate(&self) -> Arc<AtomicU64> {
+        self.rate.clone()
+    }
+}
+
+impl Drop for SlowLink {
+    fn drop(&mut self) {
+        // Dropping the accept task's connection set ends every relay.
+        self.accept.abort();
+    }
+}
+
+/// Carries one connection: the client's bytes at once, the upstream's at the link's rate.
+async fn relay(client: TcpStream, upstream: SocketAddr, throttle: Arc<Mutex<Throttle>>) {
+    let Ok(server) = TcpStream::connect(upstream).await else { return };
+    let _ = (client.set_nodelay(true), server.set_nodelay(true));
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let uplink = async {
+        tokio::io::copy(&mut client_rx, &mut server_tx).await?;
+        server_tx.shutdown().await
+    };
+    let downlink = async {
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            // Not held across the wait or the read: connections share the budget, not a turn.
+            let at = throttle.lock().unwrap_or_else(|e| e.into_inner()).next_read_at();
+            tokio::time::sleep_until(at).await;
+            let n = server_rx.read(&mut chunk).await?;
+            if n == 0 {
+                return client_tx.shutdown().await;
+            }
+            throttle.lock().unwrap_or_else(|e| e.into_inner()).record(n);
+            client_tx.write_all(&chunk[..n]).await?;
+        }
+    };
+    let _ = tokio::try_join!(uplink, downlink);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +237,54 @@ mod tests {
         let took = started.elapsed().as_secs_f64();
         assert_eq!(out.len(), 200_000);
         assert!((0.4..1.5).contains(&took), "200 KB at 400 KB/s took {took:.2} s");
+    }
+
+    #[test]
+    fn a_quiet_spell_saves_up_no_more_than_a_short_burst() {
+        let mut throttle = Throttle::new(100_000);
+        let t0 = throttle.started;
+        throttle.record(100_000);
+        assert_eq!(
+            throttle.next_read_after(t0),
+            t0 + Duration::from_secs(1),
+            "a second's bytes take a second"
+        );
+        // Nine quiet seconds after that: the next read may go at once, and a burst's worth
+        // (50 ms: 5 KB) after it, before the link makes the reader wait again.
+        let now = t0 + Duration::from_secs(10);
+        assert!(throttle.next_read_after(now) <= now);
+        throttle.record(5_000);
+        assert_eq!(throttle.next_read_after(now), now);
+        throttle.record(5_000);
+        assert_eq!(throttle.next_read_after(now), now + Duration::from_millis(50));
+    }
+
+    #[tokio::test]
+    async fn a_slow_link_holds_every_connection_to_one_shared_rate() {
+        // An upstream that sends 150 KB to each of two clients, who write a byte first.
+        let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let upstream_addr = upstream.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = upstream.accept().await {
+                tokio::spawn(async move {
+                    let mut hello = [0u8; 1];
+                    conn.read_exact(&mut hello).await.unwrap();
+                    conn.write_all(&vec![hello[0]; 150_000]).await.unwrap();
+                });
+            }
+        });
+        let link = SlowLink::start(upstream_addr, 300_000).await.unwrap();
+        let started = std::time::Instant::now();
+        let fetch = |byte: u8| async move {
+            let mut conn = TcpStream::connect(link.addr).await.unwrap();
+            conn.write_all(&[byte]).await.unwrap();
+            let mut got = vec![0u8; 150_000];
+            conn.read_exact(&mut got).await.unwrap();
+            got.iter().all(|&b| b == byte)
+        };
+        let (a, b) = tokio::join!(fetch(1), fetch(2));
+        let took = started.elapsed().as_secs_f64();
+        assert!(a && b, "each connection gets its own bytes");
+        assert!((0.7..2.0).contains(&took), "300 KB at a shared 300 KB/s took {took:.2} s");
     }
 }

@@ -562,19 +562,9 @@ async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog)
     Ok(())
 }
 
-/// Frames of camera-like size for the benchmark: the emulated pattern with sensor-like noise,
-/// so each JPEG is about as large as a real camera's at 720p (~100 KB).
+/// The benchmark's camera-like frames (see [`framecast_tests::codecbench::write_camera_like_frames`]).
 fn make_frames(dir: &Path, count: usize, size: Size, quality: u8) -> std::io::Result<u64> {
-    std::fs::create_dir_all(dir)?;
-    let mut total = 0;
-    for i in 0..count {
-        let rgb = framecast_tests::codecbench::noisy_frame(size.width, size.height, i as u64 + 1);
-        let jpeg = framecast::codec::encode_rgb(&rgb, size.width, size.height, quality)
-            .map_err(std::io::Error::other)?;
-        total += jpeg.len() as u64;
-        std::fs::write(dir.join(format!("{:03}.jpg", i + 1)), jpeg)?;
-    }
-    Ok(total / count as u64)
+    framecast_tests::codecbench::write_camera_like_frames(dir, count, size.width, size.height, quality)
 }
 
 #[derive(Debug, Serialize)]
