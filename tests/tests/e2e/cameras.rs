@@ -265,3 +265,46 @@ async fn a_missing_usb_camera_is_offline_with_a_clear_reason_and_retried() {
     assert_eq!(status, 503);
     assert!(String::from_utf8_lossy(&body).contains("/dev/video0"));
 }
+
+/// How much the chroma is subsampled (horizontally, vertically), from the SOF0's sampling
+/// factors: (2, 1) is 4:2:2, (2, 2) 4:2:0, (1, 1) 4:4:4. Encoders write the same ratio with
+/// different factors (ffmpeg's 4:2:2 is luma 2x2 with chroma 1x2, libjpeg's 2x1 with 1x1).
+fn chroma_subsampling(jpeg: &[u8]) -> (u8, u8) {
+    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("a baseline SOF");
+    assert_eq!(jpeg[sof + 9], 3, "three components");
+    let factors = |c: usize| (jpeg[sof + 11 + 3 * c] >> 4, jpeg[sof + 11 + 3 * c] & 0x0F);
+    let ((yh, yv), (ch, cv)) = (factors(0), factors(1));
+    assert_eq!(factors(1), factors(2), "both chroma components alike");
+    (yh / ch, yv / cv)
+}
+
+/// Renditions of another encoder's MJPEG, as a real camera sends it: ffmpeg's frames at a
+/// webcam's 4:2:2 and at 4:4:4, at a size that is no multiple of 8 or 16 (1366x768). Each
+/// scales to the n/8 size asked (the SOF says so), keeps its subsampling, and streams.
+#[tokio::test]
+async fn renditions_of_real_mjpeg_at_other_subsamplings_and_odd_sizes() {
+    for (pix_fmt, ratio) in [("yuvj422p", (2, 1)), ("yuvj444p", (1, 1))] {
+        let spec = format!("cmd:{}", ffmpeg_mjpeg("1366x768", 15, &format!("-pix_fmt {pix_fmt}")));
+        let server = Server::start(&["--camera", &spec]);
+        let (status, _, full) = http_get_body(&server, "/snapshot.jpg").await;
+        assert_eq!(status, 200, "{pix_fmt}");
+        assert_eq!(framecast::source::jpeg::dimensions(&full), Ok((1366, 768)));
+        assert_eq!(chroma_subsampling(&full), ratio, "{pix_fmt}: ffmpeg's own frame");
+        // 683x384 is 4/8; 300 wide fits only 1/8 (171x96: 2/8 would be 342).
+        for (query, want) in
+            [("size=683x384", (683, 384)), ("w=300", (171, 96)), ("size=1000x1000", (854, 480))]
+        {
+            let (status, _, body) = http_get_body(&server, &format!("/snapshot.jpg?{query}")).await;
+            assert_eq!(status, 200, "{pix_fmt} {query}: {}", String::from_utf8_lossy(&body));
+            assert_eq!(framecast::source::jpeg::dimensions(&body), Ok(want), "{pix_fmt} {query}");
+            assert_eq!(chroma_subsampling(&body), ratio, "{pix_fmt} {query}: subsampling kept");
+        }
+        let (status, _, mut body) = crate::util::http_get(&server, "/stream.mjpg?size=683x384").await;
+        assert_eq!(status, 200);
+        body.read_until(b"--framecast\r\n").await.unwrap();
+        for _ in 0..5 {
+            let part = crate::util::read_part(&mut body, "framecast").await;
+            assert_eq!(framecast::source::jpeg::dimensions(&part.jpeg), Ok((683, 384)), "{pix_fmt} stream");
+        }
+    }
+}
