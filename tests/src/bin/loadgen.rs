@@ -189,37 +189,29 @@ fn main() {
             runtime.block_on(bench(&server, &out, Duration::from_secs(seconds), &clients, record_minutes))
         }
         Command::Mix { server, out } => runtime.block_on(async {
-            let frames_dir = out.join("frames-1280x720");
-            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
-            let files = format!("files:{}", frames_dir.display());
+            let frames = bench_frames(&out)?;
             let mut mixes = Vec::new();
             for protocol in [Protocol::Ws, Protocol::Mjpeg] {
                 let process =
-                    ServerProcess::start(&server, &bench_args(&files)).map_err(|e| e.to_string())?;
+                    ServerProcess::start(&server, &bench_args(&frames.camera)).map_err(|e| e.to_string())?;
                 mixes.push(run_mix(protocol, process.addr, process.pid()).await);
             }
             print_mixes(&mixes);
             Ok(())
         }),
         Command::Renditions { server, out } => runtime.block_on(async {
-            let frames_dir = out.join("frames-1280x720");
-            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
-            let files = format!("files:{}", frames_dir.display());
-            print_renditions(&run_renditions(&server, &files, &frames_dir).await?);
+            let frames = bench_frames(&out)?;
+            print_renditions(&run_renditions(&server, &frames.camera, &frames.dir).await?);
             Ok(())
         }),
         Command::Grid { server, out } => runtime.block_on(async {
-            let frames_dir = out.join("frames-1280x720");
-            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
-            let files = format!("files:{}", frames_dir.display());
-            print_grid(&run_grid(&server, &files, Duration::from_secs(RENDITION_SECONDS)).await?);
+            let frames = bench_frames(&out)?;
+            print_grid(&run_grid(&server, &frames.camera, Duration::from_secs(RENDITION_SECONDS)).await?);
             Ok(())
         }),
         Command::Record { server, out, minutes } => runtime.block_on(async {
-            let frames_dir = out.join("frames-1280x720");
-            make_frames(&frames_dir, 30, Size { width: 1280, height: 720 }, 82).map_err(|e| e.to_string())?;
-            let camera = format!("files:{}", frames_dir.display());
-            let report = framecast_tests::recbench::run(&server, &camera, &out, minutes).await?;
+            let frames = bench_frames(&out)?;
+            let report = framecast_tests::recbench::run(&server, &frames.camera, &out, minutes).await?;
             framecast_tests::recbench::print(&report);
             std::fs::write(out.join("record.json"), serde_json::to_string_pretty(&report).unwrap())
                 .map_err(|e| e.to_string())
@@ -562,9 +554,23 @@ async fn mjpeg_client(plan: &ClientPlan, stop: &AtomicBool, log: &mut ClientLog)
     Ok(())
 }
 
-/// The benchmark's camera-like frames (see [`framecast_tests::codecbench::write_camera_like_frames`]).
-fn make_frames(dir: &Path, count: usize, size: Size, quality: u8) -> std::io::Result<u64> {
-    framecast_tests::codecbench::write_camera_like_frames(dir, count, size.width, size.height, quality)
+/// The benchmark's camera: 30 camera-like 1280x720 JPEGs (see
+/// [`framecast_tests::codecbench::write_camera_like_frames`]) in `OUT/frames-1280x720`.
+struct BenchFrames {
+    dir: PathBuf,
+    /// The `files:` camera that plays them.
+    camera: String,
+    /// Their mean size.
+    bytes: u64,
+}
+
+fn bench_frames(out: &Path) -> Result<BenchFrames, String> {
+    let dir = out.join("frames-1280x720");
+    eprintln!("==> generating 30 camera-like 1280x720 frames in {}", dir.display());
+    let bytes = framecast_tests::codecbench::write_camera_like_frames(&dir, 30, 1280, 720, 82)
+        .map_err(|e| e.to_string())?;
+    let camera = format!("files:{}", dir.display());
+    Ok(BenchFrames { dir, camera, bytes })
 }
 
 #[derive(Debug, Serialize)]
@@ -608,9 +614,7 @@ async fn bench(
 ) -> Result<(), String> {
     let size = Size { width: 1280, height: 720 };
     let fps = 30;
-    let frames_dir = out.join("frames-1280x720");
-    eprintln!("==> generating 30 camera-like 1280x720 frames in {}", frames_dir.display());
-    let frame_bytes = make_frames(&frames_dir, 30, size, 82).map_err(|e| e.to_string())?;
+    let frames = bench_frames(out)?;
 
     eprintln!("==> encode speed of the emulated camera (one core)");
     let encode = vec![
@@ -618,8 +622,7 @@ async fn bench(
         encode_rate(Size { width: 1920, height: 1080 }, 80, Duration::from_secs(3)),
     ];
 
-    let files = format!("files:{}", frames_dir.display());
-    let args = bench_args(&files);
+    let args = bench_args(&frames.camera);
 
     eprintln!("==> start to first frame");
     let spawned = Instant::now();
@@ -636,7 +639,7 @@ async fn bench(
     let mut scenarios = Vec::new();
     // The baseline first: the same frames copied to every client by a trivial server.
     let loadgen = std::env::current_exe().map_err(|e| e.to_string())?;
-    let first_frame_file = first_jpeg(&frames_dir)?;
+    let first_frame_file = first_jpeg(&frames.dir)?;
     let copy_args = ["copy-server", "--frame", first_frame_file.to_str().unwrap_or_default(), "--fps", "30"];
     for protocol in [Protocol::Copy, Protocol::Ws, Protocol::Mjpeg] {
         for &n in client_counts {
@@ -665,13 +668,13 @@ async fn bench(
     let churn = run_churn(process.addr, process.pid()).await;
     drop(process);
     let soak = soak(server, 10_000, 16).await?;
-    let recording = framecast_tests::recbench::run(server, &files, out, record_minutes).await?;
-    let renditions = run_renditions(server, &files, &frames_dir).await?;
+    let recording = framecast_tests::recbench::run(server, &frames.camera, out, record_minutes).await?;
+    let renditions = run_renditions(server, &frames.camera, &frames.dir).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
         frame_size: size.to_string(),
-        frame_bytes,
+        frame_bytes: frames.bytes,
         camera_fps: fps,
         encode,
         startup_ms: startup.as_secs_f64() * 1000.0,
