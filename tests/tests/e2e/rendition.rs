@@ -136,21 +136,25 @@ async fn sizes_qualities_and_rates_that_make_no_sense_are_a_400_with_the_reason(
     }
 }
 
-/// A WebSocket viewer asks for a size in the URL or in its `hello`, and can change it; its
-/// status messages still describe the camera.
-#[tokio::test]
-async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
-    use framecast_shared::{ClientMessage, ErrorCode, ServerMessage};
-
-    use crate::util::Viewer;
-
-    let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
-    let hello = |size: &str| ClientMessage::Hello {
+/// A viewer's `hello` asking for `size` (nothing else).
+fn size_hello(size: &str) -> framecast_shared::ClientMessage {
+    framecast_shared::ClientMessage::Hello {
         window: None,
         max_fps: None,
         size: Some(size.into()),
         canvas: None,
-    };
+    }
+}
+
+/// A WebSocket viewer asks for a size in the URL or in its `hello`, and can change it; its
+/// status messages still describe the camera.
+#[tokio::test]
+async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
+    use framecast_shared::{ErrorCode, ServerMessage};
+
+    use crate::util::Viewer;
+
+    let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
     let (mut viewer, _) = Viewer::connect(&server, "?size=320x180").await;
     viewer.wait_for_size(320, 180, 10).await;
     let headers = viewer.watch_for(Duration::from_secs(1)).await;
@@ -158,14 +162,14 @@ async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
     assert!(headers.windows(2).all(|w| w[1].seq > w[0].seq), "seq increases");
     let seq_before = headers.last().unwrap().seq;
 
-    viewer.send(&hello("640x360")).await;
+    viewer.send(&size_hello("640x360")).await;
     viewer.wait_for_size(640, 360, 10).await;
-    viewer.send(&hello("full")).await;
+    viewer.send(&size_hello("full")).await;
     viewer.wait_for_size(1280, 720, 10).await;
     let after = viewer.watch_for(Duration::from_millis(500)).await;
     assert!(after.iter().all(|h| h.seq > seq_before), "seq never goes back across a switch");
 
-    viewer.send(&hello("0x0")).await;
+    viewer.send(&size_hello("0x0")).await;
     loop {
         match viewer.next_control(5).await {
             ServerMessage::Error { code, message } => {
@@ -189,34 +193,15 @@ async fn a_websocket_viewer_gets_the_size_it_asks_for_and_can_change_it() {
 /// so its skipped-frame count and rate stay true.
 #[tokio::test]
 async fn switching_the_picture_leaves_no_gap_in_seq() {
-    use framecast_shared::ClientMessage;
-
-    use crate::util::{Viewer, within};
+    use crate::util::Viewer;
 
     let server = Server::start(&["--size", "1280x720", "--fps", "20"]);
-    let hello = |size: &str| ClientMessage::Hello {
-        window: None,
-        max_fps: None,
-        size: Some(size.into()),
-        canvas: None,
-    };
     let (mut viewer, _) = Viewer::connect(&server, "?size=full").await;
     // Long enough for the camera's counter to run well ahead of a new rendition's.
     let mut headers = viewer.watch_for(Duration::from_millis(1500)).await;
     for (size, (width, height)) in [("320x180", (320, 180)), ("full", (1280, 720))] {
-        viewer.send(&hello(size)).await;
-        within(10, &format!("a {size} frame"), async {
-            loop {
-                let (h, _) = viewer.next_frame(10).await;
-                viewer.ack(h.seq).await;
-                let done = (h.width, h.height) == (width, height);
-                headers.push(h);
-                if done {
-                    return;
-                }
-            }
-        })
-        .await;
+        viewer.send(&size_hello(size)).await;
+        headers.extend(viewer.wait_for_size(width, height, 10).await);
         headers.extend(viewer.watch_for(Duration::from_millis(500)).await);
     }
     let gaps: Vec<u64> = headers.windows(2).map(|w| w[1].seq - w[0].seq - 1).collect();

@@ -220,18 +220,22 @@ impl Viewer {
     }
 
     /// Receives and acknowledges frames until one is `width` x `height`; fails the test after
-    /// `secs`.
-    pub async fn wait_for_size(&mut self, width: u32, height: u32, secs: u64) {
+    /// `secs`. Returns the headers of every frame received, that one last.
+    pub async fn wait_for_size(&mut self, width: u32, height: u32, secs: u64) -> Vec<FrameHeader> {
+        let mut headers = Vec::new();
         within(secs, &format!("a {width}x{height} frame"), async {
             loop {
                 let (h, _) = self.next_frame(secs).await;
                 self.ack(h.seq).await;
-                if (h.width, h.height) == (width, height) {
+                let done = (h.width, h.height) == (width, height);
+                headers.push(h);
+                if done {
                     return;
                 }
             }
         })
         .await;
+        headers
     }
 
     /// Receives and acknowledges frames for `duration`; returns their headers.
