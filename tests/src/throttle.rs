@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 
@@ -83,23 +83,34 @@ impl Throttle {
     pub const CHUNK: usize = CHUNK;
 }
 
-/// An I/O stream whose reads are held to a [`Throttle`]; writes pass through.
+/// An I/O stream whose reads are held to a [`Throttle`], its own or one shared with other
+/// streams (one link); writes pass through.
 #[derive(Debug)]
 pub struct Throttled<S> {
     inner: S,
-    throttle: Throttle,
+    throttle: Arc<Mutex<Throttle>>,
     sleep: Option<Pin<Box<Sleep>>>,
 }
 
 impl<S> Throttled<S> {
     /// Wraps `inner`, reading at most `bytes_per_second`.
     pub fn new(inner: S, bytes_per_second: u64) -> Throttled<S> {
-        Throttled { inner, throttle: Throttle::new(bytes_per_second), sleep: None }
+        Throttled::sharing(inner, Arc::new(Mutex::new(Throttle::new(bytes_per_second))))
+    }
+
+    /// Wraps `inner`, its reads counted against `throttle` along with every other stream's
+    /// that shares it. The lock is never held across a wait or a read.
+    pub fn sharing(inner: S, throttle: Arc<Mutex<Throttle>>) -> Throttled<S> {
+        Throttled { inner, throttle, sleep: None }
     }
 
     /// The rate in force (see [`Throttle::rate`]).
     pub fn rate(&self) -> Arc<AtomicU64> {
-        self.throttle.rate()
+        self.budget().rate()
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Throttle> {
+        self.throttle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -110,7 +121,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
-        let at = this.throttle.next_read_at();
+        let at = this.budget().next_read_at();
         if at > Instant::now() {
             let sleep = this.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
             sleep.as_mut().reset(at);
@@ -125,7 +136,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
         if let Poll::Ready(Ok(())) = poll {
             let n = limited.filled().len();
             buf.put_slice(limited.filled());
-            this.throttle.record(n);
+            this.budget().record(n);
         }
         poll
     }
@@ -198,24 +209,14 @@ async fn relay(client: TcpStream, upstream: SocketAddr, throttle: Arc<Mutex<Thro
     let Ok(server) = TcpStream::connect(upstream).await else { return };
     let _ = (client.set_nodelay(true), server.set_nodelay(true));
     let (mut client_rx, mut client_tx) = client.into_split();
-    let (mut server_rx, mut server_tx) = server.into_split();
+    let (server_rx, mut server_tx) = server.into_split();
     let uplink = async {
         tokio::io::copy(&mut client_rx, &mut server_tx).await?;
         server_tx.shutdown().await
     };
     let downlink = async {
-        let mut chunk = vec![0u8; CHUNK];
-        loop {
-            // Not held across the wait or the read: connections share the budget, not a turn.
-            let at = throttle.lock().unwrap_or_else(|e| e.into_inner()).next_read_at();
-            tokio::time::sleep_until(at).await;
-            let n = server_rx.read(&mut chunk).await?;
-            if n == 0 {
-                return client_tx.shutdown().await;
-            }
-            throttle.lock().unwrap_or_else(|e| e.into_inner()).record(n);
-            client_tx.write_all(&chunk[..n]).await?;
-        }
+        tokio::io::copy(&mut Throttled::sharing(server_rx, throttle), &mut client_tx).await?;
+        client_tx.shutdown().await
     };
     let _ = tokio::try_join!(uplink, downlink);
 }
