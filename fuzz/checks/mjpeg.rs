@@ -14,7 +14,7 @@
 //! The stream is pushed in chunks of those lengths, cycling through them (a 0 pushes an empty
 //! chunk); with no lengths, or only zeros, it is pushed whole.
 
-use framecast::source::mjpeg_split::JpegSplitter;
+use framecast::media::jpeg::split::JpegSplitter;
 
 /// Splits the stream as the input says and checks every frame that comes out.
 pub fn check_mjpeg_split(data: &[u8]) {

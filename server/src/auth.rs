@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::lock::Unpoisoned;
 use axum::http::{HeaderMap, header};
 
 /// What a request may do.
@@ -271,7 +272,7 @@ impl FailedAttempts {
     /// Counts one failure of `ip` at `now`.
     pub fn record(&self, ip: IpAddr, now: Instant) {
         let key = address_key(ip);
-        let mut map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.by_address.locked();
         if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
             map.retain(|_, f| now.duration_since(f.since) < self.window);
             if map.len() >= MAX_TRACKED {
@@ -287,7 +288,7 @@ impl FailedAttempts {
 
     /// How long `ip` must still wait, if it failed `max` times in the current window.
     pub fn blocked(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
-        let map = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self.by_address.locked();
         let failures = map.get(&address_key(ip))?;
         let elapsed = now.duration_since(failures.since);
         (failures.count >= self.max && elapsed < self.window).then(|| self.window - elapsed)

@@ -1,18 +1,32 @@
 //! The capture thread: drives one opened camera, keeps software cameras on schedule, stamps
-//! each frame with its grab time and hands it to the hub.
+//! each frame with its grab time and hands it to a [`FrameSink`] (the camera's hub).
 //!
 //! It is a plain OS thread, not a tokio task: grabbing and JPEG encoding block and burn CPU,
-//! and must never stall the async workers that serve viewers.
+//! and must never stall the async workers that serve viewers. It publishes through the narrow
+//! [`FrameSink`] trait rather than the hub itself, so the hub (which starts and stops
+//! captures) sits above it, and a capture can be tested against a fake sink.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use crate::config::Settings;
-use crate::hub::Hub;
+use crate::camera::Settings;
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
 use crate::source::pacer::Pacer;
 use crate::source::{Source, SourceError, Stopper};
+
+/// Where a capture thread delivers what it grabs. Called on the capture thread: it must
+/// not block.
+pub trait FrameSink: Send + 'static {
+    /// The camera's id, for the thread's name and log lines.
+    fn id(&self) -> &str;
+    /// A new frame, grabbed at `captured_us` (µs since the Unix epoch).
+    fn publish(&self, jpeg: Jpeg, captured_us: u64);
+    /// What describes the camera changed (a device control took a new value).
+    fn info_changed(&self);
+}
 
 /// A running capture thread.
 pub struct CaptureHandle {
@@ -31,16 +45,17 @@ impl std::fmt::Debug for CaptureHandle {
 }
 
 impl CaptureHandle {
-    /// Opens `source` on a new thread and publishes its frames to `hub` until stopped or failed.
-    pub fn start(hub: Hub, source: std::sync::Arc<dyn Source>, settings: Settings) -> CaptureHandle {
+    /// Opens `source` on a new thread and publishes its frames to `sink` until stopped or
+    /// failed.
+    pub fn start(sink: impl FrameSink, source: Arc<dyn Source>, settings: Settings) -> CaptureHandle {
         let (stop_tx, stop_rx) = mpsc::channel();
         let (controls_tx, controls_rx) = mpsc::channel();
         let (done_tx, done_rx) = oneshot::channel();
         let stopper = Arc::new(Mutex::new(None));
         let stopper_slot = stopper.clone();
-        let name = format!("capture-{}", hub.id());
+        let name = format!("capture-{}", sink.id());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let result = capture_loop(&hub, &*source, &settings, &stop_rx, &controls_rx, &stopper_slot);
+            let result = capture_loop(&sink, &*source, &settings, &stop_rx, &controls_rx, &stopper_slot);
             let _ = done_tx.send(result);
         });
         if let Err(e) = spawned {
@@ -69,7 +84,7 @@ impl CaptureHandle {
     /// Asks the thread to stop (interrupting a blocked grab) and waits until it has.
     pub async fn stop(mut self) {
         let _ = self.stop.send(());
-        let stopper = self.stopper.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stopper = self.stopper.locked().clone();
         if let Some(stop) = stopper {
             stop();
         }
@@ -87,7 +102,7 @@ pub struct ControlRequest {
 }
 
 fn capture_loop(
-    hub: &Hub,
+    sink: &dyn FrameSink,
     source: &dyn Source,
     settings: &Settings,
     stop: &mpsc::Receiver<()>,
@@ -95,7 +110,7 @@ fn capture_loop(
     stopper: &Mutex<Option<Stopper>>,
 ) -> Result<(), SourceError> {
     let mut capture = source.open(settings)?;
-    *stopper.lock().unwrap_or_else(|e| e.into_inner()) = capture.stopper();
+    *stopper.locked() = capture.stopper();
     // A stop asked for while the camera was opening: the stopper was not there to call yet.
     if !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)) {
         return Ok(());
@@ -116,8 +131,8 @@ fn capture_loop(
         }
         for ControlRequest { name, value } in controls.try_iter() {
             match capture.set_control(&name, value) {
-                Ok(()) => hub.info_changed(),
-                Err(e) => tracing::warn!(camera = %hub.id(), "cannot set {name} to {value}: {e}"),
+                Ok(()) => sink.info_changed(),
+                Err(e) => tracing::warn!(camera = %sink.id(), "cannot set {name} to {value}: {e}"),
             }
         }
         let asked_us = framecast_shared::unix_micros_now();
@@ -135,6 +150,6 @@ fn capture_loop(
             None if pacer.is_some() => asked_us,
             None => framecast_shared::unix_micros_now(),
         };
-        hub.publish(jpeg, captured_us);
+        sink.publish(jpeg, captured_us);
     }
 }

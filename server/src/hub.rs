@@ -24,9 +24,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::capture::CaptureHandle;
-use crate::config::Settings;
-use crate::source::{Jpeg, Source};
+use crate::camera::Settings;
+use crate::capture::{CaptureHandle, ControlRequest, FrameSink};
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
+use crate::source::Source;
 
 /// One captured frame, shared by every viewer.
 #[derive(Debug)]
@@ -86,7 +88,7 @@ struct Inner {
     /// Bumped when what [`Hub::info`] says changes without a status change (a control).
     info_rev: watch::Sender<u64>,
     /// The running capture's control channel.
-    controls: std::sync::Mutex<Option<std::sync::mpsc::Sender<crate::capture::ControlRequest>>>,
+    controls: std::sync::Mutex<Option<std::sync::mpsc::Sender<ControlRequest>>>,
     /// The newest frame ever published (or recorded before a restart): kept when the camera
     /// stops or fails, unlike `frame`.
     last: std::sync::Mutex<Option<Arc<Frame>>>,
@@ -129,7 +131,7 @@ impl Hub {
 
     /// The recorder's news about this camera; viewers hear of a change of state.
     pub fn set_recording(&self, info: framecast_shared::RecordingInfo) {
-        let mut current = self.0.recording.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = self.0.recording.locked();
         let state_changed = current.as_ref().is_none_or(|c| c.state != info.state || c.reason != info.reason);
         *current = Some(info);
         drop(current);
@@ -140,7 +142,7 @@ impl Hub {
 
     /// Sets the last frame known from before this start (the newest recorded one).
     pub fn restore_last_frame(&self, frame: Frame) {
-        let mut last = self.0.last.lock().unwrap_or_else(|e| e.into_inner());
+        let mut last = self.0.last.locked();
         if last.is_none() {
             *last = Some(Arc::new(frame));
         }
@@ -148,7 +150,7 @@ impl Hub {
 
     /// The newest frame the camera ever gave, live or not.
     pub fn last_frame(&self) -> Option<Arc<Frame>> {
-        self.0.last.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.0.last.locked().clone()
     }
 
     /// Frames made since the server started (the newest `seq`).
@@ -161,7 +163,8 @@ impl Hub {
         &self.0.id
     }
 
-    /// Called by the capture thread for every frame: numbers it and makes it the newest.
+    /// Numbers a new frame and makes it the newest (the capture thread calls it, through
+    /// [`FrameSink`]; tests call it directly).
     pub fn publish(&self, jpeg: Jpeg, captured_us: u64) {
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let frame =
@@ -169,7 +172,7 @@ impl Hub {
         if let Some(tap) = self.0.tap.get() {
             tap.offer(&frame);
         }
-        *self.0.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(frame.clone());
+        *self.0.last.locked() = Some(frame.clone());
         self.0.frame.send_replace(Some(frame));
         self.0.status.send_if_modified(|s| {
             let changed = s.status != CameraStatus::Running;
@@ -238,7 +241,7 @@ impl Hub {
             modes: self.0.source.modes(&settings),
             controls: self.0.source.controls(),
             last_frame_us: self.last_frame().map(|f| f.captured_us),
-            recording: self.0.recording.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            recording: self.0.recording.locked().clone(),
             renditions: Vec::new(),
         }
     }
@@ -286,7 +289,7 @@ impl Hub {
             let settings = *settings_rx.borrow_and_update();
             let seq_before = self.0.seq.load(Ordering::Relaxed);
             let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
-            *self.0.controls.lock().unwrap_or_else(|e| e.into_inner()) = Some(capture.controls());
+            *self.0.controls.locked() = Some(capture.controls());
             self.log_lifecycle(false, format_args!("camera started"));
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
@@ -363,7 +366,7 @@ impl Hub {
                 let offered: Vec<String> = modes.sizes.iter().map(|[w, h]| format!("{w}x{h}")).collect();
                 return Err(format!("{width}x{height} is not offered; sizes: {}", offered.join(", ")));
             }
-            next.size = crate::config::Size { width, height };
+            next.size = crate::camera::Size { width, height };
         }
         if let Some(fps) = fps {
             if modes.max_fps == 0 {
@@ -411,8 +414,8 @@ impl Hub {
         if !(control.min..=control.max).contains(&value) {
             return Err(format!("{name} must be within {}..={}", control.min, control.max));
         }
-        let sender = self.0.controls.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let request = crate::capture::ControlRequest { name: name.to_string(), value };
+        let sender = self.0.controls.locked().clone();
+        let request = ControlRequest { name: name.to_string(), value };
         match sender {
             Some(tx) if tx.send(request).is_ok() => Ok(()),
             _ => Err(format!("camera '{}' is not running", self.0.id)),
@@ -431,6 +434,20 @@ impl Hub {
     fn stopped(&self) {
         self.0.frame.send_replace(None);
         self.set_status(Status::new(CameraStatus::Stopped));
+    }
+}
+
+impl FrameSink for Hub {
+    fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    fn publish(&self, jpeg: Jpeg, captured_us: u64) {
+        Hub::publish(self, jpeg, captured_us);
+    }
+
+    fn info_changed(&self) {
+        Hub::info_changed(self);
     }
 }
 
@@ -554,8 +571,9 @@ impl Drop for Viewer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
-    use crate::source::{Capture, Jpeg, SourceError};
+    use crate::camera::Size;
+    use crate::media::jpeg::Jpeg;
+    use crate::source::{Capture, SourceError};
     use framecast_shared::{CameraControl, CameraModes};
 
     /// A camera with one control, backed by a shared list the capture updates.
@@ -576,7 +594,7 @@ mod tests {
         fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
             *self.controls.lock().unwrap() =
                 vec![CameraControl { name: "Gain".into(), min: 0, max: 10, step: 1, value: 1, default: 1 }];
-            let jpeg = crate::codec::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50)?;
+            let jpeg = crate::media::jpeg::turbo::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50)?;
             Ok(Box::new(ControlledCapture { controls: self.controls.clone(), jpeg: Bytes::from(jpeg) }))
         }
         fn modes(&self, _current: &Settings) -> CameraModes {

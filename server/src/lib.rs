@@ -29,19 +29,21 @@
 
 pub mod adapt;
 pub mod auth;
+pub mod camera;
 pub mod capture;
-pub mod codec;
+pub mod clock;
 pub mod config;
 pub mod error;
-pub mod export;
 pub mod flow;
 pub mod http;
 pub mod hub;
-pub mod playback;
+pub mod lock;
+pub mod media;
 pub mod push_client;
 pub mod record;
 pub mod rendition;
 pub mod source;
+pub mod sys;
 
 use std::sync::Arc;
 

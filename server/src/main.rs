@@ -5,14 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
 use clap::Parser;
-use framecast::config::{Cli, Config, Subcommand};
+use framecast::config::{Cli, Command, Config};
 use tokio_util::sync::CancellationToken;
 
 /// Exit code for bad command-line input or a server that cannot start.
 const EXIT_BAD_START: u8 = 2;
 
 fn main() -> ExitCode {
-    let mut cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
             // --help and --version.
@@ -21,12 +21,9 @@ fn main() -> ExitCode {
         }
         Err(e) => return fail(first_line(&e.to_string())),
     };
-    let (config, push) = match cli.command.take() {
-        Some(Subcommand::Push(args)) => (None, Some(args)),
-        None => match Config::from_cli(cli) {
-            Ok(config) => (Some(config), None),
-            Err(e) => return fail(&e),
-        },
+    let command = match Command::from_cli(cli) {
+        Ok(command) => command,
+        Err(e) => return fail(&e.to_string()),
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -39,10 +36,9 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
-    match (config, push) {
-        (Some(config), _) => runtime.block_on(run(config)),
-        (None, Some(args)) => runtime.block_on(push_to(args)),
-        (None, None) => unreachable!("either serving or pushing"),
+    match command {
+        Command::Serve(config) => runtime.block_on(run(*config)),
+        Command::Push(args) => runtime.block_on(push_to(args)),
     }
 }
 
@@ -153,7 +149,7 @@ fn urls_to_open(addr: SocketAddr, scheme: &str) -> Vec<String> {
 /// listener), and says so if even the hard limit is too low.
 fn raise_open_file_limit(max_connections: u32) {
     let wanted = u64::from(max_connections) + 256;
-    if let Some(allowed) = framecast::http::connections::raise_open_file_limit(wanted)
+    if let Some(allowed) = framecast::sys::raise_open_file_limit(wanted)
         && allowed < wanted
     {
         eprintln!(

@@ -14,7 +14,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{PushArgs, Settings};
+use crate::camera::Settings;
+use crate::config::PushArgs;
 use crate::hub::Hub;
 
 /// Why pushing stopped for good.
@@ -94,7 +95,7 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
         let request = hyper::Request::post(url.clone())
             .header(hyper::header::AUTHORIZATION, &auth)
             .header(hyper::header::CONTENT_TYPE, "image/jpeg")
-            .header("x-timestamp", crate::http::mjpeg::timestamp(frame.captured_us))
+            .header("x-timestamp", crate::clock::seconds(frame.captured_us))
             .body(Full::new(frame.jpeg.clone()))
             .expect("a valid request");
         let outcome = tokio::select! {

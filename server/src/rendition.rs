@@ -3,7 +3,7 @@
 //!
 //! A rendition is a [`Hub`] of its own whose source is the camera's hub: its capture thread
 //! is one more viewer of the camera, takes the camera's newest frame whenever it is ready for
-//! one, and scales it with libjpeg-turbo ([`crate::codec::Scaler`]). So there is one pipeline
+//! one, and scales it with libjpeg-turbo ([`crate::media::jpeg::turbo::Scaler`]). So there is one pipeline
 //! per (camera, size, quality), shared by every viewer of it, however many there are; it runs
 //! only while someone watches it and stops after the idle timeout, like a camera; and when it
 //! cannot keep up it skips frames, without slowing the camera or anyone else.
@@ -19,10 +19,12 @@ use std::time::Duration;
 use framecast_shared::{CameraModes, CameraStatus, RenditionInfo};
 use tokio_util::sync::CancellationToken;
 
-use crate::codec::{Scaler, scaled_size};
-use crate::config::{Settings, Size};
+use crate::camera::{Settings, Size};
 use crate::hub::{Change, Hub, Viewer};
-use crate::source::{Capture, Jpeg, Source, SourceError, Stopper};
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
+use crate::media::jpeg::turbo::{Scaler, scaled_size};
+use crate::source::{Capture, Source, SourceError, Stopper};
 
 /// Renditions alive at once, over all cameras; one that nobody watches makes room.
 pub const MAX_RENDITIONS: usize = 32;
@@ -128,7 +130,7 @@ impl Renditions {
 
     /// The rendition `spec` of `camera`, made (and its supervisor started) if new.
     pub fn get(&self, camera: &Hub, spec: RenditionSpec) -> Result<Hub, RenditionError> {
-        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let mut live = self.live.locked();
         if let Some(entry) = live.iter().find(|e| e.camera == camera.id() && e.spec == spec) {
             return Ok(entry.hub.clone());
         }
@@ -163,7 +165,7 @@ impl Renditions {
     /// Waits until every rendition has stopped (after the server's shutdown began), so no
     /// capture thread outlives the server.
     pub async fn stopped(&self) {
-        let entries = std::mem::take(&mut *self.live.lock().unwrap_or_else(|e| e.into_inner()));
+        let entries = std::mem::take(&mut *self.live.locked());
         for entry in entries {
             entry.stop.cancel();
             let _ = entry.supervisor.await;
@@ -172,7 +174,7 @@ impl Renditions {
 
     /// The renditions of camera `id`, for `/api/state`.
     pub fn describe(&self, id: &str) -> Vec<RenditionInfo> {
-        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let live = self.live.locked();
         live.iter()
             .filter(|e| e.camera == id)
             .map(|e| {

@@ -1,4 +1,4 @@
-//! The JPEG benchmark: what one core does with libjpeg-turbo ([`framecast::codec`]), against
+//! The JPEG benchmark: what one core does with libjpeg-turbo ([`framecast::media::jpeg::turbo`]), against
 //! a baseline measured in the same run — the pure-Rust `jpeg-encoder` the server used before,
 //! for encoding; a full-size decode and re-encode, for scaling.
 
@@ -76,7 +76,7 @@ pub fn write_camera_like_frames(
     for i in 0..count.max(1) {
         let rgb = noisy_frame(width, height, i as u64 + 1);
         let jpeg =
-            framecast::codec::encode_rgb(&rgb, width, height, quality).map_err(std::io::Error::other)?;
+            framecast::media::jpeg::turbo::encode_rgb(&rgb, width, height, quality).map_err(std::io::Error::other)?;
         total += jpeg.len() as u64;
         std::fs::write(dir.join(format!("{:03}.jpg", i + 1)), jpeg)?;
     }
@@ -93,7 +93,7 @@ pub fn run(frames_dir: &Path, time: Duration) -> Result<CodecReport, String> {
             framecast::source::pattern::Pattern::new(w, h).render(1, 0).to_vec()
         };
         let kind = if noisy { "camera-like" } else { "test pattern" };
-        let mut turbo = framecast::codec::Encoder::new(80).map_err(|e| e.to_string())?;
+        let mut turbo = framecast::media::jpeg::turbo::Encoder::new(80).map_err(|e| e.to_string())?;
         let fast = measure(format!("{w}x{h} {kind} libjpeg-turbo"), time, || {
             turbo.encode_rgb(&rgb, w, h).expect("encodes").len()
         });
@@ -116,10 +116,10 @@ pub fn run(frames_dir: &Path, time: Duration) -> Result<CodecReport, String> {
     if jpegs.is_empty() {
         return Err(format!("no JPEGs in {}", frames_dir.display()));
     }
-    let mut scaler = framecast::codec::Scaler::new().map_err(|e| e.to_string())?;
+    let mut scaler = framecast::media::jpeg::turbo::Scaler::new().map_err(|e| e.to_string())?;
     let mut scale = Vec::new();
     for eighths in [8u8, 4, 2] {
-        let (w, h) = framecast::codec::scaled_size(1280, 720, eighths);
+        let (w, h) = framecast::media::jpeg::turbo::scaled_size(1280, 720, eighths);
         let mut i = 0;
         scale.push(measure(format!("720p -> {w}x{h} ({eighths}/8)"), time, || {
             i += 1;

@@ -18,7 +18,7 @@
 pub struct SocketFd(
     /// The raw descriptor; valid for as long as the request's connection, which outlives
     /// its response body.
-    pub i32,
+    pub crate::sys::Fd,
 );
 
 /// Backlog estimator for one connection.
@@ -38,7 +38,7 @@ impl Backlog {
     /// Bytes the reader has not read yet (sent or still queued here), and of those the ones
     /// still in our send queue; `None` if unknown.
     pub fn bytes(&mut self) -> Option<(u64, u64)> {
-        let (window, queued) = probe(self.fd)?;
+        let (window, queued) = crate::sys::tcp_window_and_queue(self.fd.0)?;
         self.max_window = self.max_window.max(window);
         Some((u64::from(self.max_window - window) + queued, queued))
     }
@@ -48,35 +48,4 @@ impl Backlog {
     pub fn relearn(&mut self) {
         self.max_window = 0;
     }
-}
-
-/// The peer's advertised window and our send queue (unsent + unacknowledged bytes).
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn probe(fd: SocketFd) -> Option<(u32, u64)> {
-    /// `offsetof(struct tcp_info, tcpi_snd_wnd)`; the field exists from Linux 6.2.
-    const SND_WND_OFFSET: usize = 228;
-    let mut info = [0u8; 256];
-    let mut len = info.len() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `info`, which is that large, and
-    // stores the written length in `len`. The fd belongs to a live connection (see SocketFd).
-    let rc = unsafe {
-        libc::getsockopt(fd.0, libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &mut len)
-    };
-    if rc != 0 || (len as usize) < SND_WND_OFFSET + 4 {
-        return None;
-    }
-    let window = u32::from_ne_bytes(info[SND_WND_OFFSET..SND_WND_OFFSET + 4].try_into().ok()?);
-    let mut queued: libc::c_int = 0;
-    // SAFETY: TIOCOUTQ (SIOCOUTQ) stores one c_int into `queued`.
-    let rc = unsafe { libc::ioctl(fd.0, libc::TIOCOUTQ, &mut queued) };
-    if rc != 0 {
-        return None;
-    }
-    Some((window, queued.max(0) as u64))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn probe(_fd: SocketFd) -> Option<(u32, u64)> {
-    None
 }

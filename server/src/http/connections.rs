@@ -2,6 +2,7 @@
 //! them) cannot use up the server's file descriptors and memory. A connection holds a
 //! [`Permit`] for its whole life; dropping it frees the slot.
 
+use crate::lock::Unpoisoned;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -47,7 +48,7 @@ impl ConnectionLimits {
     /// A slot for a connection from `ip`, or why there is none.
     pub fn admit(&self, ip: IpAddr) -> Result<Permit, Refused> {
         let ip = ip.to_canonical();
-        let mut open = self.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.inner.open.locked();
         if open.total >= self.inner.total_cap {
             return Err(Refused::Total(self.inner.total_cap));
         }
@@ -62,7 +63,7 @@ impl ConnectionLimits {
 
     /// Connections open now.
     pub fn open(&self) -> u32 {
-        self.inner.open.lock().unwrap_or_else(|e| e.into_inner()).total
+        self.inner.open.locked().total
     }
 }
 
@@ -75,7 +76,7 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let mut open = self.limits.inner.open.lock().unwrap_or_else(|e| e.into_inner());
+        let mut open = self.limits.inner.open.locked();
         open.total = open.total.saturating_sub(1);
         if let Some(n) = open.by_address.get_mut(&self.ip) {
             *n -= 1;
@@ -83,36 +84,6 @@ impl Drop for Permit {
                 open.by_address.remove(&self.ip);
             }
         }
-    }
-}
-
-/// Raises this process's soft open-file limit to `wanted`, or as far as the hard limit
-/// allows (every connection is a file descriptor, and the usual soft limit is 1024). Returns
-/// the soft limit in force afterwards; `None` where it cannot be read.
-#[allow(unsafe_code)]
-// `rlim_t` is u64 here but not on every system.
-#[allow(clippy::unnecessary_cast)]
-pub fn raise_open_file_limit(wanted: u64) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit writes one rlimit into the valid, exclusively borrowed `limit`.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-            return None;
-        }
-        let wanted = wanted as libc::rlim_t;
-        if limit.rlim_cur >= wanted {
-            return Some(limit.rlim_cur as u64);
-        }
-        let raised = libc::rlimit { rlim_cur: wanted.min(limit.rlim_max), rlim_max: limit.rlim_max };
-        // SAFETY: setrlimit only reads the rlimit it is given.
-        let now = if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 { raised } else { limit };
-        Some(now.rlim_cur as u64)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = wanted;
-        None
     }
 }
 

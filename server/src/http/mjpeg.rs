@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::AppState;
 use super::backlog::{Backlog, SocketFd};
+use super::error::ApiError;
 use super::view::ViewQuery;
-use crate::error::ApiError;
 use crate::hub::{Frame, Viewer};
 
 /// Multipart boundary.
@@ -175,37 +175,6 @@ fn part_head(frame: &Frame) -> Bytes {
     Bytes::from(format!(
         "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
         frame.jpeg.len(),
-        timestamp(frame.captured_us)
+        crate::clock::seconds(frame.captured_us)
     ))
-}
-
-/// Unix seconds with six decimals, as µStreamer writes `X-Timestamp`.
-pub fn timestamp(unix_us: u64) -> String {
-    format!("{}.{:06}", unix_us / 1_000_000, unix_us % 1_000_000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamp_has_microsecond_fraction() {
-        assert_eq!(timestamp(1_700_000_000_000_042), "1700000000.000042");
-        assert_eq!(timestamp(5), "0.000005");
-    }
-
-    #[test]
-    fn part_head_declares_length_and_time() {
-        let frame = Frame {
-            seq: 1,
-            width: 2,
-            height: 2,
-            captured_us: 1_500_000,
-            jpeg: Bytes::from_static(&[1, 2, 3]),
-        };
-        assert_eq!(
-            part_head(&frame),
-            "Content-Type: image/jpeg\r\nContent-Length: 3\r\nX-Timestamp: 1.500000\r\n\r\n"
-        );
-    }
 }

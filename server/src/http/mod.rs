@@ -14,6 +14,7 @@ pub mod api;
 pub mod assets;
 pub mod backlog;
 pub mod connections;
+pub mod error;
 pub mod mjpeg;
 pub mod picture;
 pub mod push;
@@ -43,9 +44,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::auth::{Access, Auth, OriginPolicy};
-use crate::error::ApiError;
 use crate::hub::Hub;
 use connections::ConnectionLimits;
+use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
@@ -358,35 +359,9 @@ async fn refuse(mut stream: TcpStream, reason: String) {
 /// by keepalive probes when idle, by the user timeout when data stays unacknowledged.
 fn tune_socket(stream: &TcpStream) {
     let _ = stream.set_nodelay(true);
-    #[cfg(target_os = "linux")]
-    {
-        let gone = PEER_GONE_AFTER.as_secs() as libc::c_int;
-        set_option(stream, libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT, NOTSENT_LOWAT as libc::c_int);
-        set_option(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
-        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, gone / 3);
-        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, gone / 6);
-        set_option(stream, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, 4);
-        set_option(stream, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, gone * 1000);
-    }
-}
-
-/// One integer socket option; failures only matter for tuning, so they are logged.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-fn set_option(stream: &TcpStream, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the fd is open for the lifetime of `stream`, and `value` is a c_int that
-    // outlives the call; setsockopt only reads `size_of::<c_int>()` bytes from it.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!("socket option {level}/{name} not set: {}", std::io::Error::last_os_error());
-    }
+    crate::sys::tune_tcp(
+        std::os::fd::AsRawFd::as_raw_fd(stream),
+        NOTSENT_LOWAT,
+        PEER_GONE_AFTER.as_secs() as u32,
+    );
 }

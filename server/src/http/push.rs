@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
+use super::error::ApiError;
 use super::wsconn::{self, Incoming, WsConn, close_code};
 use super::{AppState, PeerAddr};
 use crate::auth::token_matches;
-use crate::error::ApiError;
 use crate::source::push::PushSource;
 
 /// Consecutive bad messages after which an ingest connection is closed.

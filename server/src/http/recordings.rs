@@ -11,8 +11,8 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 use super::AppState;
-use crate::error::ApiError;
-use crate::export;
+use super::error::ApiError;
+use crate::record::export;
 use crate::record::frame_index::FrameEntry;
 use crate::record::store::{self, Reader, Segment};
 
@@ -29,19 +29,9 @@ pub struct RangeQuery {
     pub format: Option<String>,
 }
 
-/// A query time: µs since the Unix epoch, or an RFC 3339 timestamp.
+/// A query time (see [`crate::clock::parse`]); a bad one is a 400 that says what to write.
 pub fn parse_time(name: &str, value: &str) -> Result<u64, ApiError> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return value.parse().map_err(|_| ApiError::BadRequest(format!("{name}={value} is too large")));
-    }
-    let ts: jiff::Timestamp = value.parse().map_err(|_| {
-        ApiError::BadRequest(format!(
-            "{name}={value} is not a time: give µs since the Unix epoch or RFC 3339 (2026-12-02T14:02:31Z)"
-        ))
-    })?;
-    u64::try_from(ts.as_microsecond())
-        .map_err(|_| ApiError::BadRequest(format!("{name}={value} is before 1970")))
+    crate::clock::parse(name, value).map_err(ApiError::BadRequest)
 }
 
 fn range(q: &RangeQuery) -> Result<(u64, u64), ApiError> {
@@ -92,11 +82,11 @@ pub async fn export(
     let Some(plan) = plan else {
         return Err(ApiError::NotRecorded(format!(
             "nothing of camera '{camera}' is recorded between {} and {}",
-            super::mjpeg::timestamp(from),
-            super::mjpeg::timestamp(to.min(i64::MAX as u64))
+            crate::clock::seconds(from),
+            crate::clock::seconds(to.min(i64::MAX as u64))
         )));
     };
-    let file_name = format!("framecast-{camera}-{}.mkv", file_time(plan.start_us));
+    let file_name = format!("framecast-{camera}-{}.mkv", crate::clock::file_name_time(plan.start_us));
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let shutdown = state.shutdown.clone();
     tokio::task::spawn_blocking(move || {
@@ -118,13 +108,6 @@ pub async fn export(
         body,
     )
         .into_response())
-}
-
-/// `2026-12-02_14-02-31` (UTC), for file names.
-fn file_time(us: u64) -> String {
-    jiff::Timestamp::from_microsecond(us as i64)
-        .map(|t| t.strftime("%Y-%m-%d_%H-%M-%S").to_string())
-        .unwrap_or_else(|_| us.to_string())
 }
 
 /// What the file's header needs, found before anything is sent.
@@ -174,7 +157,7 @@ fn write_file(
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<(), ApiError> {
     let send = |chunk: Bytes| tx.blocking_send(Ok(chunk)).is_ok() && !shutdown.is_cancelled();
-    let title = format!("{camera} {}", super::mjpeg::timestamp(plan.start_us));
+    let title = format!("{camera} {}", crate::clock::seconds(plan.start_us));
     let header = export::file_header(&export::Header {
         title: &title,
         width: plan.first.width,
@@ -212,20 +195,4 @@ fn write_file(
         segment = reader.segment_after(camera, &current)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_microseconds_or_rfc3339() {
-        assert_eq!(parse_time("at", "1700000000000000").unwrap(), 1_700_000_000_000_000);
-        assert_eq!(parse_time("at", "2023-11-14T22:13:20Z").unwrap(), 1_700_000_000_000_000);
-        assert_eq!(parse_time("at", "2023-11-14T23:13:20.5+01:00").unwrap(), 1_700_000_000_500_000);
-        assert!(parse_time("at", "yesterday").unwrap_err().to_string().contains("RFC 3339"));
-        assert!(parse_time("at", "1960-01-01T00:00:00Z").unwrap_err().to_string().contains("before 1970"));
-        assert!(parse_time("at", "99999999999999999999999").is_err());
-        assert_eq!(file_time(1_700_000_000_000_000), "2023-11-14_22-13-20");
-    }
 }

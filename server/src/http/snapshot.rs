@@ -16,9 +16,9 @@ use framecast_shared::CameraStatus;
 use serde::Deserialize;
 
 use super::AppState;
+use super::error::ApiError;
 use super::recordings::parse_time;
 use super::view::ViewQuery;
-use crate::error::ApiError;
 use crate::hub::Frame;
 use crate::rendition::RenditionRequest;
 
@@ -101,7 +101,8 @@ async fn recorded(
             Some((want, camera_quality)) => {
                 let eighths = want.size.map_or(8, |size| crate::rendition::eighths_for(width, height, size));
                 let quality = want.quality.unwrap_or(camera_quality);
-                let scaled = crate::codec::Scaler::new()?.scale(&frame.jpeg, eighths, quality)?;
+                let scaled =
+                    crate::media::jpeg::turbo::Scaler::new()?.scale(&frame.jpeg, eighths, quality)?;
                 Ok(Some(Frame { width: scaled.width, height: scaled.height, jpeg: scaled.data, ..frame }))
             }
         }
@@ -112,7 +113,7 @@ async fn recorded(
         Some(frame) => Ok(jpeg_response(&Arc::new(frame), "recorded")),
         None => Err(ApiError::NotRecorded(format!(
             "nothing of camera '{id}' is recorded at or before {}",
-            super::mjpeg::timestamp(at_us)
+            crate::clock::seconds(at_us)
         ))),
     }
 }
@@ -126,7 +127,7 @@ fn jpeg_response(frame: &Arc<Frame>, status: &'static str) -> Response {
             (header::CONTENT_TYPE, "image/jpeg".to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
             (header::LAST_MODIFIED, httpdate::fmt_http_date(captured)),
-            (header::HeaderName::from_static("x-timestamp"), super::mjpeg::timestamp(frame.captured_us)),
+            (header::HeaderName::from_static("x-timestamp"), crate::clock::seconds(frame.captured_us)),
             (header::HeaderName::from_static("x-camera-status"), status.to_string()),
         ],
         Bytes::clone(&frame.jpeg),

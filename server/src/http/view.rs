@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::MAX_FPS;
-use crate::error::ApiError;
+use super::error::ApiError;
+use crate::camera::MAX_FPS;
 use crate::rendition::{MAX_SIDE, MIN_SIDE, RenditionRequest, SizeRequest};
 
 /// `?camera=ID&size=WxH&w=W&quality=Q&fps=N` on `/snapshot.jpg`, `/stream.mjpg` and their

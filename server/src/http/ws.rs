@@ -34,14 +34,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
+use super::error::ApiError;
 use super::picture::{Picture, SizeChoice, camera_changed};
 use super::view::{ViewQuery, parse_size};
 use super::wsconn::{self, Incoming, WsConn, close_code};
 use crate::auth::Access;
-use crate::error::ApiError;
 use crate::flow::CreditWindow;
 use crate::hub::{Change, Frame, Hub};
-use crate::playback::{Due, Player};
+use crate::record::playback::{Due, Player};
 use crate::record::store::Reader;
 
 /// Largest message accepted from a viewer (control messages are tiny).
@@ -383,7 +383,7 @@ async fn playback_request(
                     ErrorCode::NoRecording,
                     &format!(
                         "nothing of camera '{camera}' is recorded at or after {}",
-                        super::mjpeg::timestamp(from_us)
+                        crate::clock::seconds(from_us)
                     ),
                 ),
                 Err(e) => error(ErrorCode::NoRecording, &format!("cannot play: {e}")),

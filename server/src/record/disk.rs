@@ -1,7 +1,7 @@
 //! How full the recording's file system is, behind a trait so tests can fill a disk without
 //! filling one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Space on the file system holding the recordings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,24 +31,9 @@ pub struct StatVfs(pub PathBuf);
 
 impl DiskProbe for StatVfs {
     fn space(&self) -> std::io::Result<Space> {
-        statvfs(&self.0)
+        let (available, total) = crate::sys::disk_space(&self.0)?;
+        Ok(Space { available, total })
     }
-}
-
-#[allow(unsafe_code)]
-fn statvfs(path: &Path) -> std::io::Result<Space> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("path contains a NUL byte"))?;
-    // SAFETY: an all-zero statvfs is a valid value for the kernel to overwrite.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c_path` is a valid C string and `st` a valid out-pointer for the call.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    let block = st.f_frsize as u64;
-    Ok(Space { available: st.f_bavail as u64 * block, total: st.f_blocks as u64 * block })
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! JPEGs to segment files and indexes them ([`store`]). The queue holds about two seconds of
 //! frames, so a disk that stalls briefly loses nothing; one that stalls longer drops frames
 //! (counted in the camera's `recording.dropped`) and never slows the camera or its viewers.
-//! Reading the recordings back is [`store::Reader`]'s job ([`crate::playback`], the HTTP
+//! Reading the recordings back is [`store::Reader`]'s job ([`playback`], the HTTP
 //! endpoints).
 //!
 //! Every [`FLUSH_INTERVAL`] the thread syncs the open segments and commits their rows (the
@@ -20,7 +20,9 @@
 //! [`retention`] (what to delete), [`disk`] (free space).
 
 pub mod disk;
+pub mod export;
 pub mod frame_index;
+pub mod playback;
 pub mod retention;
 pub mod store;
 
@@ -34,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use framecast_shared::{RecordingInfo, RecordingState};
 
+use crate::config::RecordConfig;
 use crate::hub::{Frame, FrameTap, Hub};
+use crate::lock::Unpoisoned;
 use disk::DiskProbe;
 use frame_index::FrameIndexBuilder;
 use store::{SegmentUpdate, Store, StoreError};
@@ -50,36 +54,6 @@ const QUEUE_FRAMES: usize = 64;
 
 /// A camera silent this long ends its segment; the next frame starts a new span.
 const GAP: Duration = Duration::from_secs(3);
-
-/// What to record and how much to keep.
-#[derive(Debug, Clone)]
-pub struct RecordConfig {
-    /// Where (`--record-dir`).
-    pub dir: PathBuf,
-    /// Which cameras (`--record-cameras`); all when `None`.
-    pub cameras: Option<Vec<String>>,
-    /// At most this many frames per second (`--record-fps`); every frame when `None`.
-    pub max_fps: Option<f64>,
-    /// Keep at most this many bytes (`--retain-size`).
-    pub retain_size: Option<u64>,
-    /// Keep nothing older (`--retain-age`).
-    pub retain_age: Option<Duration>,
-    /// Keep at least this share of the file system free (`--min-free`, 0.0–1.0).
-    pub min_free: f64,
-}
-
-impl RecordConfig {
-    /// Whether camera `id` is recorded.
-    pub fn records(&self, id: &str) -> bool {
-        self.cameras.as_ref().is_none_or(|list| list.iter().any(|c| c == id))
-    }
-
-    /// Largest segment, in bytes: an eighth of `--retain-size`, so disk use stays within the
-    /// size plus one segment.
-    fn segment_bytes(&self) -> u64 {
-        self.retain_size.map(|s| (s / 8).max(1)).unwrap_or(u64::MAX)
-    }
-}
 
 enum Msg {
     Frame(usize, Arc<Frame>),
@@ -177,7 +151,7 @@ impl Recorder {
     /// Writes out and indexes everything queued, then stops the thread.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
-        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(thread) = self.thread.locked().take() {
             let _ = thread.join();
         }
     }

@@ -26,6 +26,7 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::frame_index::{self, FrameEntry, FrameIndexError};
+use crate::lock::Unpoisoned;
 
 /// Schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -90,7 +91,7 @@ impl StoreError {
     /// Whether the disk is full (the recorder then pauses instead of retrying at once).
     pub fn is_disk_full(&self) -> bool {
         match self {
-            StoreError::Io { source, .. } => source.raw_os_error() == Some(libc::ENOSPC),
+            StoreError::Io { source, .. } => crate::sys::is_disk_full(source),
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
                 e.code == rusqlite::ErrorCode::DiskFull
             }
@@ -411,7 +412,7 @@ impl std::ops::Deref for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let mut pool = self.reader.pool.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pool = self.reader.pool.locked();
             if pool.len() < 8 {
                 pool.push(conn);
             }
@@ -426,7 +427,7 @@ impl Reader {
     }
 
     fn conn(&self) -> Result<Pooled<'_>, StoreError> {
-        let pooled = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let pooled = self.pool.locked().pop();
         let conn = match pooled {
             Some(conn) => conn,
             None => {

@@ -16,9 +16,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use framecast_shared::CameraModes;
 
-use super::mjpeg_split::JpegSplitter;
-use super::{Capture, Jpeg, Source, SourceError, Stopper};
-use crate::config::Settings;
+use super::{Capture, Source, SourceError, Stopper};
+use crate::camera::Settings;
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
+use crate::media::jpeg::split::JpegSplitter;
 
 /// A camera process that produces no frame for this long is considered failed.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -74,7 +76,7 @@ impl ChildCapture {
     /// `label` names it in errors ("command", "rpicam-vid").
     pub fn spawn(mut command: Command, label: &'static str) -> Result<ChildCapture, SourceError> {
         command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        die_with_parent(&mut command);
+        crate::sys::die_with_parent(&mut command);
         let mut child = command.spawn().map_err(|e| {
             SourceError::Process(format!("cannot start {label} ({:?}): {e}", command.get_program()))
         })?;
@@ -90,7 +92,7 @@ impl ChildCapture {
         let _ = std::thread::Builder::new().name(format!("{label}-stderr")).spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 tracing::debug!(target: "framecast::camera_process", "{line}");
-                let mut tail = tail.lock().unwrap_or_else(|e| e.into_inner());
+                let mut tail = tail.locked();
                 tail.push_back(line);
                 while tail.len() > STDERR_LINES {
                     tail.pop_front();
@@ -113,8 +115,7 @@ impl ChildCapture {
         }
         // Let the stderr reader catch the last lines.
         std::thread::sleep(Duration::from_millis(20));
-        let tail =
-            self.stderr_tail.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect::<Vec<_>>();
+        let tail = self.stderr_tail.locked().iter().cloned().collect::<Vec<_>>();
         let mut message = format!("{} {what}", self.label);
         if let Some(status) = status {
             message.push_str(&format!(" ({status})"));
@@ -160,7 +161,7 @@ impl Capture for ChildCapture {
     fn grab(&mut self) -> Result<Jpeg, SourceError> {
         loop {
             match self.frames.recv_timeout(self.frame_timeout) {
-                Ok(Ok(data)) => match super::jpeg::dimensions(&data) {
+                Ok(Ok(data)) => match crate::media::jpeg::dimensions(&data) {
                     Ok((width, height)) => return Ok(Jpeg { data, width, height }),
                     Err(reason) => tracing::debug!("{}: skipping a broken frame: {reason}", self.label),
                 },
@@ -177,48 +178,21 @@ impl Capture for ChildCapture {
 
     fn stopper(&self) -> Option<Stopper> {
         let pid = self.child.id();
-        Some(Arc::new(move || kill_group(pid)))
+        Some(Arc::new(move || crate::sys::kill_process_group(pid)))
     }
 }
 
 impl Drop for ChildCapture {
     fn drop(&mut self) {
-        kill_group(self.child.id());
+        crate::sys::kill_process_group(self.child.id());
         let _ = self.child.wait();
-    }
-}
-
-/// Own process group (so the whole pipeline can be killed), and `SIGKILL` from the kernel
-/// when the thread that started it ends — the capture thread, or the server, however it dies.
-#[allow(unsafe_code)]
-fn die_with_parent(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    command.process_group(0);
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-/// Kills the process group led by `pid`.
-#[allow(unsafe_code)]
-fn kill_group(pid: u32) {
-    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
-    unsafe {
-        libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
 
     fn settings() -> Settings {
         Settings { size: Size { width: 64, height: 48 }, fps: 10, quality: 80 }
@@ -229,7 +203,7 @@ mod tests {
         // Two JPEGs written by the command itself, then it exits with status 3.
         let dir = std::env::temp_dir().join(format!("framecast-cmd-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let jpeg = crate::codec::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80).unwrap();
+        let jpeg = crate::media::jpeg::turbo::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80).unwrap();
         let file = dir.join("f.jpg");
         std::fs::write(&file, &jpeg).unwrap();
         let cmd = format!("cat {0} {0}; echo 'camera gone' >&2; exit 3", file.display());

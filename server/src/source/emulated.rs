@@ -1,5 +1,5 @@
 //! The emulated camera: renders [`super::pattern`] and encodes it to JPEG (4:2:0, like a real
-//! camera's MJPEG) with libjpeg-turbo ([`crate::codec`]). Runs on the capture thread, never on
+//! camera's MJPEG) with libjpeg-turbo ([`crate::media::jpeg::turbo`]). Runs on the capture thread, never on
 //! the async runtime.
 
 use bytes::Bytes;
@@ -7,9 +7,10 @@ use bytes::Bytes;
 use framecast_shared::CameraModes;
 
 use super::pattern::Pattern;
-use super::{Capture, Jpeg, Source, SourceError};
-use crate::codec::Encoder;
-use crate::config::Settings;
+use super::{Capture, Source, SourceError};
+use crate::camera::Settings;
+use crate::media::jpeg::Jpeg;
+use crate::media::jpeg::turbo::Encoder;
 
 /// The `emulated` camera kind.
 #[derive(Debug, Clone, Copy)]
@@ -67,7 +68,7 @@ impl Capture for EmulatedCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
 
     #[test]
     fn frames_are_jpegs_of_the_configured_size() {
@@ -77,7 +78,7 @@ mod tests {
         let a = cam.grab().unwrap();
         let b = cam.grab().unwrap();
         assert_eq!((a.width, a.height), (320, 240));
-        assert_eq!(crate::source::jpeg::dimensions(&a.data), Ok((320, 240)));
+        assert_eq!(crate::media::jpeg::dimensions(&a.data), Ok((320, 240)));
         assert_eq!(&a.data[..2], &[0xFF, 0xD8]);
         assert_eq!(&a.data[a.data.len() - 2..], &[0xFF, 0xD9]);
         assert_ne!(a.data, b.data, "consecutive frames must differ");

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use framecast_shared::CameraModes;
 
-use super::{Capture, Jpeg, Source, SourceError};
-use crate::config::Settings;
+use super::{Capture, Source, SourceError};
+use crate::camera::Settings;
+use crate::media::jpeg::Jpeg;
 
 /// The `files` camera kind with its frames loaded.
 #[derive(Debug)]
@@ -42,7 +43,7 @@ impl FilesSource {
             let shown = path.display().to_string();
             let data =
                 std::fs::read(&path).map_err(|source| SourceError::Io { path: shown.clone(), source })?;
-            let (width, height) = super::jpeg::dimensions(&data)
+            let (width, height) = crate::media::jpeg::dimensions(&data)
                 .map_err(|reason| SourceError::BadJpeg { path: shown, reason })?;
             frames.push(Jpeg { data: Bytes::from(data), width, height });
         }
@@ -66,7 +67,7 @@ impl Source for FilesSource {
 
     /// The files fix size and quality; only the playback rate can change.
     fn modes(&self, _current: &Settings) -> CameraModes {
-        CameraModes { sizes: Vec::new(), max_fps: crate::config::MAX_FPS, quality: false }
+        CameraModes { sizes: Vec::new(), max_fps: crate::camera::MAX_FPS, quality: false }
     }
 }
 
@@ -128,14 +129,14 @@ fn trim_zeros(digits: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
 
     fn settings() -> Settings {
         Settings { size: Size { width: 64, height: 48 }, fps: 5, quality: 80 }
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        crate::codec::encode_rgb(&vec![100; (w * h * 3) as usize], w, h, 80).unwrap()
+        crate::media::jpeg::turbo::encode_rgb(&vec![100; (w * h * 3) as usize], w, h, 80).unwrap()
     }
 
     #[test]

@@ -1,28 +1,28 @@
 //! Camera kinds. Each kind is a [`Source`] (what the camera is) that opens into a [`Capture`]
-//! (a running camera that grabs frames). The capture thread in [`crate::capture`] drives it;
-//! nothing here knows about viewers or the network.
+//! (a running camera that grabs frames). The capture thread drives it; nothing here knows
+//! about viewers, the hub or the network, only the camera domain types and the media layer.
 //!
-//! Layout: [`emulated`] renders a test pattern, [`files`] plays a folder of JPEGs,
-//! [`command`] runs a process that writes MJPEG (`cmd:`), [`pi`] runs `rpicam-vid`;
-//! [`mjpeg_split`] cuts such a stream into frames, [`pacer`] keeps software cameras on
-//! schedule, [`jpeg`] reads what a JPEG says about itself.
+//! Layout: [`emulated`] renders and encodes a test pattern ([`pattern`] draws it), [`files`]
+//! plays a folder of JPEGs, [`command`] runs a process that writes MJPEG (`cmd:`), [`pi`] runs
+//! `rpicam-vid` through the same child-process capture, [`usb`] reads a V4L2 webcam behind a
+//! device trait, [`push`] takes frames sent from elsewhere; [`pacer`] keeps software cameras
+//! on schedule. Cutting a byte stream into JPEGs and encoding them is the media layer's
+//! ([`crate::media::jpeg`]).
 
 pub mod command;
 pub mod emulated;
 pub mod files;
-pub mod jpeg;
-pub mod mjpeg_split;
 pub mod pacer;
 pub mod pattern;
 pub mod pi;
 pub mod push;
 pub mod usb;
 
-use bytes::Bytes;
-
 use framecast_shared::CameraModes;
 
-use crate::config::{CameraSpec, MAX_FPS, Settings};
+use crate::camera::{CameraSpec, MAX_FPS, Settings};
+use crate::media::jpeg::Jpeg;
+use crate::media::jpeg::turbo::CodecError;
 
 /// A camera as configured: cheap to keep, opened when the first viewer arrives.
 pub trait Source: Send + Sync + std::fmt::Debug + 'static {
@@ -91,17 +91,6 @@ pub trait Capture {
 /// See [`Capture::stopper`].
 pub type Stopper = std::sync::Arc<dyn Fn() + Send + Sync>;
 
-/// One encoded frame and its size.
-#[derive(Debug, Clone)]
-pub struct Jpeg {
-    /// The complete JPEG file.
-    pub data: Bytes,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
-}
-
 /// Why a camera cannot start or stopped working.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -133,6 +122,12 @@ pub enum SourceError {
     /// A camera device could not be opened or stopped working.
     #[error("{0}")]
     Device(String),
+}
+
+impl From<CodecError> for SourceError {
+    fn from(e: CodecError) -> SourceError {
+        SourceError::Encode(e.message().to_string())
+    }
 }
 
 /// Modes of a camera that renders or encodes itself: common sizes (plus the configured one),

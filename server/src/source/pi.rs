@@ -11,7 +11,7 @@ use framecast_shared::CameraModes;
 
 use super::command::ChildCapture;
 use super::{Capture, Source, SourceError};
-use crate::config::Settings;
+use crate::camera::Settings;
 
 /// Program names tried, newest first.
 pub const PROGRAMS: [&str; 2] = ["rpicam-vid", "libcamera-vid"];
@@ -79,7 +79,7 @@ impl Source for PiSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
 
     #[test]
     fn settings_become_rpicam_vid_flags() {

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use framecast_shared::CameraModes;
 
-use super::{Capture, Jpeg, Source, SourceError, Stopper};
-use crate::config::Settings;
+use super::{Capture, Source, SourceError, Stopper};
+use crate::camera::Settings;
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
 
 /// A push camera with no frame for this long is reported offline.
 pub const PUSH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,7 +45,7 @@ impl PushSource {
     /// Checks a pushed body and makes it the newest frame. A refused body never replaces the
     /// last good frame.
     pub fn push(&self, body: Bytes) -> Result<(u32, u32), PushError> {
-        let (width, height) = super::jpeg::dimensions(&body).map_err(PushError::NotJpeg)?;
+        let (width, height) = crate::media::jpeg::dimensions(&body).map_err(PushError::NotJpeg)?;
         let ends_right = body.len() >= 4 && body[body.len() - 2..] == [0xFF, 0xD9];
         if !ends_right {
             return Err(PushError::NotJpeg(
@@ -51,7 +53,7 @@ impl PushSource {
             ));
         }
         let (lock, wake) = &*self.slot;
-        lock.lock().unwrap_or_else(|e| e.into_inner()).newest = Some(Jpeg { data: body, width, height });
+        lock.locked().newest = Some(Jpeg { data: body, width, height });
         wake.notify_all();
         Ok((width, height))
     }
@@ -63,7 +65,7 @@ impl Source for PushSource {
     }
 
     fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
-        self.slot.0.lock().unwrap_or_else(|e| e.into_inner()).stopped = false;
+        self.slot.0.locked().stopped = false;
         Ok(Box::new(PushCapture { slot: self.slot.clone(), timeout: PUSH_TIMEOUT }))
     }
 
@@ -96,7 +98,7 @@ impl Capture for PushCapture {
     fn grab(&mut self) -> Result<Jpeg, SourceError> {
         let (lock, wake) = &*self.slot;
         let deadline = Instant::now() + self.timeout;
-        let mut slot = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = lock.locked();
         loop {
             if slot.stopped {
                 return Err(SourceError::Process("stopped".into()));
@@ -118,7 +120,7 @@ impl Capture for PushCapture {
     fn stopper(&self) -> Option<Stopper> {
         let slot = self.slot.clone();
         Some(Arc::new(move || {
-            slot.0.lock().unwrap_or_else(|e| e.into_inner()).stopped = true;
+            slot.0.locked().stopped = true;
             slot.1.notify_all();
         }))
     }
@@ -127,14 +129,14 @@ impl Capture for PushCapture {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
 
     fn settings() -> Settings {
         Settings { size: Size { width: 64, height: 48 }, fps: 10, quality: 80 }
     }
 
     fn jpeg() -> Bytes {
-        Bytes::from(crate::codec::encode_rgb(&[9; 16 * 8 * 3], 16, 8, 80).unwrap())
+        Bytes::from(crate::media::jpeg::turbo::encode_rgb(&[9; 16 * 8 * 3], 16, 8, 80).unwrap())
     }
 
     #[test]

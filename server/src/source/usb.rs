@@ -14,8 +14,10 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use framecast_shared::{CameraControl, CameraModes};
 
-use super::{Capture, Jpeg, Source, SourceError};
-use crate::config::Settings;
+use super::{Capture, Source, SourceError};
+use crate::camera::Settings;
+use crate::lock::Unpoisoned;
+use crate::media::jpeg::Jpeg;
 
 /// Pixel layout of a device format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +102,12 @@ impl Source for UsbSource {
     fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
         let mut device = self.backend.open(self.index)?;
         let formats = device.formats()?;
-        *self.formats.lock().unwrap_or_else(|e| e.into_inner()) = formats.clone();
+        *self.formats.locked() = formats.clone();
         let format = choose_format(&formats, settings).ok_or_else(|| {
             SourceError::Device(format!("/dev/video{} offers no MJPEG or YUYV format", self.index))
         })?;
         device.start(format)?;
-        *self.controls.lock().unwrap_or_else(|e| e.into_inner()) = device.controls();
+        *self.controls.locked() = device.controls();
         tracing::info!(
             "/dev/video{}: {:?} {}x{} at {} fps",
             self.index,
@@ -116,17 +118,17 @@ impl Source for UsbSource {
         );
         Ok(Box::new(UsbCapture {
             device,
-            encoder: crate::codec::Encoder::new(settings.quality)?,
+            encoder: crate::media::jpeg::turbo::Encoder::new(settings.quality)?,
             controls: self.controls.clone(),
         }))
     }
 
     fn controls(&self) -> Vec<CameraControl> {
-        self.controls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.controls.locked().clone()
     }
 
     fn modes(&self, current: &Settings) -> CameraModes {
-        let formats = self.formats.lock().unwrap_or_else(|e| e.into_inner());
+        let formats = self.formats.locked();
         let usable = formats.iter().filter(|f| f.kind != PixelKind::Other);
         let mut sizes: Vec<[u32; 2]> = usable.clone().map(|f| [f.width, f.height]).collect();
         sizes.sort_by_key(|[w, h]| (*w as u64) * (*h as u64));
@@ -160,7 +162,7 @@ pub fn choose_format(formats: &[UsbFormat], settings: &Settings) -> Option<UsbFo
 struct UsbCapture {
     device: Box<dyn UsbDevice>,
     /// Encodes YUYV frames (MJPEG ones go out as the camera made them).
-    encoder: crate::codec::Encoder,
+    encoder: crate::media::jpeg::turbo::Encoder,
     controls: Arc<Mutex<Vec<CameraControl>>>,
 }
 
@@ -176,7 +178,7 @@ impl Capture for UsbCapture {
                 let jpeg = trim_jpeg(&frame.data).ok_or_else(|| {
                     SourceError::Device("the camera sent a buffer with no complete JPEG".into())
                 })?;
-                let (width, height) = super::jpeg::dimensions(&jpeg).map_err(|reason| {
+                let (width, height) = crate::media::jpeg::dimensions(&jpeg).map_err(|reason| {
                     SourceError::Device(format!("the camera sent a broken JPEG: {reason}"))
                 })?;
                 Ok(Jpeg { data: jpeg, width, height })
@@ -195,7 +197,7 @@ impl Capture for UsbCapture {
 
     fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
         self.device.set_control(name, value)?;
-        let mut controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut controls = self.controls.locked();
         if let Some(control) = controls.iter_mut().find(|c| c.name == name) {
             control.value = value;
         }
@@ -205,7 +207,7 @@ impl Capture for UsbCapture {
 
 /// The JPEG at the start of a device buffer, without the stale bytes after its end.
 pub fn trim_jpeg(buffer: &[u8]) -> Option<Bytes> {
-    super::mjpeg_split::JpegSplitter::new(buffer.len() + 1).push(buffer).into_iter().next()
+    crate::media::jpeg::split::JpegSplitter::new(buffer.len() + 1).push(buffer).into_iter().next()
 }
 
 /// The real devices, through nokhwa's V4L2 backend.
@@ -335,7 +337,7 @@ impl Drop for NokhwaDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Size;
+    use crate::camera::Size;
     use std::collections::VecDeque;
 
     fn settings(w: u32, h: u32, fps: u32) -> Settings {
@@ -416,7 +418,7 @@ mod tests {
     }
 
     fn jpeg(w: u32, h: u32) -> Vec<u8> {
-        crate::codec::encode_rgb(&vec![77; (w * h * 3) as usize], w, h, 80).unwrap()
+        crate::media::jpeg::turbo::encode_rgb(&vec![77; (w * h * 3) as usize], w, h, 80).unwrap()
     }
 
     #[test]
@@ -462,7 +464,7 @@ mod tests {
         let backend = FakeBackend::with_one_frame(PixelKind::Yuyv, 16, 8, yuyv);
         let mut cam = UsbSource::new(0, backend.clone()).open(&settings(16, 8, 30)).unwrap();
         let frame = cam.grab().unwrap();
-        assert_eq!(crate::source::jpeg::dimensions(&frame.data), Ok((16, 8)));
+        assert_eq!(crate::media::jpeg::dimensions(&frame.data), Ok((16, 8)));
         assert_eq!(*backend.started.lock().unwrap(), Some(format(PixelKind::Yuyv, 16, 8, 30)));
     }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use framecast::config::{Settings, Size};
+use framecast::camera::{Settings, Size};
 use framecast::source::Source;
 use framecast_shared::{ClientMessage, FrameHeader, unix_micros_now};
 use framecast_tests::process::{ServerProcess, Usage};
@@ -163,7 +163,7 @@ enum Protocol {
 fn main() {
     let cli = Cli::parse();
     // A thousand clients need more than the usual 1024 descriptors: as many as allowed.
-    framecast::http::connections::raise_open_file_limit(u64::MAX);
+    framecast::sys::raise_open_file_limit(u64::MAX);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let result = match cli.command {

@@ -233,7 +233,7 @@ async fn two_cameras_of_different_kinds_at_once() {
         let (status, headers, body) = http_get_body(&server, path).await;
         assert_eq!(status, 200);
         assert_eq!(header(&headers, "content-type"), Some("image/jpeg"));
-        assert_eq!(framecast::source::jpeg::dimensions(&body), Ok(size), "{path}");
+        assert_eq!(framecast::media::jpeg::dimensions(&body), Ok(size), "{path}");
     }
     let (_, _, body) = http_get_body(&server, "/api/state").await;
     let state: framecast_shared::ApiState = serde_json::from_slice(&body).unwrap();
@@ -288,7 +288,7 @@ async fn renditions_of_real_mjpeg_at_other_subsamplings_and_odd_sizes() {
         let server = Server::start(&["--camera", &spec]);
         let (status, _, full) = http_get_body(&server, "/snapshot.jpg").await;
         assert_eq!(status, 200, "{pix_fmt}");
-        assert_eq!(framecast::source::jpeg::dimensions(&full), Ok((1366, 768)));
+        assert_eq!(framecast::media::jpeg::dimensions(&full), Ok((1366, 768)));
         assert_eq!(chroma_subsampling(&full), ratio, "{pix_fmt}: ffmpeg's own frame");
         // 683x384 is 4/8; 300 wide fits only 1/8 (171x96: 2/8 would be 342).
         for (query, want) in
@@ -296,7 +296,7 @@ async fn renditions_of_real_mjpeg_at_other_subsamplings_and_odd_sizes() {
         {
             let (status, _, body) = http_get_body(&server, &format!("/snapshot.jpg?{query}")).await;
             assert_eq!(status, 200, "{pix_fmt} {query}: {}", String::from_utf8_lossy(&body));
-            assert_eq!(framecast::source::jpeg::dimensions(&body), Ok(want), "{pix_fmt} {query}");
+            assert_eq!(framecast::media::jpeg::dimensions(&body), Ok(want), "{pix_fmt} {query}");
             assert_eq!(chroma_subsampling(&body), ratio, "{pix_fmt} {query}: subsampling kept");
         }
         let (status, _, mut body) = crate::util::http_get(&server, "/stream.mjpg?size=683x384").await;
@@ -304,7 +304,7 @@ async fn renditions_of_real_mjpeg_at_other_subsamplings_and_odd_sizes() {
         body.read_until(b"--framecast\r\n").await.unwrap();
         for _ in 0..5 {
             let part = crate::util::read_part(&mut body, "framecast").await;
-            assert_eq!(framecast::source::jpeg::dimensions(&part.jpeg), Ok((683, 384)), "{pix_fmt} stream");
+            assert_eq!(framecast::media::jpeg::dimensions(&part.jpeg), Ok((683, 384)), "{pix_fmt} stream");
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::util::{Server, Viewer, close_answer, header, http_get_body, within};
 const TOKEN: &str = "correct-horse-battery";
 
 fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
-    framecast::codec::encode_rgb(&vec![shade; (w * h * 3) as usize], w, h, 80).unwrap()
+    framecast::media::jpeg::turbo::encode_rgb(&vec![shade; (w * h * 3) as usize], w, h, 80).unwrap()
 }
 
 async fn post(server: &Server, path: &str, token: Option<&str>, body: &[u8]) -> (u16, String) {

@@ -109,7 +109,7 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     let (status, headers, body) = http_get_body(&server, &format!("/snapshot.jpg?at={at}&w=320")).await;
     assert_eq!(status, 200);
     assert_eq!(header(&headers, "x-camera-status"), Some("recorded"));
-    assert_eq!(framecast::source::jpeg::dimensions(&body), Ok((320, 180)));
+    assert_eq!(framecast::media::jpeg::dimensions(&body), Ok((320, 180)));
     let (status, _, _) = http_get_body(&server, &format!("/snapshot.jpg?at={at}&size=0x0")).await;
     assert_eq!(status, 400);
     let (status, _, body) =
@@ -404,7 +404,7 @@ async fn a_camera_that_goes_quiet_keeps_its_last_frame_even_across_a_restart() {
             dir.display().to_string(),
         ]
     };
-    let frame = framecast::codec::encode_rgb(&vec![90u8; 96 * 64 * 3], 96, 64, 80).unwrap();
+    let frame = framecast::media::jpeg::turbo::encode_rgb(&vec![90u8; 96 * 64 * 3], 96, 64, 80).unwrap();
     let auth = format!("Bearer {token}");
     let push = |server: &Server| {
         let (addr, frame, auth) = (server.addr, frame.clone(), auth.clone());

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use framecast::source::jpeg::dimensions;
+use framecast::media::jpeg::dimensions;
 
 use crate::util::{Server, api_state, http_get, http_get_body, read_part};
 

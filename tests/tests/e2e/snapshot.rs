@@ -40,7 +40,7 @@ async fn files_camera_plays_the_folder_in_order() {
     let mut originals = Vec::new();
     for (i, (w, h)) in [(64, 48), (96, 64), (128, 96)].into_iter().enumerate() {
         let rgb = vec![(i * 80) as u8; (w * h * 3) as usize];
-        let jpeg = framecast::codec::encode_rgb(&rgb, w, h, 80).unwrap();
+        let jpeg = framecast::media::jpeg::turbo::encode_rgb(&rgb, w, h, 80).unwrap();
         std::fs::write(dir.join(format!("{}.jpg", i + 1)), &jpeg).unwrap();
         originals.push(jpeg);
     }

@@ -177,7 +177,7 @@ impl JpegSplitter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::encode_rgb;
+    use crate::media::jpeg::turbo::encode_rgb;
 
     fn jpeg(w: u32, h: u32, shade: u8) -> Vec<u8> {
         let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i as u8).wrapping_mul(shade)).collect();
@@ -235,7 +235,7 @@ mod tests {
     fn exif_thumbnails_do_not_end_the_frame() {
         let thumb = jpeg(8, 8, 2);
         let full = with_thumbnail(&jpeg(32, 32, 4), &thumb);
-        assert_eq!(crate::source::jpeg::dimensions(&full), Ok((32, 32)));
+        assert_eq!(crate::media::jpeg::dimensions(&full), Ok((32, 32)));
         let stream = [full.clone(), full.clone()].concat();
         assert_eq!(split_all(&[&stream]), vec![full.clone(), full]);
     }

@@ -1,4 +1,23 @@
-//! Reads what a JPEG says about itself (its size) by walking its marker segments.
+//! JPEG, the codec every camera of framecast can give and every tool can read: the picture
+//! type ([`Jpeg`]), what a JPEG says about itself ([`dimensions`], by walking its marker
+//! segments), cutting a stream of them into frames ([`split`]) and encoding, decoding and
+//! scaling with libjpeg-turbo ([`turbo`]).
+
+pub mod split;
+pub mod turbo;
+
+use bytes::Bytes;
+
+/// One encoded picture and its size.
+#[derive(Debug, Clone)]
+pub struct Jpeg {
+    /// The complete JPEG file.
+    pub data: Bytes,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
 
 /// Width and height from the first start-of-frame segment of a JPEG, or why there is none.
 pub fn dimensions(data: &[u8]) -> Result<(u32, u32), String> {
@@ -75,7 +94,7 @@ mod tests {
 
     #[test]
     fn reads_size_of_an_encoded_frame() {
-        let out = crate::codec::encode_rgb(&[128u8; 3 * 40 * 24], 40, 24, 80).unwrap();
+        let out = turbo::encode_rgb(&[128u8; 3 * 40 * 24], 40, 24, 80).unwrap();
         assert_eq!(dimensions(&out), Ok((40, 24)));
     }
 }

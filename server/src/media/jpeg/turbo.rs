@@ -11,27 +11,26 @@
 use bytes::Bytes;
 use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp, YuvImage};
 
-use crate::source::Jpeg;
+use super::Jpeg;
+use crate::media::bounds::MAX_JPEG_SIDE;
 
 /// Why a picture could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct CodecError(String);
 
+impl CodecError {
+    /// What went wrong, in words.
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
 impl From<turbojpeg::Error> for CodecError {
     fn from(e: turbojpeg::Error) -> CodecError {
         CodecError(e.to_string())
     }
 }
-
-impl From<CodecError> for crate::source::SourceError {
-    fn from(e: CodecError) -> crate::source::SourceError {
-        crate::source::SourceError::Encode(e.0)
-    }
-}
-
-/// Largest side a JPEG can have.
-const MAX_SIDE: u32 = 65_500;
 
 /// A reusable RGB → JPEG encoder (4:2:0).
 pub struct Encoder {
@@ -126,7 +125,7 @@ pub fn encode_rgb(rgb: &[u8], width: u32, height: u32, quality: u8) -> Result<Ve
 }
 
 fn check_side(width: u32, height: u32) -> Result<(), CodecError> {
-    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+    if width == 0 || height == 0 || width > MAX_JPEG_SIDE || height > MAX_JPEG_SIDE {
         return Err(CodecError(format!("{width}x{height} is not a size a JPEG can have")));
     }
     Ok(())
@@ -223,7 +222,7 @@ impl Scaler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::jpeg::dimensions;
+    use crate::media::jpeg::dimensions;
 
     /// SOF0 sampling factors of luma and the first chroma component.
     fn sampling(jpeg: &[u8]) -> (u8, u8) {

@@ -1,0 +1,136 @@
+//! What a camera is and how it is asked to run: the domain types every layer reads (the
+//! command line makes them, sources open them, the hub keeps them, viewers change them). They
+//! sit on the ground floor so that none of those layers has to import another to know them.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::media::bounds::{MAX_ASKED_SIDE, MIN_ASKED_SIDE};
+
+/// Highest frame rate accepted.
+pub const MAX_FPS: u32 = 240;
+
+/// Width and height in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Pixels across.
+    pub width: u32,
+    /// Pixels down.
+    pub height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Size, String> {
+        let (w, h) =
+            s.split_once(['x', 'X']).ok_or_else(|| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))?;
+        let parse = |v: &str| {
+            v.trim().parse::<u32>().map_err(|_| format!("'{s}' is not WIDTHxHEIGHT, e.g. 1280x720"))
+        };
+        let size = Size { width: parse(w)?, height: parse(h)? };
+        let ok = |v: u32| (MIN_ASKED_SIDE..=MAX_ASKED_SIDE).contains(&v);
+        if !ok(size.width) || !ok(size.height) {
+            return Err(format!(
+                "{s}: width and height must be between {MIN_ASKED_SIDE} and {MAX_ASKED_SIDE}"
+            ));
+        }
+        Ok(size)
+    }
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+/// Settings a camera is opened with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Frame size, for sources that can choose it.
+    pub size: Size,
+    /// Frames per second.
+    pub fps: u32,
+    /// JPEG quality 1–100.
+    pub quality: u8,
+}
+
+/// What kind of camera, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CameraSpec {
+    /// A moving test pattern rendered and encoded here.
+    Emulated,
+    /// The JPEG files of a folder, played in a loop.
+    Files(PathBuf),
+    /// A command (run by `sh -c`) that writes a stream of JPEGs to stdout.
+    Command(String),
+    /// The Raspberry Pi camera through `rpicam-vid`.
+    Pi,
+    /// Frames pushed to this server over HTTP or WebSocket.
+    Push,
+    /// A USB / V4L2 webcam, `/dev/video{index}`.
+    Usb(u32),
+}
+
+/// The spec kinds accepted, for error messages and `--help`.
+pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push, usb[:INDEX|:/dev/videoN]";
+
+impl CameraSpec {
+    /// Short name of the kind, as shown in `/api/state`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CameraSpec::Emulated => "emulated",
+            CameraSpec::Files(_) => "files",
+            CameraSpec::Command(_) => "cmd",
+            CameraSpec::Pi => "pi",
+            CameraSpec::Push => "push",
+            CameraSpec::Usb(_) => "usb",
+        }
+    }
+}
+
+impl FromStr for CameraSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<CameraSpec, String> {
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (s, None),
+        };
+        match (kind, arg) {
+            ("emulated", None) => Ok(CameraSpec::Emulated),
+            ("files", Some(dir)) if !dir.is_empty() => Ok(CameraSpec::Files(PathBuf::from(dir))),
+            ("files", _) => Err("files needs a folder: files:DIR".into()),
+            ("cmd", Some(command)) if !command.trim().is_empty() => {
+                Ok(CameraSpec::Command(command.to_string()))
+            }
+            ("cmd", _) => Err("cmd needs a command: cmd:COMMAND".into()),
+            ("pi", None) => Ok(CameraSpec::Pi),
+            ("push", None) => Ok(CameraSpec::Push),
+            ("usb", None) => Ok(CameraSpec::Usb(0)),
+            ("usb", Some(device)) => {
+                let index = device.strip_prefix("/dev/video").unwrap_or(device);
+                index
+                    .parse()
+                    .map(CameraSpec::Usb)
+                    .map_err(|_| format!("usb takes a device number or /dev/videoN, not '{device}'"))
+            }
+            _ => Err(format!("unknown camera '{s}'; valid: {VALID_SPECS}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_bad_sizes_are_refused() {
+        assert_eq!("640x480".parse::<Size>().unwrap(), Size { width: 640, height: 480 });
+        assert_eq!("1920X1080".parse::<Size>().unwrap(), Size { width: 1920, height: 1080 });
+        for bad in ["0x0", "640", "x480", "640x", "-1x5", "100000x10", "axb", "15x100"] {
+            assert!(bad.parse::<Size>().is_err(), "{bad}");
+        }
+    }
+}
