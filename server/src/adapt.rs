@@ -10,7 +10,7 @@
 //! one waits twice as long (hysteresis, so a link at the edge does not flap). Never larger
 //! than the viewer's canvas (the ceiling) nor the camera's own size.
 //!
-//! Sizes are n/8 of the camera's (n = 1..8), as [`crate::rendition`] makes them.
+//! Sizes are n/8 of the camera's (n = 1..8), as renditions make them.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};

@@ -2,27 +2,44 @@
 //!
 //! The data path reads top to bottom through the modules:
 //!
-//! - [`config`]: the command line, checked before anything starts.
+//! - [`config`]: the command line ([`config::flags`]), checked into a [`Config`] before
+//!   anything starts.
 //! - [`source`]: camera kinds behind the [`source::Source`] trait (emulated, files, ...). A
-//!   source opens into a [`source::Capture`] that grabs JPEG frames.
+//!   source opens into a [`source::Capture`] that grabs encoded frames ([`media`]).
 //! - [`capture`]: the thread that drives one capture, paces it, stamps each frame and hands it
-//!   to the hub. Capture and encoding never run on the async runtime's workers.
-//! - [`codec`]: libjpeg-turbo, for every JPEG the server encodes, decodes or scales.
+//!   to a [`capture::FrameSink`] (the hub). Capture and encoding never run on the async
+//!   runtime's workers.
 //! - [`hub`]: per-camera fan-out. Holds only the newest frame; starts the camera for the first
 //!   viewer, stops it after the idle timeout, retries a failed camera.
 //! - [`rendition`]: smaller pictures of a camera (`?size=`), each a hub fed by the camera's
 //!   hub, one per size and quality however many watch it.
 //! - [`record`]: the recorder, offered every frame of the recorded cameras by their hubs;
-//!   segment files and an SQLite index, within the retention limits.
-//! - [`playback`]: a viewer's way back through the recording (read side of [`record`]);
-//!   [`export`] writes a recorded stretch as a Matroska file.
-//! - [`flow`]: credit flow control for WebSocket viewers (pure logic); [`adapt`]: the size
-//!   an `auto` viewer's link carries, from its acks (pure logic).
-//! - [`http`]: the HTTP surface (WebSocket, MJPEG, snapshot, API, embedded web client) and the
-//!   accept loop with socket tuning and graceful shutdown.
-//! - [`auth`]: tokens and rights, the failed-attempt brake, allowed web origins.
-//! - [`error`]: typed errors and their mapping to what users see.
+//!   segment files and an SQLite index within the retention limits, then the way back:
+//!   store → [`record::playback`] → viewer, and [`record::export`].
+//! - [`http`]: the HTTP surface (WebSocket sessions, MJPEG, snapshot, API, embedded web
+//!   client), the accept loop, and [`http::error`], the one place that maps errors to statuses.
 //! - [`push_client`]: `framecast push`, the sending side of push cameras.
+//!
+//! Beside the path: [`media`] (encoded pictures and the codecs, libjpeg-turbo for every JPEG
+//! the server encodes, decodes or scales), [`camera`] (the domain types every layer reads:
+//! size, settings, camera spec), [`flow`] (credit flow control, pure logic), [`adapt`] (the
+//! size an `auto` viewer's link carries, pure logic), [`auth`] (tokens, rights, allowed
+//! origins), [`clock`] (times as text), [`lock`] (poison-tolerant locks), [`sys`] (every C
+//! library call), [`error`] (why the server cannot start).
+//!
+//! ## Layers
+//!
+//! A module may import modules of its own layer or of the layers before it, never one after
+//! it, and no imports may go round in a circle. `server/tests/layers.rs` reads this list and
+//! checks both against the source (`cargo test -p framecast --test layers`).
+//!
+//! 1. ground, knowing no camera: [`sys`], [`lock`], [`clock`], [`media`], [`flow`], [`adapt`]
+//! 2. what a camera is and who may watch it: [`camera`], [`config`], [`auth`]
+//! 3. cameras running: [`source`], [`capture`]
+//! 4. fan-out: [`hub`], [`rendition`]
+//! 5. keeping and looking back: [`record`]
+//! 6. serving and sending: [`http`], [`push_client`]
+//! 7. starting: [`error`]
 //!
 //! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
 //! tests run exactly what users run.
