@@ -452,11 +452,10 @@ mod tests {
         assert_eq!(c.access.token.as_deref(), Some("view-1"));
         assert_eq!(c.access.admin_token.as_deref(), Some("adm-1"));
         assert!(parse(&[]).unwrap().access.token.is_none());
-        let dir = std::env::temp_dir().join(format!("framecast-token-{}", std::process::id()));
-        std::fs::write(&dir, "from-file\nignored\n").unwrap();
-        let c = parse(&["--token-file", dir.to_str().unwrap()]).unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), "from-file\nignored\n").unwrap();
+        let c = parse(&["--token-file", file.path().to_str().unwrap()]).unwrap();
         assert_eq!(c.access.token.as_deref(), Some("from-file"));
-        std::fs::remove_file(&dir).unwrap();
         let err = parse(&["--token-file", "/nonexistent/token"]).unwrap_err();
         assert!(err.contains("/nonexistent/token"), "{err}");
         assert!(parse(&["--token", "has space"]).is_err());

@@ -71,7 +71,7 @@ pub enum ApiError {
     Codec(#[from] crate::media::jpeg::turbo::CodecError),
     /// The recordings cannot be read.
     #[error("recordings: {0}")]
-    Store(#[from] crate::record::store::StoreError),
+    Store(#[from] crate::record::schema::StoreError),
 }
 
 impl ApiError {

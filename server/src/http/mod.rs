@@ -64,7 +64,7 @@ pub struct AppState {
     /// WebSocket ping interval; three silent intervals end a viewer.
     pub keepalive: Duration,
     /// The recordings, when the server records.
-    pub recordings: Option<Arc<crate::record::store::Reader>>,
+    pub recordings: Option<Arc<crate::record::reader::Reader>>,
     /// Smaller pictures made for the viewers that ask for them.
     pub renditions: Arc<crate::rendition::Renditions>,
 }

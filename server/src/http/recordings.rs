@@ -14,7 +14,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::record::export;
 use crate::record::frame_index::FrameEntry;
-use crate::record::store::{self, Reader, Segment};
+use crate::record::reader::{Reader, Segment, open_segment, read_frame};
 
 /// `?camera=ID&from=T&to=T&format=mkv`.
 #[derive(Debug, Default, Deserialize)]
@@ -177,7 +177,7 @@ fn write_file(
         let range = in_range(&current.frames, from, to);
         let frames = &current.frames[range];
         if !frames.is_empty() {
-            let file = store::open_segment(&current.path)?;
+            let file = open_segment(&current.path)?;
             for cluster in export::clusters(frames) {
                 let cluster = &frames[cluster];
                 if !send(export::cluster_header(plan.start_us, cluster)) {
@@ -185,7 +185,7 @@ fn write_file(
                 }
                 for frame in cluster {
                     let block = export::block_header(plan.start_us, cluster[0].captured_us, frame);
-                    let jpeg = store::read_frame(&file, &current.path, frame)?;
+                    let jpeg = read_frame(&file, &current.path, frame)?;
                     if !send(block) || !send(jpeg) {
                         return Ok(());
                     }

@@ -92,8 +92,8 @@ async fn recorded(
     let found = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let Some((segment, i)) = reader.frame_at(&camera, at_us)? else { return Ok(None) };
         let entry = segment.frames[i];
-        let file = crate::record::store::open_segment(&segment.path)?;
-        let jpeg = crate::record::store::read_frame(&file, &segment.path, &entry)?;
+        let file = crate::record::reader::open_segment(&segment.path)?;
+        let jpeg = crate::record::reader::read_frame(&file, &segment.path, &entry)?;
         let (width, height) = (segment.width, segment.height);
         let frame = Frame { seq: 0, width, height, captured_us: entry.captured_us, jpeg };
         match want {

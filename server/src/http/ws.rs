@@ -42,7 +42,7 @@ use crate::auth::Access;
 use crate::flow::CreditWindow;
 use crate::hub::{Change, Frame, Hub};
 use crate::record::playback::{Due, Player};
-use crate::record::store::Reader;
+use crate::record::reader::Reader;
 
 /// Largest message accepted from a viewer (control messages are tiny).
 const MAX_INCOMING: usize = 64 * 1024;

@@ -20,7 +20,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::record::frame_index::FrameEntry;
-use crate::record::store::{self, Reader, Segment, StoreError};
+use crate::record::reader::{Reader, Segment, open_segment, read_frame};
+use crate::record::schema::StoreError;
 
 /// Two recorded frames further apart than this (in recording time) are a gap to jump.
 const GAP_US: u64 = 1_500_000;
@@ -194,7 +195,7 @@ impl Player {
         }
         let entry = frames[self.next];
         let (file, path) = (self.file.clone(), self.segment.path.clone());
-        let jpeg = blocking(move || store::read_frame(&file, &path, &entry)).await?;
+        let jpeg = blocking(move || read_frame(&file, &path, &entry)).await?;
         let frame = RecordedFrame {
             captured_us: entry.captured_us,
             width: self.segment.width,
@@ -281,5 +282,5 @@ impl Player {
 
 async fn open(segment: &Segment) -> Result<Arc<File>, StoreError> {
     let path = segment.path.clone();
-    blocking(move || store::open_segment(&path)).await.map(Arc::new)
+    blocking(move || open_segment(&path)).await.map(Arc::new)
 }

@@ -2,7 +2,8 @@
 //! then too little free disk; always the oldest segments first and never one being written.
 
 use super::disk::DiskProbe;
-use super::store::{Store, StoreError};
+use super::schema::StoreError;
+use super::store::Store;
 
 /// The limits in force.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -137,10 +138,9 @@ mod tests {
         }
     }
 
-    fn store_with_segments(name: &str, n: u64, bytes: u32) -> (Store, Vec<i64>, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("framecast-retention-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let (mut store, _) = Store::open(&dir).unwrap();
+    fn store_with_segments(n: u64, bytes: u32) -> (Store, Vec<i64>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(dir.path()).unwrap();
         let cam = store.camera_id("c").unwrap();
         let mut ids = Vec::new();
         for i in 0..n {
@@ -150,15 +150,7 @@ mod tests {
             let mut table = FrameIndexBuilder::new(start);
             table.push(start, bytes);
             table.push(start + 59_000_000, 0);
-            store
-                .commit(&[SegmentUpdate {
-                    id,
-                    end_us: table.last_us(),
-                    frames: table.frames(),
-                    bytes: table.data_bytes(),
-                    frame_index: table.as_bytes(),
-                }])
-                .unwrap();
+            store.commit(&[SegmentUpdate::of(id, &table)]).unwrap();
             ids.push(id);
         }
         (store, ids, dir)
@@ -178,7 +170,7 @@ mod tests {
 
     #[test]
     fn size_keeps_the_newest_and_spares_the_open_segment() {
-        let (mut store, ids, dir) = store_with_segments("size", 10, 1000);
+        let (mut store, ids, _dir) = store_with_segments(10, 1000);
         let limits = Limits { max_bytes: Some(3500), ..no_limits() };
         // The oldest segment is "open" (a camera's clock went back): never deleted.
         let out = enforce(&mut store, &Roomy, &[ids[0]], &limits, 0).unwrap();
@@ -187,12 +179,11 @@ mod tests {
         assert_eq!(store.total_bytes().unwrap(), 3000);
         let left: Vec<i64> = store.oldest_first(&[], 100).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(left, vec![ids[0], ids[8], ids[9]]);
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn age_deletes_what_ended_before_the_cutoff() {
-        let (mut store, ids, dir) = store_with_segments("age", 5, 10);
+        let (mut store, ids, _dir) = store_with_segments(5, 10);
         // Now is the end of the last segment; keep 2 minutes.
         let now = 4 * 60_000_000 + 59_000_000;
         let limits = Limits { max_age_us: Some(120_000_000), ..no_limits() };
@@ -200,14 +191,13 @@ mod tests {
         assert_eq!(out.deleted, 2);
         let left: Vec<i64> = store.oldest_first(&[], 100).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(left, ids[2..].to_vec());
-        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn low_disk_deletes_oldest_then_reports_too_full_when_nothing_is_left() {
-        let (mut store, ids, dir) = store_with_segments("disk", 4, 100);
+        let (mut store, ids, dir) = store_with_segments(4, 100);
         let others = Arc::new(AtomicU64::new(0));
-        let disk = FakeDisk { total: 10_000, used_by_others: others.clone(), dir: dir.clone() };
+        let disk = FakeDisk { total: 10_000, used_by_others: others.clone(), dir: dir.path().to_path_buf() };
         let limits = Limits { min_free: 0.05, ..no_limits() };
         // 9,250 used by others + 400 ours: 3.5 % free; deleting two of ours reaches 5.5 %.
         others.store(9_250, Ordering::Relaxed);
@@ -220,6 +210,5 @@ mod tests {
         let out = enforce(&mut store, &disk, &[ids[3]], &limits, 0).unwrap();
         assert_eq!(out.deleted, 1);
         assert!(matches!(out.disk_ok, DiskState::TooFull { free } if free < 0.05));
-        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -1,9 +1,5 @@
-//! The recordings on disk: segment files of JPEGs and their index in SQLite.
-//!
-//! The layout follows moonfire-nvr's: the pictures live in plain files (`segments/ID.mjpeg`,
-//! each the segment's JPEGs back to back, exactly as the camera made them, which is also a
-//! valid MJPEG stream for ffmpeg), and SQLite (WAL) holds one row per segment with its span,
-//! size and compact per-frame table ([`super::frame_index`]). SQLite never holds pictures.
+//! The recorder's handle on the index: creates, extends and deletes segments, and mends
+//! what a crash left behind when it opens.
 //!
 //! Crash safety comes from the order of writes: frames are appended to the file, the file is
 //! `fdatasync`ed, and only then is the segment's row updated, in one transaction for every
@@ -13,92 +9,14 @@
 //! and deletes unknown ones. Deletions go through the `garbage` table (row first, then the
 //! file), so a crash mid-delete leaves nothing dangling either.
 //!
-//! Two handles: [`Store`], owned by the recorder thread, writes; [`Reader`] (any number of
-//! pooled read connections) serves timelines, snapshots, playback and export. Both block:
-//! call them from the recorder thread or `spawn_blocking`.
+//! It blocks: only the recorder's writer thread uses it.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
-use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::frame_index::{self, FrameEntry, FrameIndexError};
-use crate::lock::Unpoisoned;
-
-/// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS camera (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
-);
--- One row per segment file. start_us/end_us are the capture times of its first and last
--- frame; `continues` says it follows the previous segment of its camera without a gap (a
--- segment cut for size or length), so timelines can merge them into one span.
-CREATE TABLE IF NOT EXISTS segment (
-    id INTEGER PRIMARY KEY,
-    camera_id INTEGER NOT NULL REFERENCES camera(id),
-    start_us INTEGER NOT NULL,
-    end_us INTEGER NOT NULL,
-    frames INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    width INTEGER NOT NULL,
-    height INTEGER NOT NULL,
-    continues INTEGER NOT NULL,
-    frame_index BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS segment_by_time ON segment (camera_id, start_us);
--- Files whose rows are gone but which may still be on disk.
-CREATE TABLE IF NOT EXISTS garbage (path TEXT PRIMARY KEY);
-";
-
-/// What can go wrong with the recordings.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The index database.
-    #[error("recordings index: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A segment file or the recordings folder.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or folder.
-        path: String,
-        /// The operating system's reason.
-        source: std::io::Error,
-    },
-    /// A segment's frame table cannot be read.
-    #[error("segment {segment}: {source}")]
-    BadIndex {
-        /// The segment's id.
-        segment: i64,
-        /// What is wrong with its table.
-        source: FrameIndexError,
-    },
-    /// An index written by a newer framecast.
-    #[error("recordings index has schema version {0}; this framecast knows {SCHEMA_VERSION}")]
-    NewerSchema(i64),
-}
-
-impl StoreError {
-    fn io(path: &Path, source: std::io::Error) -> StoreError {
-        StoreError::Io { path: path.display().to_string(), source }
-    }
-
-    /// Whether the disk is full (the recorder then pauses instead of retrying at once).
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            StoreError::Io { source, .. } => crate::sys::is_disk_full(source),
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
-            _ => false,
-        }
-    }
-}
+use super::frame_index::{self, FrameIndexBuilder};
+use super::schema::{SCHEMA, SCHEMA_VERSION, StoreError, open_connection, segment_path};
 
 /// What [`Store::open`] found and mended.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -120,30 +38,6 @@ impl Repair {
     }
 }
 
-/// One segment's row, with its frame table decoded.
-#[derive(Debug, Clone)]
-pub struct Segment {
-    /// Row id (also names the file).
-    pub id: i64,
-    /// Capture time of the first frame.
-    pub start_us: u64,
-    /// Capture time of the last frame.
-    pub end_us: u64,
-    /// Picture size.
-    pub width: u32,
-    /// Picture size.
-    pub height: u32,
-    /// Follows the previous segment without a gap.
-    pub continues: bool,
-    /// Every frame, in order.
-    pub frames: Vec<FrameEntry>,
-    /// The file.
-    pub path: PathBuf,
-}
-
-/// A stretch of recording without gaps, for timelines.
-pub type Span = framecast_shared::RecordedSpan;
-
 /// A segment's new extent after a flush.
 #[derive(Debug, Clone)]
 pub struct SegmentUpdate<'a> {
@@ -159,6 +53,19 @@ pub struct SegmentUpdate<'a> {
     pub frame_index: &'a [u8],
 }
 
+impl<'a> SegmentUpdate<'a> {
+    /// Segment `id` as far as `table` reaches.
+    pub fn of(id: i64, table: &'a FrameIndexBuilder) -> SegmentUpdate<'a> {
+        SegmentUpdate {
+            id,
+            end_us: table.last_us(),
+            frames: table.frames(),
+            bytes: table.data_bytes(),
+            frame_index: table.as_bytes(),
+        }
+    }
+}
+
 /// A segment that retention may delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deletable {
@@ -168,20 +75,6 @@ pub struct Deletable {
     pub bytes: u64,
     /// Capture time of its last frame.
     pub end_us: u64,
-}
-
-fn segment_path(dir: &Path, id: i64) -> PathBuf {
-    dir.join("segments").join(format!("{id:010}.mjpeg"))
-}
-
-fn open_connection(dir: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open(dir.join("index.sqlite3"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    // WAL: readers never block the recorder. NORMAL: commits are durable at checkpoints,
-    // and a commit lost in a power cut only forgets frames whose bytes are then cut off.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    Ok(conn)
 }
 
 /// The recorder's handle: creates, extends and deletes segments.
@@ -251,7 +144,7 @@ impl Store {
                     // The file lost data it had when the row was written (a disk fault):
                     // keep the frames that are whole.
                     let frames = frame_index::decode(start_us, &blob).unwrap_or_default();
-                    let mut table = frame_index::FrameIndexBuilder::new(start_us);
+                    let mut table = FrameIndexBuilder::new(start_us);
                     for f in frames.iter().take_while(|f| f.offset + f.size as u64 <= len) {
                         table.push(f.captured_us, f.size);
                     }
@@ -261,13 +154,7 @@ impl Store {
                         repair.rows_dropped += 1;
                         continue;
                     }
-                    self.commit(&[SegmentUpdate {
-                        id,
-                        end_us: table.last_us(),
-                        frames: table.frames(),
-                        bytes: table.data_bytes(),
-                        frame_index: table.as_bytes(),
-                    }])?;
+                    self.commit(&[SegmentUpdate::of(id, &table)])?;
                     let file = std::fs::OpenOptions::new()
                         .write(true)
                         .open(&path)
@@ -389,216 +276,11 @@ impl Store {
     }
 }
 
-/// Read access for the HTTP side: pooled connections, blocking calls.
-#[derive(Debug)]
-pub struct Reader {
-    dir: PathBuf,
-    pool: Mutex<Vec<Connection>>,
-}
-
-/// A read connection borrowed from the pool.
-struct Pooled<'a> {
-    reader: &'a Reader,
-    conn: Option<Connection>,
-}
-
-impl std::ops::Deref for Pooled<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        self.conn.as_ref().expect("present until dropped")
-    }
-}
-
-impl Drop for Pooled<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            let mut pool = self.reader.pool.locked();
-            if pool.len() < 8 {
-                pool.push(conn);
-            }
-        }
-    }
-}
-
-impl Reader {
-    /// Read access to the recordings in `dir` (opened by a [`Store`] first).
-    pub fn new(dir: &Path) -> Reader {
-        Reader { dir: dir.to_path_buf(), pool: Mutex::new(Vec::new()) }
-    }
-
-    fn conn(&self) -> Result<Pooled<'_>, StoreError> {
-        let pooled = self.pool.locked().pop();
-        let conn = match pooled {
-            Some(conn) => conn,
-            None => {
-                let conn = open_connection(&self.dir)?;
-                conn.pragma_update(None, "query_only", true)?;
-                conn
-            }
-        };
-        Ok(Pooled { reader: self, conn: Some(conn) })
-    }
-
-    /// Gapless stretches of camera `name` that reach into `from_us..=to_us`, oldest first.
-    pub fn spans(&self, name: &str, from_us: u64, to_us: u64) -> Result<Vec<Span>, StoreError> {
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT s.start_us, s.end_us, s.frames, s.bytes, s.continues FROM segment s
-             JOIN camera c ON c.id = s.camera_id
-             WHERE c.name = ?1 AND s.frames > 0 AND s.end_us >= ?2 AND s.start_us <= ?3
-             ORDER BY s.start_us, s.id",
-        )?;
-        let rows = stmt.query_map(params![name, from_us as i64, to_us.min(i64::MAX as u64) as i64], |r| {
-            Ok((
-                Span {
-                    start_us: r.get::<_, i64>(0)? as u64,
-                    end_us: r.get::<_, i64>(1)? as u64,
-                    frames: r.get::<_, i64>(2)? as u64,
-                    bytes: r.get::<_, i64>(3)? as u64,
-                },
-                r.get::<_, bool>(4)?,
-            ))
-        })?;
-        let mut spans: Vec<Span> = Vec::new();
-        for row in rows {
-            let (span, continues) = row?;
-            match spans.last_mut() {
-                Some(last) if continues && span.start_us >= last.end_us => {
-                    last.end_us = span.end_us;
-                    last.frames += span.frames;
-                    last.bytes += span.bytes;
-                }
-                _ => spans.push(span),
-            }
-        }
-        Ok(spans)
-    }
-
-    /// The segment of camera `name` holding the last frame at or before `at_us`.
-    pub fn segment_at(&self, name: &str, at_us: u64) -> Result<Option<Segment>, StoreError> {
-        self.segment_where(
-            "c.name = ?1 AND s.start_us <= ?2 AND s.frames > 0 ORDER BY s.start_us DESC, s.id DESC",
-            params![name, at_us.min(i64::MAX as u64) as i64],
-        )
-    }
-
-    /// The first segment of camera `name` that starts after `segment` (in start order).
-    pub fn segment_after(&self, name: &str, segment: &Segment) -> Result<Option<Segment>, StoreError> {
-        self.segment_where(
-            "c.name = ?1 AND s.frames > 0 AND (s.start_us > ?2 OR (s.start_us = ?2 AND s.id > ?3))
-             ORDER BY s.start_us, s.id",
-            params![name, segment.start_us as i64, segment.id],
-        )
-    }
-
-    /// The last segment of camera `name` that starts before `segment` (in start order).
-    pub fn segment_before(&self, name: &str, segment: &Segment) -> Result<Option<Segment>, StoreError> {
-        self.segment_where(
-            "c.name = ?1 AND s.frames > 0 AND (s.start_us < ?2 OR (s.start_us = ?2 AND s.id < ?3))
-             ORDER BY s.start_us DESC, s.id DESC",
-            params![name, segment.start_us as i64, segment.id],
-        )
-    }
-
-    /// The first segment of camera `name` starting at or after `from_us`.
-    pub fn segment_from(&self, name: &str, from_us: u64) -> Result<Option<Segment>, StoreError> {
-        self.segment_where(
-            "c.name = ?1 AND s.frames > 0 AND s.start_us >= ?2 ORDER BY s.start_us, s.id",
-            params![name, from_us.min(i64::MAX as u64) as i64],
-        )
-    }
-
-    /// The segment `id` as it is now (a segment being written grows at every flush).
-    pub fn reload(&self, segment: &Segment) -> Result<Option<Segment>, StoreError> {
-        self.segment_where("s.id = ?1", params![segment.id])
-    }
-
-    /// The newest segment of camera `name`.
-    pub fn newest_segment(&self, name: &str) -> Result<Option<Segment>, StoreError> {
-        self.segment_where("c.name = ?1 AND s.frames > 0 ORDER BY s.end_us DESC, s.id DESC", params![name])
-    }
-
-    fn segment_where(
-        &self,
-        condition: &str,
-        params: impl rusqlite::Params,
-    ) -> Result<Option<Segment>, StoreError> {
-        let conn = self.conn()?;
-        let sql = format!(
-            "SELECT s.id, s.start_us, s.end_us, s.width, s.height, s.continues, s.frame_index
-             FROM segment s JOIN camera c ON c.id = s.camera_id WHERE {condition} LIMIT 1"
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let row = stmt
-            .query_row(params, |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get::<_, i64>(2)? as u64,
-                    r.get::<_, u32>(3)?,
-                    r.get::<_, u32>(4)?,
-                    r.get::<_, bool>(5)?,
-                    r.get::<_, Vec<u8>>(6)?,
-                ))
-            })
-            .optional()?;
-        let Some((id, start_us, end_us, width, height, continues, blob)) = row else { return Ok(None) };
-        let frames = frame_index::decode(start_us, &blob)
-            .map_err(|source| StoreError::BadIndex { segment: id, source })?;
-        Ok(Some(Segment {
-            id,
-            start_us,
-            end_us,
-            width,
-            height,
-            continues,
-            frames,
-            path: segment_path(&self.dir, id),
-        }))
-    }
-
-    /// The last frame of camera `name` captured at or before `at_us`: its segment and index.
-    pub fn frame_at(&self, name: &str, at_us: u64) -> Result<Option<(Segment, usize)>, StoreError> {
-        let Some(segment) = self.segment_at(name, at_us)? else { return Ok(None) };
-        Ok(frame_index::at_or_before(&segment.frames, at_us).map(|i| (segment, i)))
-    }
-
-    /// Bytes recorded for camera `name` and the capture times of its oldest and newest frame.
-    pub fn summary(&self, name: &str) -> Result<(u64, Option<u64>, Option<u64>), StoreError> {
-        let conn = self.conn()?;
-        let (bytes, oldest, newest): (i64, Option<i64>, Option<i64>) = conn.query_row(
-            "SELECT COALESCE(SUM(s.bytes), 0), MIN(s.start_us), MAX(s.end_us) FROM segment s
-             JOIN camera c ON c.id = s.camera_id WHERE c.name = ?1 AND s.frames > 0",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        Ok((bytes as u64, oldest.map(|v| v as u64), newest.map(|v| v as u64)))
-    }
-}
-
-/// Reads one recorded JPEG from its segment file.
-pub fn read_frame(file: &File, path: &Path, frame: &FrameEntry) -> Result<Bytes, StoreError> {
-    let mut buf = vec![0u8; frame.size as usize];
-    file.read_exact_at(&mut buf, frame.offset).map_err(|e| StoreError::io(path, e))?;
-    Ok(Bytes::from(buf))
-}
-
-/// Opens a segment file for reading.
-pub fn open_segment(path: &Path) -> Result<File, StoreError> {
-    File::open(path).map_err(|e| StoreError::io(path, e))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::frame_index::FrameIndexBuilder;
+    use crate::record::reader::{Reader, Span, open_segment, read_frame};
     use std::io::Write;
-
-    fn temp_dir(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("framecast-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
-    }
 
     /// Writes `n` fake JPEGs of `size` bytes at 10 fps from `start_us` into a new segment.
     fn record(store: &mut Store, camera: i64, start_us: u64, n: u32, size: u32, continues: bool) -> i64 {
@@ -610,29 +292,22 @@ mod tests {
             table.push(start_us + i as u64 * 100_000, size);
         }
         file.sync_data().unwrap();
-        store
-            .commit(&[SegmentUpdate {
-                id,
-                end_us: table.last_us(),
-                frames: table.frames(),
-                bytes: table.data_bytes(),
-                frame_index: table.as_bytes(),
-            }])
-            .unwrap();
+        store.commit(&[SegmentUpdate::of(id, &table)]).unwrap();
         id
     }
 
     #[test]
     fn spans_merge_continuing_segments_and_keep_gaps() {
-        let dir = temp_dir("spans");
-        let (mut store, repair) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, repair) = Store::open(dir).unwrap();
         assert!(!repair.any());
         let cam = store.camera_id("door").unwrap();
         assert_eq!(store.camera_id("door").unwrap(), cam);
         record(&mut store, cam, 1_000_000, 10, 100, false);
         record(&mut store, cam, 2_000_000, 10, 100, true);
         record(&mut store, cam, 10_000_000, 5, 100, false);
-        let reader = Reader::new(&dir);
+        let reader = Reader::new(dir);
         let spans = reader.spans("door", 0, u64::MAX).unwrap();
         assert_eq!(
             spans,
@@ -643,16 +318,16 @@ mod tests {
         );
         assert_eq!(reader.spans("door", 5_000_000, 6_000_000).unwrap(), vec![]);
         assert_eq!(reader.spans("other", 0, u64::MAX).unwrap(), vec![]);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn frames_are_found_by_time_and_read_back() {
-        let dir = temp_dir("frames");
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, _) = Store::open(dir).unwrap();
         let cam = store.camera_id("c").unwrap();
         record(&mut store, cam, 1_000_000, 10, 50, false);
-        let reader = Reader::new(&dir);
+        let reader = Reader::new(dir);
         assert!(reader.frame_at("c", 999_999).unwrap().is_none());
         let (segment, i) = reader.frame_at("c", 1_350_000).unwrap().unwrap();
         assert_eq!(i, 3);
@@ -661,17 +336,17 @@ mod tests {
         assert_eq!(&jpeg[..], &[3u8; 50]);
         let (bytes, oldest, newest) = reader.summary("c").unwrap();
         assert_eq!((bytes, oldest, newest), (500, Some(1_000_000), Some(1_900_000)));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_crash_after_writing_but_before_the_row_is_cut_back_and_unknown_files_go() {
-        let dir = temp_dir("crash");
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, _) = Store::open(dir).unwrap();
         let cam = store.camera_id("c").unwrap();
         let id = record(&mut store, cam, 0, 4, 10, false);
         // Frames written after the last commit, then a crash.
-        let path = segment_path(&dir, id);
+        let path = segment_path(dir, id);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[9; 25]).unwrap();
         // A segment created, then a crash before its row was committed with frames.
         let (empty, empty_path) = store.create_segment(cam, 5_000_000, 16, 16, false).unwrap();
@@ -680,37 +355,37 @@ mod tests {
         std::fs::write(dir.join("segments/0000009999.mjpeg"), b"stray").unwrap();
         drop(store);
 
-        let (store, repair) = Store::open(&dir).unwrap();
+        let (store, repair) = Store::open(dir).unwrap();
         assert_eq!(
             repair,
             Repair { files_cut: 1, rows_shortened: 0, rows_dropped: 1, unknown_files_removed: 1 }
         );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 40);
-        assert!(!segment_path(&dir, empty).exists());
+        assert!(!segment_path(dir, empty).exists());
         assert_eq!(store.total_bytes().unwrap(), 40);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_file_shorter_than_its_row_keeps_its_whole_frames() {
-        let dir = temp_dir("short");
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, _) = Store::open(dir).unwrap();
         let cam = store.camera_id("c").unwrap();
         let id = record(&mut store, cam, 0, 4, 10, false);
-        std::fs::OpenOptions::new().write(true).open(segment_path(&dir, id)).unwrap().set_len(25).unwrap();
+        std::fs::OpenOptions::new().write(true).open(segment_path(dir, id)).unwrap().set_len(25).unwrap();
         drop(store);
-        let (_store, repair) = Store::open(&dir).unwrap();
+        let (_store, repair) = Store::open(dir).unwrap();
         assert_eq!(repair.rows_shortened, 1);
-        let segment = Reader::new(&dir).segment_at("c", u64::MAX / 2).unwrap().unwrap();
+        let segment = Reader::new(dir).segment_at("c", u64::MAX / 2).unwrap().unwrap();
         assert_eq!(segment.frames.len(), 2);
         assert_eq!(std::fs::metadata(&segment.path).unwrap().len(), 20);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn deleting_oldest_first_skips_open_segments() {
-        let dir = temp_dir("delete");
-        let (mut store, _) = Store::open(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, _) = Store::open(dir).unwrap();
         let cam = store.camera_id("c").unwrap();
         let a = record(&mut store, cam, 0, 2, 10, false);
         let b = record(&mut store, cam, 1_000_000, 2, 10, false);
@@ -718,11 +393,10 @@ mod tests {
         let order: Vec<i64> = store.oldest_first(&[a], 10).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(order, vec![b, c]);
         assert_eq!(store.delete_segment(b).unwrap(), 20);
-        assert!(!segment_path(&dir, b).exists());
+        assert!(!segment_path(dir, b).exists());
         assert_eq!(store.total_bytes().unwrap(), 40);
-        let reader = Reader::new(&dir);
+        let reader = Reader::new(dir);
         let first = reader.segment_at("c", 500_000).unwrap().unwrap();
         assert_eq!(reader.segment_after("c", &first).unwrap().unwrap().id, c);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -201,8 +201,8 @@ mod tests {
     #[test]
     fn frames_from_a_command_and_a_clear_error_when_it_ends() {
         // Two JPEGs written by the command itself, then it exits with status 3.
-        let dir = std::env::temp_dir().join(format!("framecast-cmd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let jpeg = crate::media::jpeg::turbo::encode_rgb(&[50; 32 * 16 * 3], 32, 16, 80).unwrap();
         let file = dir.join("f.jpg");
         std::fs::write(&file, &jpeg).unwrap();

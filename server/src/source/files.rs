@@ -148,11 +148,12 @@ mod tests {
 
     #[test]
     fn plays_the_folder_in_a_loop() {
-        let dir = tempdir("loop");
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         std::fs::write(dir.join("10.jpg"), jpeg(32, 16)).unwrap();
         std::fs::write(dir.join("2.JPEG"), jpeg(16, 16)).unwrap();
         std::fs::write(dir.join("notes.txt"), "not a frame").unwrap();
-        let source = FilesSource::load(&dir).unwrap();
+        let source = FilesSource::load(dir).unwrap();
         let mut cam = source.open(&settings()).unwrap();
         let sizes: Vec<_> = (0..4).map(|_| cam.grab().map(|j| (j.width, j.height)).unwrap()).collect();
         assert_eq!(sizes, [(16, 16), (32, 16), (16, 16), (32, 16)]);
@@ -164,19 +165,12 @@ mod tests {
         let missing = FilesSource::load(Path::new("/nonexistent/framecast")).unwrap_err();
         assert!(matches!(missing, SourceError::Io { .. }), "{missing}");
 
-        let empty = tempdir("empty");
-        assert!(matches!(FilesSource::load(&empty).unwrap_err(), SourceError::NoJpegs(_)));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(FilesSource::load(empty.path()).unwrap_err(), SourceError::NoJpegs(_)));
 
-        let broken = tempdir("broken");
-        std::fs::write(broken.join("1.jpg"), b"not a jpeg at all").unwrap();
-        let err = FilesSource::load(&broken).unwrap_err();
+        let broken = tempfile::tempdir().unwrap();
+        std::fs::write(broken.path().join("1.jpg"), b"not a jpeg at all").unwrap();
+        let err = FilesSource::load(broken.path()).unwrap_err();
         assert!(err.to_string().contains("1.jpg"), "{err}");
-    }
-
-    fn tempdir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("framecast-files-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 }
