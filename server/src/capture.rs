@@ -153,3 +153,112 @@ fn capture_loop(
         sink.publish(jpeg, captured_us);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use framecast_shared::CameraModes;
+
+    use super::*;
+    use crate::camera::Size;
+    use crate::source::Capture;
+
+    /// Records what the capture thread delivers.
+    #[derive(Clone, Default)]
+    struct FakeSink {
+        frames: Arc<Mutex<Vec<(u32, u64)>>>,
+        info_changes: Arc<AtomicUsize>,
+    }
+
+    impl FrameSink for FakeSink {
+        fn id(&self) -> &str {
+            "fake"
+        }
+        fn publish(&self, jpeg: Jpeg, captured_us: u64) {
+            self.frames.lock().unwrap().push((jpeg.width, captured_us));
+        }
+        fn info_changed(&self) {
+            self.info_changes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Gives frames of widths 1, 2, 3... then fails; knows one control.
+    #[derive(Debug)]
+    struct Counting {
+        fail_after: u32,
+    }
+
+    struct CountingCapture {
+        next: u32,
+        fail_after: u32,
+    }
+
+    impl Source for Counting {
+        fn kind(&self) -> &'static str {
+            "counting"
+        }
+        fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+            Ok(Box::new(CountingCapture { next: 1, fail_after: self.fail_after }))
+        }
+        fn modes(&self, _current: &Settings) -> CameraModes {
+            CameraModes::default()
+        }
+    }
+
+    impl Capture for CountingCapture {
+        fn pace(&self) -> Option<u32> {
+            Some(200)
+        }
+        fn grab(&mut self) -> Result<Jpeg, SourceError> {
+            if self.next > self.fail_after {
+                return Err(SourceError::Device("unplugged".into()));
+            }
+            self.next += 1;
+            Ok(Jpeg { data: Bytes::from_static(b"jpeg"), width: self.next - 1, height: 1 })
+        }
+        fn set_control(&mut self, name: &str, _value: i64) -> Result<(), SourceError> {
+            match name {
+                "Gain" => Ok(()),
+                _ => Err(SourceError::Device(format!("no control '{name}'"))),
+            }
+        }
+    }
+
+    const SETTINGS: Settings = Settings { size: Size { width: 16, height: 16 }, fps: 200, quality: 50 };
+
+    #[tokio::test]
+    async fn frames_reach_the_sink_in_order_with_rising_times_until_the_camera_fails() {
+        let sink = FakeSink::default();
+        let mut capture = CaptureHandle::start(sink.clone(), Arc::new(Counting { fail_after: 5 }), SETTINGS);
+        let result = tokio::time::timeout(Duration::from_secs(10), capture.finished()).await.unwrap();
+        assert_eq!(result.unwrap_err().to_string(), "unplugged");
+        let frames = sink.frames.lock().unwrap().clone();
+        assert_eq!(frames.iter().map(|f| f.0).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert!(frames.windows(2).all(|w| w[1].1 > w[0].1), "capture times rise: {frames:?}");
+    }
+
+    #[tokio::test]
+    async fn controls_are_applied_between_frames_and_a_stop_ends_the_thread() {
+        let sink = FakeSink::default();
+        let capture =
+            CaptureHandle::start(sink.clone(), Arc::new(Counting { fail_after: u32::MAX }), SETTINGS);
+        let controls = capture.controls();
+        controls.send(ControlRequest { name: "Gain".into(), value: 3 }).unwrap();
+        controls.send(ControlRequest { name: "Zoom".into(), value: 1 }).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while sink.info_changes.load(Ordering::SeqCst) == 0 || sink.frames.lock().unwrap().len() < 3 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("frames and the control change arrive");
+        tokio::time::timeout(Duration::from_secs(5), capture.stop()).await.expect("stops promptly");
+        assert_eq!(sink.info_changes.load(Ordering::SeqCst), 1, "only the control the camera took");
+        let after_stop = sink.frames.lock().unwrap().len();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(sink.frames.lock().unwrap().len(), after_stop, "nothing published after the stop");
+    }
+}

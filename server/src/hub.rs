@@ -284,6 +284,7 @@ impl Hub {
         let mut settings_rx = self.0.settings.subscribe();
         // Pushed and recorded cameras run whether or not anyone watches.
         let always_on = self.always_on();
+        let mut idle = Idle::new(viewers, self.0.idle_timeout);
         loop {
             self.set_status(Status::new(CameraStatus::Starting));
             let settings = *settings_rx.borrow_and_update();
@@ -293,7 +294,7 @@ impl Hub {
             self.log_lifecycle(false, format_args!("camera started"));
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
-                _ = idle(viewers, self.0.idle_timeout), if !always_on => Ended::Idle,
+                _ = idle.expired(), if !always_on => Ended::Idle,
                 _ = settings_rx.changed() => Ended::Reconfigured,
                 result = capture.finished() => Ended::Failed(match result {
                     Err(e) => e.to_string(),
@@ -328,7 +329,7 @@ impl Hub {
             self.set_status(Status { status: CameraStatus::Offline, reason: Some(reason) });
             tokio::select! {
                 _ = shutdown.cancelled() => { self.stopped(); return Break(()); }
-                _ = idle(viewers, self.0.idle_timeout), if !always_on => { self.stopped(); return Continue(()); }
+                _ = idle.expired(), if !always_on => { self.stopped(); return Continue(()); }
                 _ = tokio::time::sleep(retry) => {}
             }
             retry = (retry * 2).min(RETRY_MAX);
@@ -459,18 +460,39 @@ enum Ended {
     Failed(String),
 }
 
-/// Completes once the viewer count has stayed at zero for `timeout`.
-async fn idle(viewers: &mut watch::Receiver<usize>, timeout: Duration) {
-    loop {
-        let closed = viewers.wait_for(|n| *n == 0).await.is_err();
-        if closed {
-            return std::future::pending().await;
-        }
-        let woken = tokio::time::timeout(timeout, viewers.wait_for(|n| *n > 0)).await.map(|r| r.is_ok());
-        match woken {
-            Err(_elapsed) => return,
-            Ok(false) => return std::future::pending().await,
-            Ok(true) => continue,
+/// The idle timeout of one run of the camera: completes once nobody has watched for the
+/// timeout, counted from when the last viewer left, however often the waiting is interrupted
+/// and resumed (a retry of a failed camera does not start the count again).
+struct Idle<'a> {
+    viewers: &'a mut watch::Receiver<usize>,
+    timeout: Duration,
+    /// When the viewer count last fell to zero, while it is zero.
+    since: Option<tokio::time::Instant>,
+}
+
+impl<'a> Idle<'a> {
+    fn new(viewers: &'a mut watch::Receiver<usize>, timeout: Duration) -> Idle<'a> {
+        Idle { viewers, timeout, since: None }
+    }
+
+    /// Completes when the timeout has passed with nobody watching. Cancel-safe: the count
+    /// goes on from where it was when awaited again.
+    async fn expired(&mut self) {
+        loop {
+            if *self.viewers.borrow_and_update() > 0 {
+                self.since = None;
+                if self.viewers.wait_for(|n| *n == 0).await.is_err() {
+                    return std::future::pending().await;
+                }
+                continue;
+            }
+            let since = *self.since.get_or_insert_with(tokio::time::Instant::now);
+            tokio::select! {
+                _ = tokio::time::sleep_until(since + self.timeout) => return,
+                changed = self.viewers.changed() => if changed.is_err() {
+                    return std::future::pending().await;
+                },
+            }
         }
     }
 }
@@ -644,6 +666,147 @@ mod tests {
         })
         .await
         .expect("viewers hear of the new value");
+        shutdown.cancel();
+        supervisor.await.unwrap();
+    }
+}
+
+/// The life cycle on tokio's paused clock: the waits (idle timeout, retry back-off) are
+/// measured in virtual time, exactly, however busy the machine is.
+#[cfg(test)]
+mod lifecycle_tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::camera::Size;
+    use crate::source::{Capture, SourceError};
+    use framecast_shared::CameraModes;
+    use tokio::time::Instant;
+
+    const SETTINGS: Settings = Settings { size: Size { width: 16, height: 16 }, fps: 50, quality: 50 };
+
+    /// A camera that cannot be opened, counting the attempts.
+    #[derive(Debug, Default)]
+    struct Broken {
+        opens: Arc<AtomicUsize>,
+    }
+
+    impl Source for Broken {
+        fn kind(&self) -> &'static str {
+            "broken"
+        }
+        fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+            self.opens.fetch_add(1, Ordering::SeqCst);
+            Err(SourceError::Device("lens cap on".into()))
+        }
+        fn modes(&self, _current: &Settings) -> CameraModes {
+            CameraModes::default()
+        }
+    }
+
+    /// A camera that gives a small frame whenever asked.
+    #[derive(Debug)]
+    struct Working;
+
+    struct WorkingCapture(Bytes);
+
+    impl Source for Working {
+        fn kind(&self) -> &'static str {
+            "working"
+        }
+        fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+            let jpeg = crate::media::jpeg::turbo::encode_rgb(&[0; 16 * 16 * 3], 16, 16, 50)?;
+            Ok(Box::new(WorkingCapture(Bytes::from(jpeg))))
+        }
+        fn modes(&self, _current: &Settings) -> CameraModes {
+            CameraModes::default()
+        }
+    }
+
+    impl Capture for WorkingCapture {
+        fn pace(&self) -> Option<u32> {
+            Some(50)
+        }
+        fn grab(&mut self) -> Result<Jpeg, SourceError> {
+            Ok(Jpeg { data: self.0.clone(), width: 16, height: 16 })
+        }
+    }
+
+    /// Waits until the camera's status is `want` (following it as an observer, which keeps
+    /// nothing running) and returns the virtual time it took.
+    async fn until_status(hub: &Hub, want: CameraStatus) -> Duration {
+        let started = Instant::now();
+        let mut observer = hub.observe();
+        while hub.info().status != want {
+            observer.changed().await.expect("hub alive");
+        }
+        started.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failing_camera_is_retried_with_doubling_waits_up_to_ten_seconds() {
+        let source = Broken::default();
+        let opens = source.opens.clone();
+        let hub = Hub::new("broken".into(), Box::new(source), SETTINGS, Duration::from_secs(30));
+        let shutdown = CancellationToken::new();
+        let supervisor = hub.spawn_supervisor(shutdown.clone());
+        let _viewer = hub.watch();
+        until_status(&hub, CameraStatus::Offline).await;
+        assert!(hub.info().reason.unwrap().contains("lens cap on"));
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            let started = Instant::now();
+            until_status(&hub, CameraStatus::Starting).await;
+            until_status(&hub, CameraStatus::Offline).await;
+            waits.push(started.elapsed().as_millis());
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10_000, 10_000]);
+        assert_eq!(opens.load(Ordering::SeqCst), 8);
+        shutdown.cancel();
+        supervisor.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_offline_camera_nobody_watches_stops_being_retried_after_the_idle_timeout() {
+        let source = Broken::default();
+        let opens = source.opens.clone();
+        let hub = Hub::new("broken".into(), Box::new(source), SETTINGS, Duration::from_secs(3));
+        let shutdown = CancellationToken::new();
+        let supervisor = hub.spawn_supervisor(shutdown.clone());
+        let viewer = hub.watch();
+        until_status(&hub, CameraStatus::Offline).await;
+        drop(viewer);
+        let stopped_after = until_status(&hub, CameraStatus::Stopped).await;
+        // Counted from when the viewer left, not from the last retry (at 0.5 s and 1.5 s).
+        assert_eq!(stopped_after, Duration::from_secs(3));
+        let tried = opens.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(opens.load(Ordering::SeqCst), tried, "no retry once stopped");
+        shutdown.cancel();
+        supervisor.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_camera_stops_after_the_idle_timeout_and_a_returning_viewer_keeps_it() {
+        let idle = Duration::from_secs(10);
+        let hub = Hub::new("working".into(), Box::new(Working), SETTINGS, idle);
+        let shutdown = CancellationToken::new();
+        let supervisor = hub.spawn_supervisor(shutdown.clone());
+
+        let mut viewer = hub.watch();
+        assert!(viewer.next_frame(&shutdown).await.is_some(), "the first viewer starts it");
+        until_status(&hub, CameraStatus::Running).await;
+        drop(viewer);
+        // Back within the timeout: the camera never stopped.
+        tokio::time::sleep(idle / 2).await;
+        assert_eq!(hub.info().status, CameraStatus::Running);
+        let viewer = hub.watch();
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(hub.info().status, CameraStatus::Running, "watched: never idle");
+
+        drop(viewer);
+        assert_eq!(until_status(&hub, CameraStatus::Stopped).await, idle);
+        assert!(hub.watch().newest().is_none(), "a stopped camera offers no stale frame as live");
         shutdown.cancel();
         supervisor.await.unwrap();
     }
