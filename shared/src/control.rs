@@ -95,6 +95,12 @@ pub enum ClientMessage {
 /// Speeds a `play` message may ask for.
 pub const PLAYBACK_SPEEDS: [u32; 4] = [1, 2, 4, 8];
 
+/// Most frames one `step` message may move.
+pub const MAX_STEP: u32 = 10_000;
+
+/// Largest side of a `hello` `canvas`, in device pixels.
+pub const MAX_CANVAS_SIDE: u32 = 16_384;
+
 /// A message from the server to a viewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -404,6 +410,12 @@ pub enum ProtocolError {
     /// Not a valid client message.
     #[error("bad message: {0}")]
     Malformed(String),
+    /// A well-formed message with a value outside its range (`window` 9, `speed` 3).
+    #[error("{0}")]
+    OutOfRange(String),
+    /// `settings` that cannot be right whatever the camera (a width without a height).
+    #[error("{0}")]
+    BadSettings(String),
 }
 
 impl ProtocolError {
@@ -412,17 +424,64 @@ impl ProtocolError {
         match self {
             ProtocolError::TooLarge(_) => ErrorCode::TooLarge,
             ProtocolError::Malformed(_) => ErrorCode::BadMessage,
+            ProtocolError::OutOfRange(_) => ErrorCode::OutOfRange,
+            ProtocolError::BadSettings(_) => ErrorCode::BadSettings,
         }
     }
 }
 
 impl ClientMessage {
-    /// Parses one text message from a client, enforcing [`MAX_CLIENT_MESSAGE`] first.
+    /// Parses one text message from a client, enforcing [`MAX_CLIENT_MESSAGE`] first and the
+    /// ranges of its values after (see [`ClientMessage::check`]).
     pub fn parse(text: &str) -> Result<ClientMessage, ProtocolError> {
         if text.len() > MAX_CLIENT_MESSAGE {
             return Err(ProtocolError::TooLarge(text.len()));
         }
-        serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))
+        let message: ClientMessage =
+            serde_json::from_str(text).map_err(|e| ProtocolError::Malformed(e.to_string()))?;
+        message.check()?;
+        Ok(message)
+    }
+
+    /// The ranges a message's values must be in, whatever the camera or the server's state:
+    /// `window` within [`WINDOW_RANGE`](crate::WINDOW_RANGE), `max_fps` from 0 up, a `canvas`
+    /// of 1 to [`MAX_CANVAS_SIDE`] device pixels a side, a `settings` size with both sides,
+    /// a `play` speed of [`PLAYBACK_SPEEDS`], a `step` of ±1 to ±[`MAX_STEP`] frames. What
+    /// depends on the camera (its sizes, its controls) the server checks against it.
+    pub fn check(&self) -> Result<(), ProtocolError> {
+        use ProtocolError::{BadSettings, OutOfRange};
+        match self {
+            ClientMessage::Hello { window, max_fps, canvas, .. } => {
+                if let Some(fps) = max_fps
+                    && !(fps.is_finite() && *fps >= 0.0)
+                {
+                    return Err(OutOfRange("max_fps must be a number from 0 up".into()));
+                }
+                if let Some(w) = window
+                    && !crate::WINDOW_RANGE.contains(w)
+                {
+                    return Err(OutOfRange(format!("window {w} is outside 1..=8")));
+                }
+                if let Some([w, h]) = canvas
+                    && (*w == 0 || *h == 0 || *w > MAX_CANVAS_SIDE || *h > MAX_CANVAS_SIDE)
+                {
+                    return Err(OutOfRange(format!(
+                        "canvas must be [width, height] of 1 to {MAX_CANVAS_SIDE} device pixels"
+                    )));
+                }
+            }
+            ClientMessage::Settings { width, height, .. } if width.is_some() != height.is_some() => {
+                return Err(BadSettings("width and height go together".into()));
+            }
+            ClientMessage::Play { speed: Some(speed), .. } if !PLAYBACK_SPEEDS.contains(speed) => {
+                return Err(OutOfRange("speed must be 1, 2, 4 or 8".into()));
+            }
+            ClientMessage::Step { frames } if *frames == 0 || frames.unsigned_abs() > MAX_STEP => {
+                return Err(OutOfRange(format!("step frames must be ±1 to ±{MAX_STEP}")));
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     /// Serializes for sending.
@@ -615,5 +674,33 @@ mod tests {
     fn oversized_message_is_refused_before_parsing() {
         let text = format!(r#"{{"type":"ping","t":1,"pad":"{}"}}"#, "x".repeat(MAX_CLIENT_MESSAGE));
         assert_eq!(ClientMessage::parse(&text).unwrap_err(), ProtocolError::TooLarge(text.len()));
+    }
+
+    #[test]
+    fn values_out_of_range_are_refused_where_messages_are_parsed() {
+        for (text, code, words) in [
+            (r#"{"type":"hello","max_fps":-1}"#, ErrorCode::OutOfRange, "max_fps"),
+            (r#"{"type":"hello","window":9}"#, ErrorCode::OutOfRange, "window 9 is outside 1..=8"),
+            (r#"{"type":"hello","window":0}"#, ErrorCode::OutOfRange, "window 0"),
+            (r#"{"type":"hello","canvas":[0,10]}"#, ErrorCode::OutOfRange, "canvas"),
+            (r#"{"type":"hello","canvas":[10,16385]}"#, ErrorCode::OutOfRange, "16384"),
+            (r#"{"type":"settings","width":640}"#, ErrorCode::BadSettings, "go together"),
+            (r#"{"type":"play","from_us":1,"speed":3}"#, ErrorCode::OutOfRange, "1, 2, 4 or 8"),
+            (r#"{"type":"step","frames":0}"#, ErrorCode::OutOfRange, "±10000"),
+            (r#"{"type":"step","frames":-10001}"#, ErrorCode::OutOfRange, "±10000"),
+        ] {
+            let e = ClientMessage::parse(text).unwrap_err();
+            assert_eq!(e.code(), code, "{text}");
+            assert!(e.to_string().contains(words), "{text}: {e}");
+        }
+        for fine in [
+            r#"{"type":"hello","max_fps":0,"window":8,"canvas":[1,16384]}"#,
+            r#"{"type":"settings","width":640,"height":480}"#,
+            r#"{"type":"settings","fps":5}"#,
+            r#"{"type":"play","from_us":1}"#,
+            r#"{"type":"step","frames":-10000}"#,
+        ] {
+            assert!(ClientMessage::parse(fine).is_ok(), "{fine}");
+        }
     }
 }

@@ -19,6 +19,7 @@ pub mod mjpeg;
 pub mod picture;
 pub mod push;
 pub mod recordings;
+pub mod session;
 pub mod snapshot;
 pub mod tls;
 pub mod view;

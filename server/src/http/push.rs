@@ -4,25 +4,25 @@
 //! body (not a JPEG, truncated, too large) gets a 4xx with the reason and never replaces the
 //! last good frame.
 //!
-//! The ingest runs on the server's one WebSocket stack ([`WsConn`]), like the viewers: a
-//! pushed JPEG is unmasked in place and reaches the hub as the same `Bytes`, and close
-//! frames are answered as RFC 6455 says.
+//! The ingest runs on the server's one WebSocket session type ([`Session`]), like the
+//! viewers: a pushed JPEG is unmasked in place and reaches the hub as the same `Bytes`, close
+//! frames are answered as RFC 6455 says, and a sender that keeps sending what cannot be used
+//! is closed.
 
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use framecast_shared::ErrorCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
-use super::wsconn::{self, Incoming, WsConn, close_code};
+use super::session::{Ended, Message, Session};
+use super::wsconn::{self, WsConn};
 use super::{AppState, PeerAddr};
 use crate::auth::token_matches;
 use crate::source::push::PushSource;
-
-/// Consecutive bad messages after which an ingest connection is closed.
-const MAX_BAD_MESSAGES: u32 = 10;
 
 /// Checks the bearer token and finds the push camera `name`. Failures count towards the
 /// sender's address's failed-attempt limit, shared with the viewer endpoints.
@@ -84,51 +84,25 @@ pub async fn ingest(
 }
 
 /// Takes binary JPEG messages until the sender closes or the server shuts down. Each refused
-/// message gets an `error` text message; [`MAX_BAD_MESSAGES`] in a row end the connection.
-async fn run_ingest<S>(mut conn: WsConn<S>, source: PushSource, shutdown: CancellationToken)
+/// message gets an `error` text message; a sender that keeps sending them is closed (see
+/// [`Session::refuse`]).
+async fn run_ingest<S>(conn: WsConn<S>, source: PushSource, shutdown: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut bad = 0;
+    let mut session = Session::new(conn, shutdown, None);
     loop {
-        let incoming = tokio::select! {
-            _ = shutdown.cancelled() => {
-                conn.close(close_code::GOING_AWAY, "server shutting down").await;
-                return;
-            }
-            incoming = conn.next() => incoming,
-        };
-        let refusal = match incoming {
-            None => return,
-            Some(Err(e)) => {
-                tracing::debug!("push sender dropped: {e}");
-                conn.close_for_error(&e).await;
-                return;
-            }
-            Some(Ok(Incoming::Close(code))) => {
-                conn.answer_close(code).await;
-                return;
-            }
-            Some(Ok(Incoming::Binary(jpeg))) => match source.push(jpeg) {
-                Ok(_) => {
-                    bad = 0;
-                    continue;
-                }
+        let wake = session.wait().await;
+        let refusal = match session.take(wake).await {
+            Err(Ended) => return,
+            Ok(None) => continue,
+            Ok(Some(Message::Binary(jpeg))) => match source.push(jpeg) {
+                Ok(_) => continue,
                 Err(e) => e.to_string(),
             },
-            Some(Ok(Incoming::Text(_))) => "send frames as binary JPEG messages".to_string(),
-            Some(Ok(Incoming::Control)) => continue,
+            Ok(Some(Message::Text(_))) => "send frames as binary JPEG messages".to_string(),
         };
-        bad += 1;
-        let error = framecast_shared::ServerMessage::Error {
-            code: framecast_shared::ErrorCode::BadMessage,
-            message: refusal,
-        };
-        if conn.send_text(&error.to_json()).await.is_err() {
-            return;
-        }
-        if bad >= MAX_BAD_MESSAGES {
-            conn.close(close_code::POLICY, "too many bad messages").await;
+        if session.refuse(ErrorCode::BadMessage, &refusal).await.is_err() {
             return;
         }
     }
