@@ -2,11 +2,13 @@
 //!
 //! Layout:
 //! - [`app`]: the page — canvas, timeline, controls, keyboard shortcuts — composed of the
-//!   [`components`] (timeline, control bar, overlay, settings, token form).
-//! - [`stream`]: the frame pipeline: WebSocket → decode (`createImageBitmap`) → canvas → ack,
-//!   plus reconnect, pause and the figures for the overlay.
+//!   [`components`] (timeline, control bar, overlay, settings, token form, camera grid).
+//! - [`stream`]: the frame pipeline: WebSocket → decoder (today `createImageBitmap`) → canvas
+//!   → ack, plus reconnect, pause and the figures for the overlay; one submodule each for the
+//!   socket, the decoder, drawing, the figures and the view state.
 //! - [`clock`]: clock offset to the server from ping/pong (for true latency).
-//! - [`stats`]: rolling one-second figures (median/worst latency, rates, skipped frames).
+//! - [`stats`]: rolling one-second figures (median/worst latency, rates, skipped frames), the
+//!   windows the stream's overlay figures are kept in.
 //! - [`token`]: the access token, asked for once and remembered on the device.
 //! - [`recordings`]: the recorded spans (`/api/recordings`) and export links.
 //! - [`timefmt`]: clock times and "12 min behind live" in words.

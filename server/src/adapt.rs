@@ -59,9 +59,9 @@ impl Reason {
 /// A size change: show `eighths`/8 of the camera's size, because of `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Step {
-    /// 1–8.
+    /// The new size, in eighths (1–8) of the camera's.
     pub eighths: u8,
-    /// Why.
+    /// Why the size changed, for the viewer's overlay.
     pub reason: Reason,
 }
 
@@ -106,7 +106,7 @@ impl AutoSize {
         self.current
     }
 
-    /// Why.
+    /// Why the current size was chosen, for the viewer's overlay.
     pub fn reason(&self) -> Reason {
         self.reason
     }

@@ -29,12 +29,6 @@ use crate::source::{Capture, Source, SourceError, Stopper};
 /// Renditions alive at once, over all cameras; one that nobody watches makes room.
 pub const MAX_RENDITIONS: usize = 32;
 
-/// Largest side a request may name.
-pub const MAX_SIDE: u32 = 8192;
-
-/// Smallest side a request may name.
-pub const MIN_SIDE: u32 = 16;
-
 /// A smaller or re-encoded picture, as a viewer asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenditionRequest {

@@ -13,20 +13,40 @@ use std::process::Command;
 pub type Fd = std::os::fd::RawFd;
 
 /// Starts `command` in a process group of its own (so the whole pipeline it starts can be
-/// killed at once), and has the kernel send it `SIGKILL` when the thread that started it
-/// ends: the capture thread, or the server, however it dies.
+/// killed at once), and has the kernel kill it when the thread that started it ends (see
+/// [`killed_with_starting_thread`]).
 pub fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     command.process_group(0);
+    killed_with_starting_thread(command);
+}
+
+/// Has the kernel send `command`'s process `SIGKILL` when the thread that started it ends:
+/// the capture thread, or the server, however it dies (even with no `Drop` run).
+pub fn killed_with_starting_thread(command: &mut Command) {
     #[cfg(target_os = "linux")]
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the
+        // parent.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
+/// Sends `signal` (`libc::SIGTERM`, ...) to process `pid`.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill(2) with a pid and a signal number; no memory is involved.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+        libc::kill(pid as libc::pid_t, signal);
     }
 }
 
@@ -149,6 +169,14 @@ pub fn disk_space(path: &Path) -> std::io::Result<(u64, u64)> {
     }
     let block = st.f_frsize as u64;
     Ok((st.f_bavail as u64 * block, st.f_blocks as u64 * block))
+}
+
+/// The kernel's clock ticks per second, the unit of the CPU times in `/proc` (100 where it
+/// cannot be read).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u64 } else { 100 }
 }
 
 /// Whether an I/O error says the disk is full.

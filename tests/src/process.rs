@@ -68,7 +68,7 @@ impl ServerProcess {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        send_signal(self.child.id(), libc::SIGTERM);
+        framecast::sys::signal(self.child.id(), libc::SIGTERM);
     }
 
     /// Kills with SIGKILL (no chance to clean up) and reaps the process.
@@ -114,26 +114,8 @@ pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
 /// `Drop` runs (a test binary that aborts on a stack overflow): otherwise the orphan keeps
 /// the runner's stderr open and whatever reads it (CI, a pipe) waits for ever. So a server
 /// lives on the thread that starts it, as every test and benchmark here does.
-#[allow(unsafe_code)]
 fn die_with_starting_thread(command: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no memory of the parent.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[allow(unsafe_code)]
-fn send_signal(pid: u32, signal: libc::c_int) {
-    // SAFETY: kill(2) on the pid of our own child with a valid signal number.
-    unsafe {
-        libc::kill(pid as libc::pid_t, signal);
-    }
+    framecast::sys::killed_with_starting_thread(command);
 }
 
 /// CPU time, resident memory and open files of a process, from `/proc`.
@@ -176,9 +158,6 @@ impl Usage {
     }
 }
 
-#[allow(unsafe_code)]
 fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as u64 } else { 100 }
+    framecast::sys::clock_ticks_per_second()
 }

@@ -17,6 +17,12 @@
 //! installed with `dpkg -i` into a fresh Debian chroot, its unit checked with
 //! `systemd-analyze verify`, the binary started as the `framecast` user from the unit's own
 //! settings and asked for a snapshot, then upgraded with an edited config and removed.
+//!
+//! The snapshot check has its own few lines to wait for `listening on`, fetch over plain
+//! HTTP and read a JPEG's size, although the server and the test crate can do all three:
+//! xtask has no dependencies on purpose. It is what a new machine builds first, in seconds,
+//! and it installs the system packages (cmake, nasm, libclang) that building the server
+//! needs, so it cannot depend on the server's crate or on the test crate built on it.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

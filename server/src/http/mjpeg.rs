@@ -49,7 +49,8 @@ const PROBE_EVERY: Duration = Duration::from_millis(100);
 const MAX_PROBES: u32 = 15;
 const PROBE: &[u8] = b"X-Wait: 1\r\n";
 
-/// Route handler.
+/// `GET /stream.mjpg` (and `/stream`): the camera, or the rendition the query names, as a
+/// `multipart/x-mixed-replace` stream for as long as the reader reads.
 pub async fn handler(
     State(state): State<AppState>,
     Query(q): Query<ViewQuery>,

@@ -1,14 +1,16 @@
 //! The HTTP surface and the accept loop.
 //!
-//! Layout: [`ws`] (the WebSocket viewer protocol, over [`wsconn`]'s zero-copy connection;
-//! [`picture`] is what each viewer is shown),
-//! [`mjpeg`] (`multipart/x-mixed-replace` stream, paced by [`backlog`]), [`snapshot`] (one
-//! JPEG, live or recorded), [`api`] (`/api/state`), [`recordings`] (the recorded spans and
-//! `/export`), [`push`] (frames pushed in), [`assets`] (the embedded web
-//! client). [`router`] wires the routes, including the mjpg-streamer/µStreamer aliases, and
-//! puts every route but the web client's files behind [`crate::auth`]; [`serve`] accepts
-//! connections within the [`connections`] caps, over [`tls`] when configured, with the socket
-//! settings that keep stream latency bounded and notice vanished peers.
+//! Layout: [`ws`] (the WebSocket viewer protocol; [`picture`] is what each viewer is shown),
+//! on [`session`] (the one WebSocket session type, shared with the push ingest) over
+//! [`wsconn`] (the zero-copy RFC 6455 connection); [`mjpeg`] (`multipart/x-mixed-replace`
+//! stream, paced by [`backlog`]), [`snapshot`] (one JPEG, live or recorded), [`api`]
+//! (`/api/state`), [`recordings`] (the recorded spans and `/export`), [`push`] (frames pushed
+//! in), [`assets`] (the embedded web client); [`view`] reads what a URL asks to see
+//! (`?camera=`, `?size=`, `?w=`, `?quality=`, `?fps=`); [`error`] is the one place that maps
+//! errors to statuses. [`router`] wires the routes, including the mjpg-streamer/µStreamer
+//! aliases, and puts every route but the web client's files behind [`crate::auth`]; [`serve`]
+//! accepts connections within the [`connections`] caps, over [`tls`] when configured, with the
+//! socket settings that keep stream latency bounded and notice vanished peers.
 
 pub mod api;
 pub mod assets;

@@ -34,7 +34,8 @@ pub struct SnapshotQuery {
     view: ViewQuery,
 }
 
-/// Route handler.
+/// `GET /snapshot.jpg` (and `/snapshot`): the newest frame, or with `?at=` the recorded one at
+/// that time.
 pub async fn handler(State(state): State<AppState>, Query(q): Query<SnapshotQuery>) -> Response {
     respond(&state, &q.view, q.at.as_deref()).await.into_response()
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::camera::MAX_FPS;
-use crate::rendition::{MAX_SIDE, MIN_SIDE, RenditionRequest, SizeRequest};
+use crate::media::bounds::{MAX_ASKED_SIDE, MIN_ASKED_SIDE};
+use crate::rendition::{RenditionRequest, SizeRequest};
 
 /// `?camera=ID&size=WxH&w=W&quality=Q&fps=N` on `/snapshot.jpg`, `/stream.mjpg` and their
 /// aliases (`fps` on streams only). Values are kept as text and checked here, so a bad one
@@ -84,8 +85,10 @@ pub fn parse_size(text: &str) -> Result<SizeRequest, String> {
 /// One side of a size, checked.
 fn side(what: &str, text: &str) -> Result<u32, String> {
     let value: u32 = text.trim().parse().map_err(|_| format!("{what} '{text}' is not a number of pixels"))?;
-    if !(MIN_SIDE..=MAX_SIDE).contains(&value) {
-        return Err(format!("{what} {value} is out of range; give {MIN_SIDE} to {MAX_SIDE} pixels"));
+    if !(MIN_ASKED_SIDE..=MAX_ASKED_SIDE).contains(&value) {
+        return Err(format!(
+            "{what} {value} is out of range; give {MIN_ASKED_SIDE} to {MAX_ASKED_SIDE} pixels"
+        ));
     }
     Ok(value)
 }

@@ -136,12 +136,12 @@ impl Player {
         self.segment.frames[i].captured_us
     }
 
-    /// The speed.
+    /// How many times faster than recorded the frames are due (1, 2, 4 or 8).
     pub fn speed(&self) -> u32 {
         self.speed
     }
 
-    /// Whether paused.
+    /// Whether the viewer paused playback (a paused player only sends steps).
     pub fn paused(&self) -> bool {
         self.paused
     }

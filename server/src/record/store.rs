@@ -101,7 +101,7 @@ impl Store {
         Ok((store, repair))
     }
 
-    /// The folder.
+    /// The recordings folder (`--record-dir`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }

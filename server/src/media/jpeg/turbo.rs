@@ -153,7 +153,7 @@ impl std::fmt::Debug for Scaler {
 }
 
 impl Scaler {
-    /// A scaler.
+    /// A scaler with libjpeg-turbo's decoder and encoder ready and an empty buffer.
     pub fn new() -> Result<Scaler, CodecError> {
         Ok(Scaler { decompressor: Decompressor::new()?, compressor: Compressor::new()?, buffer: Vec::new() })
     }
