@@ -75,8 +75,8 @@ pub fn write_camera_like_frames(
     let mut total = 0;
     for i in 0..count.max(1) {
         let rgb = noisy_frame(width, height, i as u64 + 1);
-        let jpeg =
-            framecast::media::jpeg::turbo::encode_rgb(&rgb, width, height, quality).map_err(std::io::Error::other)?;
+        let jpeg = framecast::media::jpeg::turbo::encode_rgb(&rgb, width, height, quality)
+            .map_err(std::io::Error::other)?;
         total += jpeg.len() as u64;
         std::fs::write(dir.join(format!("{:03}.jpg", i + 1)), jpeg)?;
     }

@@ -1,5 +1,5 @@
 //! Clients that speak framecast's protocols the way real clients do, shared by the
-//! end-to-end tests (`tests/e2e/`) and the load generator (`src/bin/loadgen.rs`).
+//! end-to-end tests (`tests/e2e/`) and the load generator (`src/bin/loadgen/`).
 //!
 //! Layout: [`process`] starts and measures a `framecast` process; [`http_client`] is a raw
 //! HTTP/1.1 client with MJPEG part parsing; [`soak`] runs connect/abuse/disconnect cycles;

@@ -1,0 +1,34 @@
+//! What every scenario that starts framecast shares: the benchmark's camera (camera-like
+//! 720p JPEGs generated into the output folder and played by a `files:` camera) and the
+//! arguments the server is started with.
+
+use std::path::{Path, PathBuf};
+
+/// The benchmark's camera: 30 camera-like 1280x720 JPEGs (see
+/// [`framecast_tests::codecbench::write_camera_like_frames`]) in `OUT/frames-1280x720`.
+pub struct BenchFrames {
+    /// Where they are.
+    pub dir: PathBuf,
+    /// The `files:` camera that plays them.
+    pub camera: String,
+    /// Their mean size.
+    pub bytes: u64,
+}
+
+/// Writes the [`BenchFrames`] into `out/frames-1280x720` (saying so on stderr).
+pub fn bench_frames(out: &Path) -> Result<BenchFrames, String> {
+    let dir = out.join("frames-1280x720");
+    eprintln!("==> generating 30 camera-like 1280x720 frames in {}", dir.display());
+    let bytes = framecast_tests::codecbench::write_camera_like_frames(&dir, 30, 1280, 720, 82)
+        .map_err(|e| e.to_string())?;
+    let camera = format!("files:{}", dir.display());
+    Ok(BenchFrames { dir, camera, bytes })
+}
+
+/// The server's arguments for the benchmark: `camera` at 30 fps, and since one address opens
+/// all the clients here, no per-address cap.
+pub fn bench_args(camera: &str) -> Vec<&str> {
+    let mut args = vec!["--camera", camera, "--fps", "30", "--idle-timeout", "60"];
+    args.extend(["--max-connections-per-address", "8192", "--max-connections", "8192"]);
+    args
+}
