@@ -196,6 +196,9 @@ mod tests {
             captured_us: 1_700_000_000_000_000,
             sent_us: 1_700_000_000_000_100,
             recorded: true,
+            codec: None,
+            key: false,
+            config: None,
         };
         let message = header.encode_message(&[0xFF, 0xD8, 0xFF, 0xD9]).unwrap();
         let (decoded, offset) = framecast_shared::FrameHeader::decode_message(&message).unwrap();

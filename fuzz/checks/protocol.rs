@@ -57,12 +57,13 @@ fn check_client_message(text: &str) {
     let same = match (&msg, &again) {
         (ClientMessage::Ping { t: a }, ClientMessage::Ping { t: b }) => same_float(*a, *b),
         (
-            ClientMessage::Hello { window: wa, max_fps: fa, size: sa, canvas: ca },
-            ClientMessage::Hello { window: wb, max_fps: fb, size: sb, canvas: cb },
+            ClientMessage::Hello { window: wa, max_fps: fa, size: sa, canvas: ca, accept: aa },
+            ClientMessage::Hello { window: wb, max_fps: fb, size: sb, canvas: cb, accept: ab },
         ) => {
             wa == wb
                 && sa == sb
                 && ca == cb
+                && aa == ab
                 && match (fa, fb) {
                     (Some(a), Some(b)) => same_float(*a, *b),
                     (a, b) => a == b,

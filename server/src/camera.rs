@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
+use crate::media::Codec;
 use crate::media::bounds::{MAX_ASKED_SIDE, MIN_ASKED_SIDE};
 
 /// Highest frame rate accepted.
@@ -54,6 +56,43 @@ pub struct Settings {
     pub fps: u32,
     /// JPEG quality 1–100.
     pub quality: u8,
+}
+
+/// How a camera that encodes its pictures itself encodes them (`--codec`,
+/// `--keyframe-interval`): the emulated camera, the Raspberry Pi camera, a USB webcam that
+/// offers H.264. Cameras whose codec is their own (files, commands, RTSP, pushed frames)
+/// ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    /// JPEG or H.264.
+    pub codec: Codec,
+    /// H.264: a keyframe at least this often (a viewer joining later starts at the last one).
+    pub keyframe_interval: Duration,
+}
+
+impl Default for Encoding {
+    fn default() -> Encoding {
+        Encoding { codec: Codec::Jpeg, keyframe_interval: Duration::from_secs(1) }
+    }
+}
+
+impl Encoding {
+    /// The keyframe interval in frames at `fps` (at least 1).
+    pub fn keyframe_every(&self, fps: u32) -> u32 {
+        ((self.keyframe_interval.as_secs_f64() * f64::from(fps)).round() as u32).max(1)
+    }
+}
+
+impl FromStr for Codec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Codec, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jpeg" | "mjpeg" => Ok(Codec::Jpeg),
+            "h264" | "h.264" | "avc" => Ok(Codec::H264),
+            other => Err(format!("unknown codec '{other}'; use jpeg or h264")),
+        }
+    }
 }
 
 /// What kind of camera, and where it is.

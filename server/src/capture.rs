@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
-use crate::media::jpeg::Jpeg;
+use crate::media::Encoded;
 use crate::source::pacer::Pacer;
 use crate::source::{Source, SourceError, Stopper};
 
@@ -23,7 +23,7 @@ pub trait FrameSink: Send + 'static {
     /// The camera's id, for the thread's name and log lines.
     fn id(&self) -> &str;
     /// A new frame, grabbed at `captured_us` (µs since the Unix epoch).
-    fn publish(&self, jpeg: Jpeg, captured_us: u64);
+    fn publish(&self, picture: Encoded, captured_us: u64);
     /// What describes the camera changed (a device control took a new value).
     fn info_changed(&self);
 }
@@ -35,6 +35,8 @@ pub struct CaptureHandle {
     stopper: Arc<Mutex<Option<Stopper>>>,
     /// Device control changes for the thread to apply between frames.
     controls: mpsc::Sender<ControlRequest>,
+    /// Set to have the next picture be a keyframe (cameras whose encoder runs here).
+    keyframe: Arc<std::sync::atomic::AtomicBool>,
     done: oneshot::Receiver<Result<(), SourceError>>,
 }
 
@@ -53,16 +55,29 @@ impl CaptureHandle {
         let (done_tx, done_rx) = oneshot::channel();
         let stopper = Arc::new(Mutex::new(None));
         let stopper_slot = stopper.clone();
+        let keyframe = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let keyframe_flag = keyframe.clone();
         let name = format!("capture-{}", sink.id());
         let spawned = std::thread::Builder::new().name(name).spawn(move || {
-            let result = capture_loop(&sink, &*source, &settings, &stop_rx, &controls_rx, &stopper_slot);
+            let thread = CaptureThread {
+                sink: &sink,
+                stop: &stop_rx,
+                controls: &controls_rx,
+                keyframe: &keyframe_flag,
+            };
+            let result = thread.run(&*source, &settings, &stopper_slot);
             let _ = done_tx.send(result);
         });
         if let Err(e) = spawned {
             // The closure (and its sender) was dropped: `finished` reports the failure.
             tracing::error!("cannot start capture thread: {e}");
         }
-        CaptureHandle { stop: stop_tx, stopper, controls: controls_tx, done: done_rx }
+        CaptureHandle { stop: stop_tx, stopper, controls: controls_tx, keyframe, done: done_rx }
+    }
+
+    /// The flag that makes the capture's next picture a keyframe, where its camera can.
+    pub fn keyframe_flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.keyframe.clone()
     }
 
     /// Where to send device control changes for this capture.
@@ -101,56 +116,71 @@ pub struct ControlRequest {
     pub value: i64,
 }
 
-fn capture_loop(
-    sink: &dyn FrameSink,
-    source: &dyn Source,
-    settings: &Settings,
-    stop: &mpsc::Receiver<()>,
-    controls: &mpsc::Receiver<ControlRequest>,
-    stopper: &Mutex<Option<Stopper>>,
-) -> Result<(), SourceError> {
-    let mut capture = source.open(settings)?;
-    *stopper.locked() = capture.stopper();
-    // A stop asked for while the camera was opening: the stopper was not there to call yet.
-    if !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)) {
-        return Ok(());
+/// What the capture thread works with besides the camera.
+struct CaptureThread<'a> {
+    sink: &'a dyn FrameSink,
+    stop: &'a mpsc::Receiver<()>,
+    controls: &'a mpsc::Receiver<ControlRequest>,
+    keyframe: &'a std::sync::atomic::AtomicBool,
+}
+
+impl CaptureThread<'_> {
+    fn stop_requested(&self) -> bool {
+        !matches!(self.stop.try_recv(), Err(mpsc::TryRecvError::Empty))
     }
-    let mut pacer = capture.pace().map(Pacer::new);
-    loop {
-        let stop_requested = match &mut pacer {
-            // Sleeping on the stop channel makes a stop request end the sleep at once.
-            Some(pacer) => {
-                let due = pacer.next_due(Instant::now());
-                let wait = due.saturating_duration_since(Instant::now());
-                !matches!(stop.recv_timeout(wait), Err(mpsc::RecvTimeoutError::Timeout))
-            }
-            None => !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)),
-        };
-        if stop_requested {
+
+    fn run(
+        &self,
+        source: &dyn Source,
+        settings: &Settings,
+        stopper: &Mutex<Option<Stopper>>,
+    ) -> Result<(), SourceError> {
+        let mut capture = source.open(settings)?;
+        *stopper.locked() = capture.stopper();
+        // A stop asked for while the camera was opening: the stopper was not there to call yet.
+        if self.stop_requested() {
             return Ok(());
         }
-        for ControlRequest { name, value } in controls.try_iter() {
-            match capture.set_control(&name, value) {
-                Ok(()) => sink.info_changed(),
-                Err(e) => tracing::warn!(camera = %sink.id(), "cannot set {name} to {value}: {e}"),
+        let mut pacer = capture.pace().map(Pacer::new);
+        loop {
+            let stop_requested = match &mut pacer {
+                // Sleeping on the stop channel makes a stop request end the sleep at once.
+                Some(pacer) => {
+                    let due = pacer.next_due(Instant::now());
+                    let wait = due.saturating_duration_since(Instant::now());
+                    !matches!(self.stop.recv_timeout(wait), Err(mpsc::RecvTimeoutError::Timeout))
+                }
+                None => self.stop_requested(),
+            };
+            if stop_requested {
+                return Ok(());
             }
+            for ControlRequest { name, value } in self.controls.try_iter() {
+                match capture.set_control(&name, value) {
+                    Ok(()) => self.sink.info_changed(),
+                    Err(e) => tracing::warn!(camera = %self.sink.id(), "cannot set {name} to {value}: {e}"),
+                }
+            }
+            if self.keyframe.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                capture.request_keyframe();
+            }
+            let asked_us = framecast_shared::unix_micros_now();
+            let picture = match capture.grab() {
+                Ok(picture) => picture,
+                // Interrupted by the stopper: a stop, not a failure.
+                Err(_) if self.stop_requested() => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            // A software camera grabs when asked; a camera that paces itself (a device, a
+            // process) grabbed its frame when the frame arrives here; a rendition knows the
+            // capture time of the camera frame it was made from.
+            let captured_us = match capture.captured_us() {
+                Some(known) => known,
+                None if pacer.is_some() => asked_us,
+                None => framecast_shared::unix_micros_now(),
+            };
+            self.sink.publish(picture, captured_us);
         }
-        let asked_us = framecast_shared::unix_micros_now();
-        let jpeg = match capture.grab() {
-            Ok(jpeg) => jpeg,
-            // Interrupted by the stopper: a stop, not a failure.
-            Err(_) if !matches!(stop.try_recv(), Err(mpsc::TryRecvError::Empty)) => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        // A software camera grabs when asked; a camera that paces itself (a device, a
-        // process) grabbed its frame when the frame arrives here; a rendition knows the
-        // capture time of the camera frame it was made from.
-        let captured_us = match capture.captured_us() {
-            Some(known) => known,
-            None if pacer.is_some() => asked_us,
-            None => framecast_shared::unix_micros_now(),
-        };
-        sink.publish(jpeg, captured_us);
     }
 }
 
@@ -164,6 +194,7 @@ mod tests {
 
     use super::*;
     use crate::camera::Size;
+    use crate::media::jpeg::Jpeg;
     use crate::source::Capture;
 
     /// Records what the capture thread delivers.
@@ -177,8 +208,8 @@ mod tests {
         fn id(&self) -> &str {
             "fake"
         }
-        fn publish(&self, jpeg: Jpeg, captured_us: u64) {
-            self.frames.lock().unwrap().push((jpeg.width, captured_us));
+        fn publish(&self, picture: Encoded, captured_us: u64) {
+            self.frames.lock().unwrap().push((picture.size().0, captured_us));
         }
         fn info_changed(&self) {
             self.info_changes.fetch_add(1, Ordering::SeqCst);
@@ -212,12 +243,12 @@ mod tests {
         fn pace(&self) -> Option<u32> {
             Some(200)
         }
-        fn grab(&mut self) -> Result<Jpeg, SourceError> {
+        fn grab(&mut self) -> Result<Encoded, SourceError> {
             if self.next > self.fail_after {
                 return Err(SourceError::Device("unplugged".into()));
             }
             self.next += 1;
-            Ok(Jpeg { data: Bytes::from_static(b"jpeg"), width: self.next - 1, height: 1 })
+            Ok(Jpeg { data: Bytes::from_static(b"jpeg"), width: self.next - 1, height: 1 }.into())
         }
         fn set_control(&mut self, name: &str, _value: i64) -> Result<(), SourceError> {
             match name {

@@ -27,7 +27,8 @@ use tokio_util::sync::CancellationToken;
 use crate::camera::Settings;
 use crate::capture::{CaptureHandle, ControlRequest, FrameSink};
 use crate::lock::Unpoisoned;
-use crate::media::jpeg::Jpeg;
+use crate::media::h264::Stream;
+use crate::media::{Codec, Encoded};
 use crate::source::Source;
 
 /// One captured frame, shared by every viewer.
@@ -41,9 +42,67 @@ pub struct Frame {
     pub height: u32,
     /// Grab time, µs since the Unix epoch.
     pub captured_us: u64,
-    /// The JPEG.
-    pub jpeg: Bytes,
+    /// The encoded picture: a JPEG file, or an H.264 access unit (AVC, see
+    /// [`crate::media::h264`]).
+    pub data: Bytes,
+    /// For H.264: whether decoding can start here, and the stream's parameters. `None` for a
+    /// JPEG.
+    pub h264: Option<H264Frame>,
 }
+
+/// What an H.264 frame needs beyond its bytes.
+#[derive(Debug, Clone)]
+pub struct H264Frame {
+    /// An IDR picture.
+    pub keyframe: bool,
+    /// The parameter sets it is decoded with.
+    pub stream: Arc<Stream>,
+}
+
+impl Frame {
+    /// A frame of `picture`.
+    pub fn new(seq: u64, captured_us: u64, picture: Encoded) -> Frame {
+        let (width, height) = picture.size();
+        match picture {
+            Encoded::Jpeg(jpeg) => Frame { seq, width, height, captured_us, data: jpeg.data, h264: None },
+            Encoded::H264(unit) => Frame {
+                seq,
+                width,
+                height,
+                captured_us,
+                data: unit.data,
+                h264: Some(H264Frame { keyframe: unit.keyframe, stream: unit.stream }),
+            },
+        }
+    }
+
+    /// The frame's codec.
+    pub fn codec(&self) -> Codec {
+        if self.h264.is_some() { Codec::H264 } else { Codec::Jpeg }
+    }
+
+    /// Whether decoding can start at this frame: every JPEG, an H.264 IDR.
+    pub fn keyframe(&self) -> bool {
+        self.h264.as_ref().is_none_or(|h| h.keyframe)
+    }
+
+    /// The JPEG, for a JPEG frame.
+    pub fn jpeg(&self) -> Option<&Bytes> {
+        self.h264.is_none().then_some(&self.data)
+    }
+}
+
+/// The most H.264 frames kept since the last keyframe (10 s at 60 fps); a camera whose
+/// keyframes are further apart is kept only from its newest keyframe on while it fits.
+pub const MAX_GOP_FRAMES: usize = 600;
+
+/// A lagging viewer waits for the next keyframe once this many frames are waiting for it:
+/// about 0.3 s at 30 fps, more than any credit window.
+pub const MAX_BACKLOG_FRAMES: u64 = 10;
+
+/// Keyframes asked of an encoder for lagging viewers come at most this often, so one slow
+/// phone cannot raise everyone's bitrate.
+pub const KEYFRAME_REQUEST_EVERY: Duration = Duration::from_secs(2);
 
 /// Something offered every published frame (the recorder). It must never block: the
 /// capture thread calls it.
@@ -96,11 +155,28 @@ struct Inner {
     tap: std::sync::OnceLock<Arc<dyn FrameTap>>,
     /// What the recorder reports.
     recording: std::sync::Mutex<Option<framecast_shared::RecordingInfo>>,
+    /// H.264: the frames since the newest keyframe (it first), for viewers that start now or
+    /// are a few frames behind. Empty for JPEG.
+    gop: std::sync::Mutex<std::collections::VecDeque<Arc<Frame>>>,
+    /// The codec of the camera's frames: known from its settings, or from its first frame.
+    codec: std::sync::Mutex<Option<Codec>>,
+    /// The running capture's keyframe request, and when one was last made.
+    keyframes: std::sync::Mutex<KeyframeRequests>,
+}
+
+/// See [`Hub::request_keyframe`].
+#[derive(Debug, Default)]
+struct KeyframeRequests {
+    /// The running capture's flag (set: make the next picture a keyframe).
+    flag: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// When a keyframe was last asked for.
+    last: Option<std::time::Instant>,
 }
 
 impl Hub {
     /// A stopped camera.
     pub fn new(id: String, source: Box<dyn Source>, settings: Settings, idle_timeout: Duration) -> Hub {
+        let source_codec = source.codec(&settings);
         Hub(Arc::new(Inner {
             id,
             source: Arc::from(source),
@@ -115,6 +191,9 @@ impl Hub {
             last: std::sync::Mutex::new(None),
             tap: std::sync::OnceLock::new(),
             recording: std::sync::Mutex::new(None),
+            gop: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            codec: std::sync::Mutex::new(source_codec),
+            keyframes: std::sync::Mutex::new(KeyframeRequests::default()),
         }))
     }
 
@@ -165,12 +244,26 @@ impl Hub {
 
     /// Numbers a new frame and makes it the newest (the capture thread calls it, through
     /// [`FrameSink`]; tests call it directly).
-    pub fn publish(&self, jpeg: Jpeg, captured_us: u64) {
+    pub fn publish(&self, picture: Encoded, captured_us: u64) {
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let frame =
-            Arc::new(Frame { seq, width: jpeg.width, height: jpeg.height, captured_us, jpeg: jpeg.data });
+        let frame = Arc::new(Frame::new(seq, captured_us, picture));
         if let Some(tap) = self.0.tap.get() {
             tap.offer(&frame);
+        }
+        *self.0.codec.locked() = Some(frame.codec());
+        if frame.h264.is_some() {
+            let mut gop = self.0.gop.locked();
+            if frame.keyframe() {
+                gop.clear();
+            }
+            // Frames since the last keyframe, as long as there has been one and they fit.
+            if !gop.is_empty() || frame.keyframe() {
+                if gop.len() >= MAX_GOP_FRAMES {
+                    gop.clear();
+                } else {
+                    gop.push_back(frame.clone());
+                }
+            }
         }
         *self.0.last.locked() = Some(frame.clone());
         self.0.frame.send_replace(Some(frame));
@@ -212,6 +305,26 @@ impl Hub {
         self.0.source.as_push().cloned()
     }
 
+    /// The codec of the camera's frames, where known (from its settings or a frame).
+    pub fn codec(&self) -> Option<Codec> {
+        *self.0.codec.locked()
+    }
+
+    /// Asks the camera for a keyframe soon, for a viewer that fell behind: only cameras whose
+    /// encoder framecast runs can (the emulated one, H.264 renditions), and at most every
+    /// [`KEYFRAME_REQUEST_EVERY`].
+    pub fn request_keyframe(&self) {
+        let mut requests = self.0.keyframes.locked();
+        let now = std::time::Instant::now();
+        if requests.last.is_some_and(|last| now.duration_since(last) < KEYFRAME_REQUEST_EVERY) {
+            return;
+        }
+        if let Some(flag) = &requests.flag {
+            flag.store(true, Ordering::Relaxed);
+            requests.last = Some(now);
+        }
+    }
+
     /// The picture's size: the newest frame's, or the size asked of the camera before any.
     pub fn picture_size(&self) -> (u32, u32) {
         let newest = self.0.frame.borrow().as_ref().map(|f| (f.width, f.height));
@@ -236,6 +349,7 @@ impl Hub {
             height,
             fps: settings.fps,
             quality: settings.quality,
+            codec: self.codec().map(|c| c.name().to_string()),
             viewers: *self.0.viewers.borrow(),
             frames: self.0.seq.load(Ordering::Relaxed),
             modes: self.0.source.modes(&settings),
@@ -291,6 +405,7 @@ impl Hub {
             let seq_before = self.0.seq.load(Ordering::Relaxed);
             let mut capture = CaptureHandle::start(self.clone(), self.0.source.clone(), settings);
             *self.0.controls.locked() = Some(capture.controls());
+            self.0.keyframes.locked().flag = Some(capture.keyframe_flag());
             self.log_lifecycle(false, format_args!("camera started"));
             let ended = tokio::select! {
                 _ = shutdown.cancelled() => Ended::Shutdown,
@@ -433,6 +548,7 @@ impl Hub {
 
     /// The camera is off: forget the last frame so nobody is later shown a stale picture as live.
     fn stopped(&self) {
+        self.0.gop.locked().clear();
         self.0.frame.send_replace(None);
         self.set_status(Status::new(CameraStatus::Stopped));
     }
@@ -443,8 +559,8 @@ impl FrameSink for Hub {
         &self.0.id
     }
 
-    fn publish(&self, jpeg: Jpeg, captured_us: u64) {
-        Hub::publish(self, jpeg, captured_us);
+    fn publish(&self, picture: Encoded, captured_us: u64) {
+        Hub::publish(self, picture, captured_us);
     }
 
     fn info_changed(&self) {
@@ -538,6 +654,35 @@ impl Viewer {
         self.frame.borrow_and_update().clone()
     }
 
+    /// The frame this viewer should be sent next, after `sent` (the `seq` of the last one it
+    /// was sent, if any), if there is one now; marks the newest frame seen.
+    ///
+    /// A JPEG stands alone: the newest frame, if newer than `sent` (a slow viewer skips the
+    /// frames it had no time for). H.264 frames depend on those before them back to a
+    /// keyframe: a viewer starts at the newest keyframe and then gets every frame in order
+    /// while it keeps up; one that has [`MAX_BACKLOG_FRAMES`] waiting, or whose next frame is
+    /// gone, skips to the next keyframe (asking the camera for one, where it can).
+    pub fn next_after(&mut self, sent: Option<u64>) -> Option<Arc<Frame>> {
+        let newest = self.frame.borrow_and_update().clone()?;
+        if newest.h264.is_none() {
+            return newest_if_new(newest, sent);
+        }
+        let gop = self.hub.0.gop.locked();
+        let keyframe = gop.front()?;
+        let Some(sent) = sent else { return Some(keyframe.clone()) };
+        if keyframe.seq > sent {
+            // A keyframe came since: from here on (it is the current group's first frame).
+            return Some(keyframe.clone());
+        }
+        let next = gop.get((sent + 1 - keyframe.seq) as usize)?;
+        if newest.seq.saturating_sub(next.seq) >= MAX_BACKLOG_FRAMES {
+            drop(gop);
+            self.hub.request_keyframe();
+            return None;
+        }
+        Some(next.clone())
+    }
+
     /// Waits for the next frame not yet taken; `None` when `shutdown` fires first.
     pub async fn next_frame(&mut self, shutdown: &CancellationToken) -> Option<Arc<Frame>> {
         loop {
@@ -561,6 +706,11 @@ impl Viewer {
         self.status.borrow_and_update();
         self.info.borrow_and_update();
     }
+}
+
+/// `frame`, unless `sent` already covers it.
+fn newest_if_new(frame: Arc<Frame>, sent: Option<u64>) -> Option<Arc<Frame>> {
+    sent.is_none_or(|s| frame.seq > s).then_some(frame)
 }
 
 /// See [`Hub::observe`].
@@ -631,8 +781,8 @@ mod tests {
         fn pace(&self) -> Option<u32> {
             Some(50)
         }
-        fn grab(&mut self) -> Result<Jpeg, SourceError> {
-            Ok(Jpeg { data: self.jpeg.clone(), width: 16, height: 16 })
+        fn grab(&mut self) -> Result<crate::media::Encoded, SourceError> {
+            Ok(Jpeg { data: self.jpeg.clone(), width: 16, height: 16 }.into())
         }
         fn set_control(&mut self, name: &str, value: i64) -> Result<(), SourceError> {
             let mut controls = self.controls.lock().unwrap();
@@ -727,8 +877,8 @@ mod lifecycle_tests {
         fn pace(&self) -> Option<u32> {
             Some(50)
         }
-        fn grab(&mut self) -> Result<Jpeg, SourceError> {
-            Ok(Jpeg { data: self.0.clone(), width: 16, height: 16 })
+        fn grab(&mut self) -> Result<crate::media::Encoded, SourceError> {
+            Ok(crate::media::jpeg::Jpeg { data: self.0.clone(), width: 16, height: 16 }.into())
         }
     }
 

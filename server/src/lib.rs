@@ -91,7 +91,7 @@ impl Server {
     pub fn new(config: &Config) -> Result<Server, StartError> {
         let mut hubs = Vec::new();
         for camera in &config.cameras {
-            let source = source::open_source(&camera.spec, &config.settings)
+            let source = source::open_source(&camera.spec, &config.encoding)
                 .map_err(|e| StartError::Camera { id: camera.id.clone(), source: e })?;
             hubs.push(hub::Hub::new(camera.id.clone(), source, config.settings, config.idle_timeout));
         }

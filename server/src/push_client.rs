@@ -81,7 +81,7 @@ pub fn frame_url(to: &str) -> Result<hyper::Uri, PushClientError> {
 pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), PushClientError> {
     let url = frame_url(&args.to)?;
     let settings = Settings { size: args.size, fps: args.fps, quality: args.quality };
-    let source = crate::source::open_source(&args.camera, &settings)?;
+    let source = crate::source::open_source(&args.camera, &args.encoding())?;
     let hub = Hub::new("local".into(), source, settings, Duration::from_secs(10));
     let supervisor = hub.spawn_supervisor(shutdown.clone());
     let mut viewer = hub.watch();
@@ -96,7 +96,7 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
             .header(hyper::header::AUTHORIZATION, &auth)
             .header(hyper::header::CONTENT_TYPE, "image/jpeg")
             .header("x-timestamp", crate::clock::seconds(frame.captured_us))
-            .body(Full::new(frame.jpeg.clone()))
+            .body(Full::new(frame.data.clone()))
             .expect("a valid request");
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),

@@ -34,6 +34,10 @@ pub enum ClientMessage {
         /// larger picture.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         canvas: Option<[u32; 2]>,
+        /// The codecs this viewer decodes, best first (`["h264", "jpeg"]`); the server picks
+        /// the first it can give (see [`ServerMessage::Picture`]'s `codec`). Absent: JPEG.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        accept: Option<Vec<String>>,
     },
     /// Set one of the shown camera's device controls (see [`CameraInfo::controls`]).
     Control {
@@ -163,6 +167,9 @@ pub enum ServerMessage {
         /// `auto`: why this size (`link`, `canvas`, `probe`, `best`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The codec of the frames that follow (`jpeg`, `h264`); absent: `jpeg`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        codec: Option<String>,
     },
     /// The last client message was refused; the connection stays usable.
     Error {
@@ -322,6 +329,10 @@ pub struct CameraInfo {
     pub fps: u32,
     /// JPEG quality 1–100 where the server encodes.
     pub quality: u8,
+    /// The camera's codec, `jpeg` or `h264` (`None` until a camera that could send either has
+    /// sent a frame).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
     /// Viewers connected now (WebSocket, MJPEG and waiting snapshots).
     pub viewers: usize,
     /// Frames captured since the server started (the newest `seq`).
@@ -352,6 +363,9 @@ pub struct RenditionInfo {
     pub width: u32,
     /// Picture height in pixels.
     pub height: u32,
+    /// `h264` for an H.264 rendition (of a JPEG camera, for weak links); absent for JPEG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
     /// JPEG quality 1–100.
     pub quality: u8,
     /// Whether it is making frames now (it stops after the idle timeout unwatched).
@@ -517,6 +531,7 @@ mod tests {
             height: 480,
             fps: 30,
             quality: 80,
+            codec: None,
             viewers: 3,
             frames: 99,
             modes: CameraModes { sizes: vec![[640, 480], [1280, 720]], max_fps: 60, quality: true },
@@ -538,6 +553,7 @@ mod tests {
                 dropped: 0,
             }),
             renditions: vec![RenditionInfo {
+                codec: None,
                 width: 320,
                 height: 240,
                 quality: 60,
@@ -556,8 +572,9 @@ mod tests {
                 max_fps: Some(5.0),
                 size: Some("auto".into()),
                 canvas: Some([1170, 2532]),
+                accept: None,
             },
-            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None },
+            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None, accept: None },
             ClientMessage::Settings { width: Some(640), height: Some(480), fps: None, quality: Some(70) },
             ClientMessage::Control { name: "Exposure".into(), value: -3 },
             ClientMessage::Ack { seq: u64::MAX },
@@ -647,7 +664,7 @@ mod tests {
     fn hello_without_window_is_accepted() {
         assert_eq!(
             ClientMessage::parse(r#"{"type":"hello"}"#).unwrap(),
-            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None }
+            ClientMessage::Hello { window: None, max_fps: None, size: None, canvas: None, accept: None }
         );
     }
 

@@ -1,16 +1,18 @@
 //! The binary WebSocket message that carries one frame.
 //!
 //! ```text
-//! [u16 little-endian N][N bytes of UTF-8 JSON: FrameHeader][JPEG bytes to the end]
+//! [u16 little-endian N][N bytes of UTF-8 JSON: FrameHeader][picture bytes to the end]
 //! ```
 //!
 //! A length-prefixed JSON header keeps the format self-describing and easy to extend (new
-//! fields are ignored by old clients), while the JPEG stays a plain byte range the browser
-//! can hand to `createImageBitmap` without parsing it.
+//! fields are ignored by old clients), while the picture stays a plain byte range the browser
+//! hands to its decoder without parsing it: a JPEG file for `createImageBitmap`, or an H.264
+//! access unit (AVC: each NAL unit behind its 4-byte length) for WebCodecs or, wrapped in an
+//! MP4 fragment ([`crate::fmp4`]), for `MediaSource`.
 
 use serde::{Deserialize, Serialize};
 
-/// Metadata sent in front of every JPEG on `/ws`.
+/// Metadata sent in front of every picture on `/ws`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameHeader {
     /// Capture counter of this camera: +1 for every frame the camera produced, so a gap
@@ -31,6 +33,49 @@ pub struct FrameHeader {
     /// its original capture time. Absent (false) for live frames.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recorded: bool,
+    /// `"h264"` for an H.264 access unit; absent for a JPEG.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+    /// An H.264 picture decoding can start at (an IDR); absent (false) for the others. Every
+    /// JPEG stands alone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key: bool,
+    /// On every H.264 keyframe: what the decoder is configured with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<VideoConfig>,
+}
+
+/// How to configure a decoder for the H.264 pictures that follow (see [`FrameHeader::config`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoConfig {
+    /// RFC 6381 codec, `avc1.42C01F`: for `VideoDecoder` and `MediaSource`.
+    pub codec: String,
+    /// The `AVCDecoderConfigurationRecord` (SPS and PPS, `avcC`), base64: WebCodecs'
+    /// `description`, MP4's `avcC`.
+    pub avcc: String,
+    /// Picture width in pixels.
+    pub width: u32,
+    /// Picture height in pixels.
+    pub height: u32,
+}
+
+impl VideoConfig {
+    /// The configuration of a stream with this `avcC` record.
+    pub fn new(codec: &str, avcc: &[u8], width: u32, height: u32) -> VideoConfig {
+        use base64::Engine;
+        VideoConfig {
+            codec: codec.to_string(),
+            avcc: base64::engine::general_purpose::STANDARD.encode(avcc),
+            width,
+            height,
+        }
+    }
+
+    /// The `avcC` record; `None` if it is not base64.
+    pub fn avcc_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(&self.avcc).ok()
+    }
 }
 
 /// Why a binary message is not a valid frame message.
@@ -117,6 +162,9 @@ mod tests {
             captured_us: 1_700_000_000_000_000,
             sent_us: 1_700_000_000_004_000,
             recorded: false,
+            codec: None,
+            key: false,
+            config: None,
         }
     }
 

@@ -5,11 +5,15 @@
 //! for people writing other clients.
 //!
 //! Layout:
-//! - [`frame`]: the binary WebSocket message that carries one JPEG frame and its header.
+//! - [`frame`]: the binary WebSocket message that carries one frame (a JPEG or an H.264
+//!   access unit) and its header.
 //! - [`control`]: JSON text messages in both directions (hello, ack, ping/pong, state, error,
 //!   playback) and the `/api/state` and `/api/recordings` documents.
+//! - [`fmp4`]: fragmented MP4 for H.264, written the same way by the server (`/stream.mp4`,
+//!   MP4 export) and the browser client (`MediaSource`).
 
 pub mod control;
+pub mod fmp4;
 pub mod frame;
 
 pub use control::{
@@ -17,7 +21,7 @@ pub use control::{
     MAX_CANVAS_SIDE, MAX_STEP, PLAYBACK_SPEEDS, PictureMode, PlaybackEvent, PlaybackMode, ProtocolError,
     RecordedSpan, RecordingInfo, RecordingState, RenditionInfo, ServerMessage,
 };
-pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader};
+pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader, VideoConfig};
 
 /// Version of the protocol described in `docs/protocol.md`; sent in the server's `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;

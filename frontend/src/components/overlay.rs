@@ -25,6 +25,7 @@ pub fn Overlay(
             <dt>"rtt"</dt><dd data-testid="rtt">{row(|s| opt(s.rtt_ms, |v| format!("{v:.1} ms")))}</dd>
             <dt>"size"</dt><dd data-testid="size">{row(|s| format!("{}×{}", s.width, s.height))}</dd>
             <dt>"picture"</dt><dd data-testid="picture">{row(|s| opt(s.picture.as_ref(), |p| p.label()))}</dd>
+            <dt>"decoder"</dt><dd data-testid="decoder">{row(|s| s.decoder.to_string())}</dd>
             <dt>"frame"</dt><dd>{row(|s| format!("{:.0} KB", s.frame_bytes as f64 / 1000.0))}</dd>
             <dt>"bitrate"</dt><dd>{row(|s| format!("{:.1} Mbit/s", s.bitrate / 1e6))}</dd>
             <dt>"skipped"</dt><dd data-testid="skipped">{row(|s| format!("{}/s ({} total)", s.skipped.0, s.skipped.1))}</dd>

@@ -1,5 +1,7 @@
 //! Settings: camera picker, the camera's settings and device controls (for every viewer),
-//! this screen's own picture size (auto, full or a smaller one) and frame-rate cap, export of the timeline's range, forgetting the token.
+//! this screen's own picture size (auto, full or a smaller one), decoder (H.264 through WebCodecs
+//! or MediaSource, or JPEG) and frame-rate cap, export of the timeline's range, forgetting the
+//! token.
 
 use leptos::prelude::*;
 
@@ -25,6 +27,7 @@ pub fn SettingsPanel(
     let viewer = expect_context::<Viewer>();
     let (own_cap, set_own_cap) = signal(0u32);
     let (picture, set_picture) = signal(stream::size_choice());
+    let (decoder, set_decoder) = signal(stream::capability::decoder_choice());
     let current = move || cameras.with(|c| c.current().cloned());
     let size_value = move || current().map(|c| format!("{}x{}", c.width, c.height)).unwrap_or_default();
     let fps_value = move || current().map(|c| c.fps.to_string()).unwrap_or_default();
@@ -169,6 +172,23 @@ pub fn SettingsPanel(
                             .map(|(w, h)| view! { <option value=format!("{w}x{h}")>{format!("{w}×{h}")}</option> })
                             .collect_view()
                     }}
+                </select>
+            </label>
+            <label>
+                "Decoder"
+                <select
+                    data-testid="decoder-select"
+                    prop:value=move || decoder.get()
+                    on:change=move |e| {
+                        let choice = event_target_value(&e);
+                        set_decoder.set(choice.clone());
+                        viewer.set_decoder_choice(&choice);
+                    }
+                >
+                    <option value="auto">"Auto (H.264 where this browser can)"</option>
+                    <option value="webcodecs" disabled=!stream::capability::has_webcodecs()>"H.264 · WebCodecs"</option>
+                    <option value="mse" disabled=!stream::capability::has_media_source()>"H.264 · MSE"</option>
+                    <option value="jpeg">"JPEG"</option>
                 </select>
             </label>
             <label>

@@ -45,6 +45,8 @@ impl Canvas {
         }
         let _ = match &picture {
             Picture::Bitmap(bitmap) => self.ctx.draw_image_with_image_bitmap(bitmap, 0.0, 0.0),
+            Picture::Frame(frame) => self.ctx.draw_image_with_video_frame(frame, 0.0, 0.0),
+            Picture::Video(video) => self.ctx.draw_image_with_html_video_element(video, 0.0, 0.0),
         };
         picture.close();
     }

@@ -37,6 +37,8 @@ pub struct Stats {
     pub drawn: u64,
     /// What size the server shows this viewer and why (its last `picture` message).
     pub picture: Option<PictureNote>,
+    /// What decodes the frames: "JPEG", "H.264 · WebCodecs", "H.264 · MSE".
+    pub decoder: &'static str,
 }
 
 /// The picture this viewer is shown, as the server said (see `ServerMessage::Picture`).
@@ -138,6 +140,11 @@ impl Figures {
     /// A frame handed to the decoder at `started_ms` was drawn at `now`.
     pub(super) fn on_decode_time(&mut self, now: f64, started_ms: f64) {
         self.decode.push(now, now - started_ms);
+    }
+
+    /// The decoder that took the newest frame.
+    pub(super) fn set_decoder(&mut self, label: &'static str) {
+        self.last.decoder = label;
     }
 
     /// The server's latest word on the picture size.

@@ -27,15 +27,17 @@
 //! - `socket`: the WebSocket: connecting, reconnecting with back-off, the generation that
 //!   keeps an old connection's acks away from a new one, the server's messages, and sending
 //!   acks, pings and the UI's requests.
-//! - `decode`: the `FrameDecoder` seam, so that the H.264 decoders (WebCodecs, MediaSource)
-//!   can join today's `createImageBitmap` JPEG decoder without changing the pipeline; it
-//!   decides which frames may be dropped.
+//! - `decode`: the `FrameDecoder` seam and its three decoders: `createImageBitmap` for JPEG,
+//!   WebCodecs and MediaSource for H.264; each decides which frames it may drop.
+//! - [`capability`]: which H.264 decoder this browser uses (and tells the server it takes
+//!   H.264), or none.
 //! - `draw`: the canvas: drawing pictures, its size for the server, and the `data-*` marks of
 //!   what it shows (frames drawn, capture time, recorded).
 //! - `figures`: the overlay's figures ([`Stats`]) over the last second.
 //! - `state`: the status line ([`ViewState`]), the position in time ([`Playback`]) and the
 //!   cameras ([`Cameras`]), from the pause, the tab's visibility and what the server says.
 
+pub mod capability;
 mod decode;
 mod draw;
 mod figures;
@@ -52,7 +54,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::HtmlCanvasElement;
 
-use self::decode::{Decoded, FrameDecoder, FrameInfo, ImageBitmapDecoder};
+use self::capability::H264Decoder;
+use self::decode::{Decoded, Decoders, FrameDecoder, FrameInfo};
 use self::draw::Canvas;
 use self::figures::Figures;
 pub use self::figures::{PictureNote, Stats};
@@ -114,7 +117,9 @@ struct Pipeline {
     /// The WebSocket, across reconnects.
     socket: Socket,
     /// Turns received frames into pictures; hands them to [`on_decoded`].
-    decoder: Box<dyn FrameDecoder>,
+    decoder: Decoders,
+    /// How this browser decodes H.264, if it does (decided at start).
+    h264: Option<H264Decoder>,
     /// Where the pictures are drawn.
     canvas: Canvas,
     /// Offset to the server's clock (ping/pong): for latency, "behind live" and the times
@@ -238,7 +243,8 @@ fn start(canvas: HtmlCanvasElement, watch: Watch, report: Reporters) -> Option<S
     let pipeline = Rc::new_cyclic(|weak: &Weak<RefCell<Pipeline>>| {
         // Weak: the decoder belongs to the pipeline, so its callback must not keep it alive.
         let weak = weak.clone();
-        let decoder = ImageBitmapDecoder::new(move |decoded| match weak.upgrade() {
+        let h264 = capability::h264_decoder();
+        let decoder = Decoders::new(h264, move |decoded| match weak.upgrade() {
             Some(pipeline) => on_decoded(&pipeline, decoded),
             None => decoded.discard(),
         });
@@ -247,7 +253,8 @@ fn start(canvas: HtmlCanvasElement, watch: Watch, report: Reporters) -> Option<S
             stopped: false,
             timers: Timers::default(),
             socket: Socket::new(),
-            decoder: Box::new(decoder),
+            decoder,
+            h264,
             canvas,
             clock: ClockSync::default(),
             figures: Figures::new(),
@@ -329,6 +336,8 @@ fn on_frame(pipeline: &Shared, generation: u32, header: FrameHeader, payload: &U
     let mut p = pipeline.borrow_mut();
     p.figures.on_received(now_ms(), &header, payload.length());
     p.decoder.push(FrameInfo { generation, header }, payload);
+    let label = p.decoder.label();
+    p.figures.set_decoder(label);
 }
 
 /// The decoder is done with a frame: its picture is drawn (unless paused meanwhile), and the
@@ -393,12 +402,39 @@ impl Viewer {
         self.with(|pipeline| socket::tell_canvas(pipeline, true));
     }
 
+    /// Chooses this device's decoder (`auto`, `webcodecs`, `mse`, `jpeg`), remembers it and
+    /// reconnects with it.
+    pub fn set_decoder_choice(self, choice: &str) {
+        capability::set_decoder_choice(choice);
+        self.with(|pipeline| {
+            let h264 = capability::h264_decoder();
+            let weak = Rc::downgrade(pipeline);
+            let decoder = Decoders::new(h264, move |decoded| match weak.upgrade() {
+                Some(pipeline) => on_decoded(&pipeline, decoded),
+                None => decoded.discard(),
+            });
+            let old = {
+                let mut p = pipeline.borrow_mut();
+                p.h264 = h264;
+                std::mem::replace(&mut p.decoder, decoder)
+            };
+            drop(old);
+            socket::reconnect_now(pipeline);
+        });
+    }
+
     /// Caps the frame rate sent to this viewer only (0: no cap).
     pub fn set_own_max_fps(self, max_fps: f64) {
         self.with(|pipeline| {
             socket::send_now(
                 pipeline,
-                &ClientMessage::Hello { window: None, max_fps: Some(max_fps), size: None, canvas: None },
+                &ClientMessage::Hello {
+                    window: None,
+                    max_fps: Some(max_fps),
+                    size: None,
+                    canvas: None,
+                    accept: None,
+                },
             )
         });
     }

@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{BinaryType, MessageEvent, WebSocket};
 
+use super::decode::FrameDecoder;
 use super::figures::PictureNote;
 use super::state::{
     Cameras, Playback, ViewState, camera_state, refresh_state, report_playback, report_state,
@@ -80,15 +81,20 @@ impl Socket {
     }
 }
 
-/// The `/ws` address for `watch`, with the token.
-fn ws_url(watch: &Watch) -> String {
+/// The `/ws` address for `watch`, with the token, and `accept=h264,jpeg` where this browser
+/// decodes H.264.
+fn ws_url(watch: &Watch, h264: bool) -> String {
     let location = web_sys::window().expect("a window").location();
     let scheme = if location.protocol().as_deref() == Ok("https:") { "wss" } else { "ws" };
     let host = location.host().unwrap_or_default();
-    let query = match &watch.camera {
+    let mut query = match &watch.camera {
         Some(id) => format!("?camera={}", js_sys::encode_uri_component(id)),
         None => location.search().unwrap_or_default(),
     };
+    if h264 {
+        query.push_str(if query.is_empty() { "?" } else { "&" });
+        query.push_str("accept=h264,jpeg");
+    }
     crate::token::with_token(&format!("{scheme}://{host}/ws{query}"))
 }
 
@@ -97,7 +103,10 @@ pub(super) fn connect(pipeline: &Shared) {
     if pipeline.borrow().stopped {
         return;
     }
-    let url = ws_url(&pipeline.borrow().watch);
+    let url = {
+        let p = pipeline.borrow();
+        ws_url(&p.watch, p.h264.is_some())
+    };
     let ws = match WebSocket::new(&url) {
         Ok(ws) => ws,
         Err(_) => {
@@ -249,7 +258,7 @@ fn on_text(pipeline: &Shared, text: &str) {
             send_ping(pipeline);
             tell_canvas(pipeline, true);
         }
-        Ok(ServerMessage::Picture { mode, width, height, link_bps, reason }) => {
+        Ok(ServerMessage::Picture { mode, width, height, link_bps, reason, codec: _ }) => {
             pipeline.borrow_mut().figures.set_picture(PictureNote { mode, width, height, link_bps, reason });
         }
         Ok(ServerMessage::State { camera }) => {
@@ -310,7 +319,9 @@ pub(super) fn tell_canvas(pipeline: &Shared, with_size: bool) {
     }
     pipeline.borrow_mut().socket.told_canvas = canvas;
     let size = with_size.then(|| pipeline.borrow().watch.size.clone().unwrap_or_else(size_choice));
-    send_now(pipeline, &ClientMessage::Hello { window: None, max_fps: None, size, canvas });
+    // A video element holds a few frames before it shows them: MediaSource needs more credit.
+    let window = (with_size && pipeline.borrow().h264 == Some(super::H264Decoder::MediaSource)).then_some(8);
+    send_now(pipeline, &ClientMessage::Hello { window, max_fps: None, size, canvas, accept: None });
 }
 
 /// Pings the server, for the clock offset and the round trip.

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use crate::camera::{CameraSpec, MAX_FPS, Size};
+use crate::camera::{CameraSpec, Encoding, MAX_FPS, Size};
+use crate::media::Codec;
 
 /// framecast: live camera viewer for the browser, MJPEG tools and snapshots.
 #[derive(Debug, Parser)]
@@ -41,6 +42,15 @@ pub struct Cli {
     /// JPEG quality (1–100) where the server encodes.
     #[arg(long, env = "FRAMECAST_QUALITY", default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
+
+    /// Codec for cameras that encode themselves (emulated, pi, usb webcams that offer it):
+    /// `jpeg` or `h264`. Other cameras keep their own.
+    #[arg(long, env = "FRAMECAST_CODEC", default_value = "jpeg", value_name = "CODEC")]
+    pub codec: Codec,
+
+    /// H.264: seconds between keyframes (fractions allowed, 0.1–60).
+    #[arg(long, env = "FRAMECAST_KEYFRAME_INTERVAL", default_value = "1", value_name = "SECS", value_parser = parse_keyframe_interval)]
+    pub keyframe_interval: Duration,
 
     /// Seconds a camera keeps running with no viewer before it stops (fractions allowed).
     #[arg(long, env = "FRAMECAST_IDLE_TIMEOUT", default_value = "10", value_name = "SECS", value_parser = parse_seconds)]
@@ -178,6 +188,14 @@ fn parse_percent(s: &str) -> Result<f64, String> {
     Ok(percent / 100.0)
 }
 
+fn parse_keyframe_interval(s: &str) -> Result<Duration, String> {
+    let interval = parse_seconds(s)?;
+    if !(Duration::from_millis(100)..=Duration::from_secs(60)).contains(&interval) {
+        return Err(format!("'{s}': give 0.1 to 60 seconds between keyframes"));
+    }
+    Ok(interval)
+}
+
 fn parse_seconds(s: &str) -> Result<Duration, String> {
     let secs: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a number of seconds from 0 up"))
@@ -217,6 +235,21 @@ pub struct PushArgs {
     /// JPEG quality (1–100) where the camera encodes.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
+
+    /// Codec for cameras that encode themselves: `jpeg` or `h264` (sent as it is made).
+    #[arg(long, env = "FRAMECAST_CODEC", default_value = "jpeg", value_name = "CODEC")]
+    pub codec: Codec,
+
+    /// H.264: seconds between keyframes.
+    #[arg(long, env = "FRAMECAST_KEYFRAME_INTERVAL", default_value = "1", value_name = "SECS", value_parser = parse_keyframe_interval)]
+    pub keyframe_interval: Duration,
+}
+
+impl PushArgs {
+    /// How the local camera encodes, where it does.
+    pub fn encoding(&self) -> Encoding {
+        Encoding { codec: self.codec, keyframe_interval: self.keyframe_interval }
+    }
 }
 
 /// One `--camera` value: an optional `NAME=` and a spec.

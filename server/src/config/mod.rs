@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::camera::{CameraSpec, Settings};
+use crate::camera::{CameraSpec, Encoding, Settings};
 pub use flags::{CameraArg, Cli, PushArgs, Subcommand};
 
 /// What `framecast` was asked to do.
@@ -126,6 +126,8 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     /// Settings every camera starts with.
     pub settings: Settings,
+    /// How cameras that encode themselves encode.
+    pub encoding: Encoding,
     /// How long a camera runs with nobody watching.
     pub idle_timeout: Duration,
     /// Token senders to `push` cameras must present.
@@ -306,6 +308,7 @@ impl Config {
             listen: cli.listen,
             cameras,
             settings: Settings { size: cli.size, fps: cli.fps, quality: cli.quality },
+            encoding: Encoding { codec: cli.codec, keyframe_interval: cli.keyframe_interval },
             idle_timeout: cli.idle_timeout,
             push_token,
             push_max_bytes: cli.push_max_bytes,

@@ -133,8 +133,8 @@ impl Parts {
             let now = tokio::time::Instant::now();
             rate.next_due = (rate.next_due + rate.interval).max(now);
         }
-        self.last_len = frame.jpeg.len() as u64;
-        self.pending.push_back(frame.jpeg.clone());
+        self.last_len = frame.data.len() as u64;
+        self.pending.push_back(frame.data.clone());
         self.pending.push_back(Bytes::from(format!("\r\n--{BOUNDARY}\r\n")));
         Some((Ok(part_head(&frame)), self))
     }
@@ -175,7 +175,7 @@ impl Parts {
 fn part_head(frame: &Frame) -> Bytes {
     Bytes::from(format!(
         "Content-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
-        frame.jpeg.len(),
+        frame.data.len(),
         crate::clock::seconds(frame.captured_us)
     ))
 }

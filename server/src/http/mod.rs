@@ -100,11 +100,12 @@ impl AppState {
         }
     }
 
-    /// What `q` asks to watch: the camera, or the rendition of it that `?size=`, `?w=` and
-    /// `?quality=` name (shared with every other viewer asking for the same).
+    /// What `q` asks to watch, as JPEG: the camera, or the rendition of it that `?size=`,
+    /// `?w=` and `?quality=` name (shared with every other viewer asking for the same), or the
+    /// JPEGs decoded from an H.264 camera.
     pub fn view(&self, q: &view::ViewQuery) -> Result<Hub, ApiError> {
         let camera = self.camera(q.camera.as_deref())?;
-        Ok(self.renditions.view(camera, q.rendition()?)?)
+        Ok(self.renditions.view(camera, q.rendition()?, false)?)
     }
 }
 

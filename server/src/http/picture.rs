@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::adapt::{AutoSize, Step};
 use crate::hub::{Hub, Observer, Viewer};
+use crate::media::Codec;
 use crate::rendition::{RenditionError, RenditionRequest, Renditions, SizeRequest, eighths_for};
 
 /// How a viewer asks its size to be chosen (`hello` `size`).
@@ -32,6 +33,11 @@ pub struct Picture {
     renditions: Arc<Renditions>,
     /// The quality the URL asked for, kept when the size changes.
     quality: Option<u8>,
+    /// The size asked for (`Fixed`), to show again when the codecs accepted change.
+    fixed: Option<SizeRequest>,
+    /// The viewer decodes H.264 (`accept`): an H.264 camera is shown as it is, and a JPEG
+    /// camera may be shown as H.264 on a weak link.
+    h264: bool,
     /// Where the frames come from: the camera, or the rendition shown.
     pub viewer: Viewer,
     /// The camera's status and description, followed while a rendition is shown.
@@ -51,22 +57,32 @@ pub struct Picture {
 const REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Picture {
-    /// `camera`, shown as `shown` (itself or one of its renditions).
-    pub fn new(camera: Hub, shown: &Hub, quality: Option<u8>, renditions: Arc<Renditions>) -> Picture {
+    /// `camera` as `want` asks (its own picture when `None`), for a viewer that decodes H.264
+    /// or not (`h264`).
+    pub fn new(
+        camera: Hub,
+        want: Option<RenditionRequest>,
+        renditions: Arc<Renditions>,
+        h264: bool,
+    ) -> Result<Picture, RenditionError> {
+        let shown = renditions.view(&camera, want, h264)?;
         let observer = (!shown.is(&camera)).then(|| camera.observe());
-        let mode = if shown.is(&camera) { PictureMode::Full } else { PictureMode::Fixed };
-        Picture {
+        let fixed = want.and_then(|w| w.size);
+        let mode = if fixed.is_none() { PictureMode::Full } else { PictureMode::Fixed };
+        Ok(Picture {
             viewer: shown.watch(),
             camera,
             renditions,
-            quality,
+            quality: want.and_then(|w| w.quality),
+            fixed,
+            h264,
             observer,
             mode,
             canvas: None,
             auto: None,
             offered: VecDeque::new(),
             last_report: None,
-        }
+        })
     }
 
     /// Whether the size is chosen for the viewer.
@@ -74,31 +90,47 @@ impl Picture {
         self.auto.is_some()
     }
 
-    /// Applies a `hello`'s `size` and `canvas`. `Ok(true)` when the picture shown changed
-    /// (its frames count on from their own numbers).
+    /// Applies a `hello`'s `size`, `canvas` and `accept` (whether the viewer decodes H.264).
+    /// `Ok(true)` when the picture shown changed (its frames count on from their own numbers).
     pub fn choose(
         &mut self,
         size: Option<SizeChoice>,
         canvas: Option<[u32; 2]>,
+        h264: Option<bool>,
     ) -> Result<bool, RenditionError> {
         let now = Instant::now();
         if canvas.is_some() {
             self.canvas = canvas;
         }
+        let codecs_changed = h264.is_some_and(|h| h != self.h264);
+        if let Some(h264) = h264 {
+            self.h264 = h264;
+        }
+        let size = match size {
+            None if codecs_changed => Some(match (&self.auto, self.fixed) {
+                (Some(_), _) => SizeChoice::Auto,
+                (None, Some(fixed)) => SizeChoice::Fixed(fixed),
+                (None, None) => SizeChoice::Full,
+            }),
+            size => size,
+        };
         match size {
             Some(SizeChoice::Full) => {
                 self.auto = None;
+                self.fixed = None;
                 self.mode = PictureMode::Full;
-                self.show_hub(self.renditions.view(&self.camera, None)?)
+                self.show_hub(self.renditions.view(&self.camera, None, self.h264)?)
             }
             Some(SizeChoice::Fixed(size)) => {
                 self.auto = None;
+                self.fixed = Some(size);
                 self.mode = PictureMode::Fixed;
                 let want = RenditionRequest { size: Some(size), quality: self.quality };
-                self.show_hub(self.renditions.view(&self.camera, Some(want))?)
+                self.show_hub(self.renditions.view(&self.camera, Some(want), self.h264)?)
             }
             Some(SizeChoice::Auto) => {
                 let ceiling = self.ceiling();
+                self.fixed = None;
                 self.mode = PictureMode::Auto;
                 self.auto = Some(AutoSize::new(ceiling, now.into_std()));
                 self.show_eighths(ceiling)
@@ -119,7 +151,7 @@ impl Picture {
     }
 
     fn show_eighths(&mut self, eighths: u8) -> Result<bool, RenditionError> {
-        let hub = self.renditions.at(&self.camera, eighths, self.quality)?;
+        let hub = self.renditions.at(&self.camera, eighths, self.quality, self.h264)?;
         self.show_hub(hub)
     }
 
@@ -185,7 +217,8 @@ impl Picture {
             }
             None => (None, None),
         };
-        ServerMessage::Picture { mode: self.mode, width, height, link_bps, reason }
+        let codec = self.viewer.hub().codec().filter(|c| *c != Codec::Jpeg).map(|c| c.name().to_string());
+        ServerMessage::Picture { mode: self.mode, width, height, link_bps, reason, codec }
     }
 }
 

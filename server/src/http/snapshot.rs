@@ -96,15 +96,15 @@ async fn recorded(
         let file = crate::record::reader::open_segment(&segment.path)?;
         let jpeg = crate::record::reader::read_frame(&file, &segment.path, &entry)?;
         let (width, height) = (segment.width, segment.height);
-        let frame = Frame { seq: 0, width, height, captured_us: entry.captured_us, jpeg };
+        let frame = Frame { seq: 0, width, height, captured_us: entry.captured_us, data: jpeg, h264: None };
         match want {
             None => Ok(Some(frame)),
             Some((want, camera_quality)) => {
                 let eighths = want.size.map_or(8, |size| crate::rendition::eighths_for(width, height, size));
                 let quality = want.quality.unwrap_or(camera_quality);
                 let scaled =
-                    crate::media::jpeg::turbo::Scaler::new()?.scale(&frame.jpeg, eighths, quality)?;
-                Ok(Some(Frame { width: scaled.width, height: scaled.height, jpeg: scaled.data, ..frame }))
+                    crate::media::jpeg::turbo::Scaler::new()?.scale(&frame.data, eighths, quality)?;
+                Ok(Some(Frame { width: scaled.width, height: scaled.height, data: scaled.data, ..frame }))
             }
         }
     })
@@ -131,7 +131,7 @@ fn jpeg_response(frame: &Arc<Frame>, status: &'static str) -> Response {
             (header::HeaderName::from_static("x-timestamp"), crate::clock::seconds(frame.captured_us)),
             (header::HeaderName::from_static("x-camera-status"), status.to_string()),
         ],
-        Bytes::clone(&frame.jpeg),
+        Bytes::clone(&frame.data),
     )
         .into_response()
 }

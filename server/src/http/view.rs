@@ -11,6 +11,11 @@ use crate::camera::MAX_FPS;
 use crate::media::bounds::{MAX_ASKED_SIDE, MIN_ASKED_SIDE};
 use crate::rendition::{RenditionRequest, SizeRequest};
 
+/// Whether a list of codecs (`h264,jpeg`) names H.264.
+pub fn accepts_h264(list: &str) -> bool {
+    list.split(',').any(|c| matches!(c.trim().to_ascii_lowercase().as_str(), "h264" | "avc"))
+}
+
 /// `?camera=ID&size=WxH&w=W&quality=Q&fps=N` on `/snapshot.jpg`, `/stream.mjpg` and their
 /// aliases (`fps` on streams only). Values are kept as text and checked here, so a bad one
 /// gets our message instead of the query parser's.
@@ -26,9 +31,17 @@ pub struct ViewQuery {
     pub quality: Option<String>,
     /// At most this many frames per second to this reader.
     pub fps: Option<String>,
+    /// `/ws`: the codecs the viewer decodes, comma-separated (`h264,jpeg`), as its `hello`'s
+    /// `accept`.
+    pub accept: Option<String>,
 }
 
 impl ViewQuery {
+    /// Whether `?accept=` lists H.264.
+    pub fn accepts_h264(&self) -> bool {
+        self.accept.as_deref().is_some_and(accepts_h264)
+    }
+
     /// The rendition asked for; `None` for the camera's own picture.
     pub fn rendition(&self) -> Result<Option<RenditionRequest>, ApiError> {
         let size = match (self.size.as_deref(), self.w.as_deref()) {

@@ -174,6 +174,7 @@ fn last_recorded_frame(reader: &Reader, name: &str) -> Result<Option<Frame>, Sto
         width: segment.width,
         height: segment.height,
         captured_us: entry.captured_us,
-        jpeg,
+        data: jpeg,
+        h264: None,
     }))
 }

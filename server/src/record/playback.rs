@@ -36,7 +36,7 @@ pub struct RecordedFrame {
     /// Picture size.
     pub height: u32,
     /// The JPEG.
-    pub jpeg: Bytes,
+    pub data: Bytes,
     /// Recorded frames passed over since the last one sent (slow viewer, speed).
     pub skipped: u64,
 }
@@ -200,7 +200,7 @@ impl Player {
             captured_us: entry.captured_us,
             width: self.segment.width,
             height: self.segment.height,
-            jpeg,
+            data: jpeg,
             skipped: std::mem::take(&mut self.skipped),
         };
         self.shown = Some(self.next);

@@ -112,7 +112,7 @@ impl Writer {
         });
         let offered = cut::Offered {
             captured_us: frame.captured_us,
-            bytes: frame.jpeg.len() as u64,
+            bytes: frame.data.len() as u64,
             size: (frame.width, frame.height),
         };
         match cut::decide(&rules, open.as_ref(), cam.last_written_us, &offered) {
@@ -133,7 +133,7 @@ impl Writer {
         }
         let cam = &mut self.cameras[camera];
         let Some(open) = cam.open.as_mut() else { return };
-        if let Err(e) = open.file.write_all(&frame.jpeg) {
+        if let Err(e) = open.file.write_all(&frame.data) {
             let e = StoreError::Io { path: open.path.display().to_string(), source: e };
             self.failed(camera, &e);
             return;

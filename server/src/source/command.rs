@@ -19,6 +19,7 @@ use framecast_shared::CameraModes;
 use super::{Capture, Source, SourceError, Stopper};
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
+use crate::media::Encoded;
 use crate::media::jpeg::Jpeg;
 use crate::media::jpeg::split::JpegSplitter;
 
@@ -158,11 +159,11 @@ impl Capture for ChildCapture {
         None
     }
 
-    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+    fn grab(&mut self) -> Result<Encoded, SourceError> {
         loop {
             match self.frames.recv_timeout(self.frame_timeout) {
                 Ok(Ok(data)) => match crate::media::jpeg::dimensions(&data) {
-                    Ok((width, height)) => return Ok(Jpeg { data, width, height }),
+                    Ok((width, height)) => return Ok(Jpeg { data, width, height }.into()),
                     Err(reason) => tracing::debug!("{}: skipping a broken frame: {reason}", self.label),
                 },
                 Ok(Err(what)) => return Err(self.failure(&what)),
@@ -210,8 +211,8 @@ mod tests {
         let mut cam = CommandSource::new(cmd).open(&settings()).unwrap();
         for _ in 0..2 {
             let frame = cam.grab().unwrap();
-            assert_eq!((frame.width, frame.height), (32, 16));
-            assert_eq!(frame.data.as_ref(), jpeg.as_slice());
+            assert_eq!(frame.size(), (32, 16));
+            assert_eq!(frame.data().as_ref(), jpeg.as_slice());
         }
         let err = cam.grab().unwrap_err().to_string();
         assert!(err.contains("exited") && err.contains("3") && err.contains("camera gone"), "{err}");

@@ -12,6 +12,7 @@ use framecast_shared::CameraModes;
 
 use super::{Capture, Source, SourceError};
 use crate::camera::Settings;
+use crate::media::Encoded;
 use crate::media::jpeg::Jpeg;
 
 /// The `files` camera kind with its frames loaded.
@@ -84,10 +85,10 @@ impl Capture for FilesCapture {
         Some(self.fps)
     }
 
-    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+    fn grab(&mut self) -> Result<Encoded, SourceError> {
         let frame = self.frames[self.next].clone();
         self.next = (self.next + 1) % self.frames.len();
-        Ok(frame)
+        Ok(frame.into())
     }
 }
 
@@ -155,7 +156,7 @@ mod tests {
         std::fs::write(dir.join("notes.txt"), "not a frame").unwrap();
         let source = FilesSource::load(dir).unwrap();
         let mut cam = source.open(&settings()).unwrap();
-        let sizes: Vec<_> = (0..4).map(|_| cam.grab().map(|j| (j.width, j.height)).unwrap()).collect();
+        let sizes: Vec<_> = (0..4).map(|_| cam.grab().map(|j| j.size()).unwrap()).collect();
         assert_eq!(sizes, [(16, 16), (32, 16), (16, 16), (32, 16)]);
         assert_eq!(cam.pace(), Some(5));
     }

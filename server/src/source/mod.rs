@@ -20,9 +20,9 @@ pub mod usb;
 
 use framecast_shared::CameraModes;
 
-use crate::camera::{CameraSpec, MAX_FPS, Settings};
-use crate::media::jpeg::Jpeg;
+use crate::camera::{CameraSpec, Encoding, MAX_FPS, Settings};
 use crate::media::jpeg::turbo::CodecError;
+use crate::media::{Codec, Encoded};
 
 /// A camera as configured: cheap to keep, opened when the first viewer arrives.
 pub trait Source: Send + Sync + std::fmt::Debug + 'static {
@@ -34,6 +34,12 @@ pub trait Source: Send + Sync + std::fmt::Debug + 'static {
 
     /// What a client may change (sizes, frame rate, quality), given the current settings.
     fn modes(&self, current: &Settings) -> CameraModes;
+
+    /// The codec the camera gives with these settings, where it is known before the first
+    /// frame (a command's output is only known when it runs).
+    fn codec(&self, _settings: &Settings) -> Option<Codec> {
+        Some(Codec::Jpeg)
+    }
 
     /// Whether the camera runs whether or not anyone watches (frames pushed from elsewhere
     /// keep it up to date for the first viewer and `/api/state`).
@@ -66,7 +72,11 @@ pub trait Capture {
     fn pace(&self) -> Option<u32>;
 
     /// Produces the next frame. Blocking.
-    fn grab(&mut self) -> Result<Jpeg, SourceError>;
+    fn grab(&mut self) -> Result<Encoded, SourceError>;
+
+    /// Makes the next picture a keyframe, where the capture encodes H.264 itself (a viewer
+    /// fell behind); cameras that cannot be asked ignore it.
+    fn request_keyframe(&mut self) {}
 
     /// Something that makes a blocked [`Capture::grab`] return at once (for example by
     /// killing the camera process), used to stop the capture promptly. `None` when `grab`
@@ -122,6 +132,9 @@ pub enum SourceError {
     /// A camera device could not be opened or stopped working.
     #[error("{0}")]
     Device(String),
+    /// H.264 that cannot be used (or encoded).
+    #[error(transparent)]
+    H264(#[from] crate::media::h264::H264Error),
 }
 
 impl From<CodecError> for SourceError {
@@ -144,9 +157,9 @@ pub fn software_modes(current: &Settings) -> CameraModes {
 
 /// Makes the [`Source`] for a spec, checking up front what can be checked (so `framecast`
 /// refuses a bad folder at start instead of failing for the first viewer).
-pub fn open_source(spec: &CameraSpec, _settings: &Settings) -> Result<Box<dyn Source>, SourceError> {
+pub fn open_source(spec: &CameraSpec, encoding: &Encoding) -> Result<Box<dyn Source>, SourceError> {
     Ok(match spec {
-        CameraSpec::Emulated => Box::new(emulated::EmulatedSource),
+        CameraSpec::Emulated => Box::new(emulated::EmulatedSource::new(*encoding)),
         CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),
         CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
         CameraSpec::Pi => Box::new(pi::PiSource),

@@ -15,6 +15,7 @@ use framecast_shared::CameraModes;
 use super::{Capture, Source, SourceError, Stopper};
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
+use crate::media::Encoded;
 use crate::media::jpeg::Jpeg;
 
 /// A push camera with no frame for this long is reported offline.
@@ -95,7 +96,7 @@ impl Capture for PushCapture {
         None
     }
 
-    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+    fn grab(&mut self) -> Result<Encoded, SourceError> {
         let (lock, wake) = &*self.slot;
         let deadline = Instant::now() + self.timeout;
         let mut slot = lock.locked();
@@ -104,7 +105,7 @@ impl Capture for PushCapture {
                 return Err(SourceError::Process("stopped".into()));
             }
             if let Some(frame) = slot.newest.take() {
-                return Ok(frame);
+                return Ok(frame.into());
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -146,7 +147,7 @@ mod tests {
         source.push(jpeg()).unwrap();
         let second = jpeg();
         assert_eq!(source.push(second.clone()), Ok((16, 8)));
-        assert_eq!(cam.grab().unwrap().data, second, "the newest push wins");
+        assert_eq!(*cam.grab().unwrap().data(), second, "the newest push wins");
     }
 
     #[test]
@@ -158,7 +159,7 @@ mod tests {
         let truncated = good.slice(..good.len() - 10);
         assert!(matches!(source.push(truncated), Err(PushError::NotJpeg(_))));
         let mut cam = source.open(&settings()).unwrap();
-        assert_eq!(cam.grab().unwrap().data, good);
+        assert_eq!(*cam.grab().unwrap().data(), good);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use framecast_shared::{CameraControl, CameraModes};
 use super::{Capture, Source, SourceError};
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
+use crate::media::Encoded;
 use crate::media::jpeg::Jpeg;
 
 /// Pixel layout of a device format.
@@ -171,7 +172,7 @@ impl Capture for UsbCapture {
         None
     }
 
-    fn grab(&mut self) -> Result<Jpeg, SourceError> {
+    fn grab(&mut self) -> Result<Encoded, SourceError> {
         let frame = self.device.frame()?;
         match frame.kind {
             PixelKind::Mjpeg => {
@@ -181,13 +182,13 @@ impl Capture for UsbCapture {
                 let (width, height) = crate::media::jpeg::dimensions(&jpeg).map_err(|reason| {
                     SourceError::Device(format!("the camera sent a broken JPEG: {reason}"))
                 })?;
-                Ok(Jpeg { data: jpeg, width, height })
+                Ok(Jpeg { data: jpeg, width, height }.into())
             }
             PixelKind::Yuyv => {
                 let data = self.encoder.encode_yuyv(&frame.data, frame.width, frame.height).map_err(|e| {
                     SourceError::Device(format!("the camera sent an unusable YUYV frame: {e}"))
                 })?;
-                Ok(Jpeg { data: Bytes::from(data), width: frame.width, height: frame.height })
+                Ok(Jpeg { data: Bytes::from(data), width: frame.width, height: frame.height }.into())
             }
             PixelKind::Other => {
                 Err(SourceError::Device("the camera switched to an unsupported pixel format".into()))
@@ -449,8 +450,8 @@ mod tests {
         let source = UsbSource::new(0, backend.clone());
         let mut cam = source.open(&settings(64, 48, 30)).unwrap();
         let frame = cam.grab().unwrap();
-        assert_eq!(frame.data.as_ref(), real.as_slice());
-        assert_eq!((frame.width, frame.height), (64, 48));
+        assert_eq!(frame.data().as_ref(), real.as_slice());
+        assert_eq!(frame.size(), (64, 48));
         // Unplugged: a clear error, which the hub reports and retries.
         let err = cam.grab().unwrap_err().to_string();
         assert!(err.contains("unplugged"), "{err}");
@@ -464,7 +465,7 @@ mod tests {
         let backend = FakeBackend::with_one_frame(PixelKind::Yuyv, 16, 8, yuyv);
         let mut cam = UsbSource::new(0, backend.clone()).open(&settings(16, 8, 30)).unwrap();
         let frame = cam.grab().unwrap();
-        assert_eq!(crate::media::jpeg::dimensions(&frame.data), Ok((16, 8)));
+        assert_eq!(crate::media::jpeg::dimensions(frame.data()), Ok((16, 8)));
         assert_eq!(*backend.started.lock().unwrap(), Some(format(PixelKind::Yuyv, 16, 8, 30)));
     }
 

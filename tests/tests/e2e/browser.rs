@@ -887,3 +887,86 @@ async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast(engine: Engine)
         browser.close().await;
     }
 }
+
+/// Waits for `frames` frames drawn, then checks the picture is live, moving H.264 decoded by
+/// `decoder` (its overlay label), and saves a screenshot as `name`.
+async fn expect_h264_drawn(browser: &Browser, name: &str, decoder: &str) {
+    let enough = format!("{FRAMES_DRAWN} >= 15");
+    browser.wait_until("15 H.264 frames drawn", &enough, Duration::from_secs(30)).await;
+    assert_eq!(browser.eval(&text_of("decoder")).await, decoder, "the overlay names the decoder");
+    let first = browser.eval(SAMPLE_CANVAS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = browser.eval(SAMPLE_CANVAS).await;
+    assert_eq!(
+        (first[2].as_u64(), first[3].as_u64()),
+        (Some(640), Some(360)),
+        "canvas takes the camera's size"
+    );
+    assert!(first[1].as_u64().unwrap() > 5, "the canvas looks blank: {first}");
+    assert_ne!(first[0], second[0], "the picture did not change in 500 ms");
+    let before = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let drawn = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() - before;
+    assert!(drawn >= 20, "only {drawn} H.264 frames drawn in 2 s at 25 fps ({decoder})");
+    let latency = number_in(&browser.eval(&text_of("latency")).await);
+    assert!((0.0..1500.0).contains(&latency), "latency {latency} ms on loopback ({decoder})");
+    browser.screenshot(name).await;
+}
+
+/// The server's camera as H.264, 640x360 at 25 fps.
+fn h264_server() -> Server {
+    Server::start(&["--codec", "h264", "--size", "640x360", "--fps", "25", "--keyframe-interval", "1"])
+}
+
+every_engine!(h264_in_a_secure_context_is_decoded_with_webcodecs);
+async fn h264_in_a_secure_context_is_decoded_with_webcodecs(engine: Engine) {
+    let server = h264_server();
+    let browser = Browser::start(engine, "h264-webcodecs", 1280, 800, false).await;
+    browser.open(&server.url("/?size=full")).await;
+    assert_eq!(browser.eval("return window.isSecureContext").await, true, "127.0.0.1 is a secure context");
+    expect_h264_drawn(&browser, "h264-webcodecs", "H.264 · WebCodecs").await;
+    // The server sends this viewer the camera's own H.264: no decoding or rendition there.
+    let state = api_state(&server).await;
+    assert_eq!(state.cameras[0].codec.as_deref(), Some("h264"));
+    assert!(state.cameras[0].renditions.is_empty(), "{:?}", state.cameras[0].renditions);
+    browser.close().await;
+}
+
+every_engine!(h264_on_a_plain_http_lan_address_is_played_through_media_source);
+async fn h264_on_a_plain_http_lan_address_is_played_through_media_source(engine: Engine) {
+    let server = h264_server();
+    let port = server.addr.port();
+    let browser = match Browser::start_on_lan(engine, "h264-mse", 1280, 800).await {
+        Some(browser) => {
+            browser.open(&format!("http://{}:{port}/?size=full", session::LAN_HOST)).await;
+            let secure = browser.eval("return [window.isSecureContext, typeof VideoDecoder]").await;
+            assert_eq!(secure, json!([false, "undefined"]), "a LAN address: no secure context, no WebCodecs");
+            browser
+        }
+        None => {
+            // WebKitGTK cannot map a name to loopback: its MediaSource path is forced instead.
+            let browser = Browser::start(engine, "h264-mse", 1280, 800, false).await;
+            browser.open(&server.url("/?size=full&decoder=mse")).await;
+            browser
+        }
+    };
+    expect_h264_drawn(&browser, "h264-mse", "H.264 · MSE").await;
+    browser.close().await;
+}
+
+every_engine!(a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera);
+async fn a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera(engine: Engine) {
+    let server = h264_server();
+    let browser = Browser::start(engine, "h264-as-jpeg", 1280, 800, false).await;
+    browser.open(&server.url("/?size=full&decoder=jpeg")).await;
+    let enough = format!("{FRAMES_DRAWN} >= 15");
+    browser.wait_until("15 frames drawn", &enough, Duration::from_secs(30)).await;
+    assert_eq!(browser.eval(&text_of("decoder")).await, "JPEG");
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
+    // One decoder on the server makes the JPEGs (a rendition of the camera, listed).
+    let state = api_state(&server).await;
+    assert_eq!(state.cameras[0].renditions.len(), 1, "{:?}", state.cameras[0].renditions);
+    browser.screenshot("h264-as-jpeg").await;
+    browser.close().await;
+}

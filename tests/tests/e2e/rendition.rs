@@ -143,6 +143,7 @@ fn size_hello(size: &str) -> framecast_shared::ClientMessage {
         max_fps: None,
         size: Some(size.into()),
         canvas: None,
+        accept: None,
     }
 }
 
@@ -231,6 +232,7 @@ async fn auto_steps_down_on_a_slow_link_and_back_up_when_it_clears() {
         max_fps: None,
         size: Some("auto".into()),
         canvas: Some([640, 360]),
+        accept: None,
     };
     ws.send(Message::Text(hello.to_json().into())).await.unwrap();
 

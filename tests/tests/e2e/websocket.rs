@@ -74,7 +74,15 @@ async fn a_viewer_that_never_acks_gets_exactly_its_window() {
 async fn the_window_can_be_chosen_in_the_first_message() {
     let server = Server::start(SMALL);
     let (mut viewer, _) = Viewer::connect(&server, "").await;
-    viewer.send(&ClientMessage::Hello { window: Some(1), max_fps: None, size: None, canvas: None }).await;
+    viewer
+        .send(&ClientMessage::Hello {
+            window: Some(1),
+            max_fps: None,
+            size: None,
+            canvas: None,
+            accept: None,
+        })
+        .await;
     // Frames may already be in flight under the default window; drain them, ack, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut newest = 0;
@@ -196,7 +204,15 @@ async fn a_stalled_viewer_does_not_slow_the_others() {
     let (_status, _headers, stalled_mjpeg) = http_get(&server, "/stream.mjpg").await;
     // Stalled WebSocket viewer with the largest window: never reads after its hello.
     let (mut stalled_ws, _) = Viewer::connect(&server, "").await;
-    stalled_ws.send(&ClientMessage::Hello { window: Some(8), max_fps: None, size: None, canvas: None }).await;
+    stalled_ws
+        .send(&ClientMessage::Hello {
+            window: Some(8),
+            max_fps: None,
+            size: None,
+            canvas: None,
+            accept: None,
+        })
+        .await;
 
     let (mut viewer, _) = Viewer::connect(&server, "").await;
     viewer.watch_for(Duration::from_millis(500)).await;
@@ -275,7 +291,15 @@ async fn settings_the_camera_cannot_take_are_refused() {
 async fn a_viewer_can_cap_its_own_frame_rate() {
     let server = Server::start(&["--size", "160x120", "--fps", "20"]);
     let (mut capped, _) = Viewer::connect(&server, "").await;
-    capped.send(&ClientMessage::Hello { window: None, max_fps: Some(5.0), size: None, canvas: None }).await;
+    capped
+        .send(&ClientMessage::Hello {
+            window: None,
+            max_fps: Some(5.0),
+            size: None,
+            canvas: None,
+            accept: None,
+        })
+        .await;
     let (mut full, _) = Viewer::connect(&server, "").await;
     capped.watch_for(Duration::from_millis(500)).await;
     let (capped_frames, full_frames) =

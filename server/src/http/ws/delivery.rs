@@ -16,6 +16,9 @@ pub(super) struct SessionFlow {
     pub(super) min_interval: Option<Duration>,
     last_sent: Option<Instant>,
     pub(super) seq: WireSeq,
+    /// The camera `seq` of the last live frame sent from the picture shown now (frames go
+    /// out after it; `None` after a switch of picture or from playback back to live).
+    pub(super) live_sent: Option<u64>,
     /// Frames sent and not yet acknowledged, with their sizes (for `auto`).
     unacked: std::collections::VecDeque<(u64, u64)>,
     /// Frames and bytes acknowledged since [`SessionFlow::take_acked`].
@@ -30,7 +33,7 @@ pub(super) struct SessionFlow {
 #[derive(Debug, Default)]
 pub(super) struct WireSeq {
     offset: i64,
-    newest: Option<u64>,
+    pub(super) newest: Option<u64>,
 }
 
 impl WireSeq {
@@ -62,6 +65,18 @@ impl WireSeq {
 }
 
 impl SessionFlow {
+    /// Live frames now come from another picture, whose newest frame is `picture_newest`.
+    pub(super) fn picture_switched(&mut self, picture_newest: u64) {
+        self.seq.switch_picture(picture_newest);
+        self.live_sent = None;
+    }
+
+    /// Back to live from playback, where the camera's newest frame is `camera_newest`.
+    pub(super) fn back_to_live(&mut self, camera_newest: u64) {
+        self.seq.enter_live(camera_newest);
+        self.live_sent = None;
+    }
+
     /// Records that frame `wire` went out.
     pub(super) fn on_sent(&mut self, wire: u64, bytes: usize) {
         self.credit.on_sent(wire);

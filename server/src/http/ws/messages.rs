@@ -10,7 +10,7 @@ use super::delivery::SessionFlow;
 use super::error;
 use super::playback::PlaybackRequest;
 use crate::http::picture::SizeChoice;
-use crate::http::view::parse_size;
+use crate::http::view::{accepts_h264, parse_size};
 use crate::hub::Hub;
 
 /// What [`handle_text`] made of a message.
@@ -21,7 +21,7 @@ pub(super) enum Handled {
     /// A playback request for the session loop.
     Playback(PlaybackRequest),
     /// Choose the picture anew (`hello` with `size` or `canvas`).
-    Choose { size: Option<SizeChoice>, canvas: Option<[u32; 2]> },
+    Choose { size: Option<SizeChoice>, canvas: Option<[u32; 2]>, h264: Option<bool> },
 }
 
 /// Acts on one client text message: answers it, or hands a playback request or a choice of
@@ -38,7 +38,7 @@ pub(super) fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: 
             flow.on_ack(seq).err().map(|e| error(ErrorCode::BadAck, &e.to_string()))
         }
         Ok(ClientMessage::Ping { t }) => Some(ServerMessage::Pong { t, server_us: unix_micros_now() }),
-        Ok(ClientMessage::Hello { window, max_fps, size, canvas }) => {
+        Ok(ClientMessage::Hello { window, max_fps, size, canvas, accept }) => {
             if let Some(fps) = max_fps {
                 flow.min_interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps.max(0.01)));
             }
@@ -56,8 +56,9 @@ pub(super) fn handle_text(text: &str, flow: &mut SessionFlow, hub: &Hub, admin: 
                     Err(e) => return refuse(ErrorCode::OutOfRange, &format!("{e}; or \"auto\" or \"full\"")),
                 },
             };
-            if size.is_some() || canvas.is_some() {
-                return Handled::Choose { size, canvas };
+            let h264 = accept.map(|codecs| codecs.iter().any(|c| accepts_h264(c)));
+            if size.is_some() || canvas.is_some() || h264.is_some() {
+                return Handled::Choose { size, canvas, h264 };
             }
             None
         }

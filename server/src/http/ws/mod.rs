@@ -37,6 +37,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use framecast_shared::{
     CameraInfo, CameraStatus, ErrorCode, FrameHeader, PROTOCOL_VERSION, PlaybackEvent, ServerMessage,
+    VideoConfig,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
@@ -49,7 +50,8 @@ use super::session::{Ended, Message, Session};
 use super::view::ViewQuery;
 use super::wsconn::{self, WsConn};
 use crate::auth::Access;
-use crate::hub::Change;
+use crate::hub::{Change, H264Frame};
+use crate::media::Codec;
 use crate::record::playback::Due;
 use crate::record::reader::Reader;
 use delivery::SessionFlow;
@@ -89,16 +91,15 @@ pub async fn handler(
         admin: access.is_some_and(|Extension(a)| a == Access::Admin),
         keepalive: state.keepalive,
     };
-    let chosen = state.camera(q.camera.as_deref()).and_then(|camera| {
-        let quality = q.rendition()?.and_then(|want| want.quality);
-        Ok((camera.clone(), state.view(&q)?, quality))
-    });
-    let (camera, shown, quality) = match chosen {
-        Ok(chosen) => chosen,
+    let h264 = q.accepts_h264();
+    let picture = state
+        .camera(q.camera.as_deref())
+        .and_then(|camera| Ok(Picture::new(camera.clone(), q.rendition()?, state.renditions.clone(), h264)?));
+    let picture = match picture {
+        Ok(picture) => picture,
         Err(e) => return e.into_response(),
     };
     wsconn::upgrade(&mut request, MAX_INCOMING, move |conn| async move {
-        let picture = Picture::new(camera, &shown, quality, state.renditions.clone());
         let cameras = state.hubs.iter().map(|h| h.info()).collect();
         run_session(conn, picture, cameras, policy, state.recordings.clone(), state.shutdown.clone()).await;
     })
@@ -149,13 +150,15 @@ pub struct ViewerSession<S> {
 }
 
 /// What a frame message's header says, live or recorded.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct FrameMeta {
     seq: u64,
     width: u32,
     height: u32,
     captured_us: u64,
     recorded: bool,
+    /// H.264 frames: keyframe and stream (its configuration goes out with each keyframe).
+    h264: Option<H264Frame>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
@@ -181,8 +184,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
                 height: last.height,
                 captured_us: last.captured_us,
                 recorded: false,
+                h264: last.h264.clone(),
             };
-            self.send_frame(meta, &last.jpeg).await?;
+            self.send_frame(meta, &last.data).await?;
         }
         Ok(())
     }
@@ -190,6 +194,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
     /// The one way a frame goes out to this viewer: its header, the payload from the hub's
     /// (or the recording's) buffer, and the credit it takes.
     async fn send_frame(&mut self, meta: FrameMeta, payload: &[u8]) -> Result<(), Ended> {
+        let (codec, key, config) = match &meta.h264 {
+            None => (None, false, None),
+            Some(h264) => {
+                let stream = &h264.stream;
+                let config = h264
+                    .keyframe
+                    .then(|| VideoConfig::new(&stream.codec, &stream.avcc, stream.width, stream.height));
+                (Some(Codec::H264.name().to_string()), h264.keyframe, config)
+            }
+        };
         let header = FrameHeader {
             seq: meta.seq,
             camera: self.camera.clone(),
@@ -198,6 +212,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
             captured_us: meta.captured_us,
             sent_us: 0,
             recorded: meta.recorded,
+            codec,
+            key,
+            config,
         };
         self.session.send_frame(header, payload).await?;
         self.flow.on_sent(meta.seq, payload.len());
@@ -213,12 +230,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
         let mut notice = None;
         match &mut self.mode {
             Mode::Live => {
-                let newest = self
-                    .picture
-                    .viewer
-                    .newest()
-                    .filter(|f| self.flow.credit.is_new(self.flow.seq.live(f.seq)));
-                if may_send && let Some(frame) = newest {
+                let next = self.picture.viewer.next_after(self.flow.live_sent);
+                if may_send && let Some(frame) = next {
+                    // Frames go out in order, so this one numbers above everything sent
+                    // (a viewer starting at a keyframe older than the newest frame).
+                    if self.flow.seq.newest.is_some_and(|n| self.flow.seq.live(frame.seq) <= n) {
+                        self.flow.seq.switch_picture(frame.seq);
+                    }
                     let seq = self.flow.seq.live(frame.seq);
                     let meta = FrameMeta {
                         seq,
@@ -226,8 +244,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
                         height: frame.height,
                         captured_us: frame.captured_us,
                         recorded: false,
+                        h264: frame.h264.clone(),
                     };
-                    self.send_frame(meta, &frame.jpeg).await?;
+                    self.send_frame(meta, &frame.data).await?;
+                    self.flow.live_sent = Some(frame.seq);
+                    // More may be waiting (an H.264 viewer catching up): look again at once.
+                    return Ok(());
                 }
             }
             Mode::Playback(player) if may_send && (!player.paused() || player.has_still()) => {
@@ -240,8 +262,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
                             height: frame.height,
                             captured_us: frame.captured_us,
                             recorded: true,
+                            h264: None,
                         };
-                        return self.send_frame(meta, &frame.jpeg).await;
+                        return self.send_frame(meta, &frame.data).await;
                     }
                     Ok(Due::Wait(at)) => playback_wake = Some(at),
                     Ok(Due::Gap { from_us, to_us }) => {
@@ -326,12 +349,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
                 self.picture.pause_measuring();
                 Some(answer)
             }
-            Handled::Choose { size, canvas } => match self.picture.choose(size, canvas) {
+            Handled::Choose { size, canvas, h264 } => match self.picture.choose(size, canvas, h264) {
                 Ok(changed) => {
                     if changed {
-                        self.flow.seq.switch_picture(self.picture.viewer.hub().frames());
+                        self.flow.picture_switched(self.picture.viewer.hub().frames());
                     }
-                    size.is_some().then(|| self.picture.describe())
+                    (size.is_some() || h264.is_some()).then(|| self.picture.describe())
                 }
                 Err(e) => Some(error(ErrorCode::NotNow, &e.to_string())),
             },
@@ -343,7 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
         match self.picture.tick(self.flow.max_fps()) {
             Ok((changed, message)) => {
                 if changed {
-                    self.flow.seq.switch_picture(self.picture.viewer.hub().frames());
+                    self.flow.picture_switched(self.picture.viewer.hub().frames());
                 }
                 message
             }
@@ -354,7 +377,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> ViewerSession<S> {
     /// Out of playback: live frames number on above everything sent.
     fn back_to_live(&mut self) {
         self.mode = Mode::Live;
-        self.flow.seq.enter_live(self.picture.viewer.hub().info().frames);
+        self.flow.back_to_live(self.picture.viewer.hub().info().frames);
     }
 }
 
@@ -401,8 +424,8 @@ mod tests {
         fn pace(&self) -> Option<u32> {
             Some(50)
         }
-        fn grab(&mut self) -> Result<Jpeg, SourceError> {
-            Ok(Jpeg { data: self.0.clone(), width: 32, height: 16 })
+        fn grab(&mut self) -> Result<crate::media::Encoded, SourceError> {
+            Ok(Jpeg { data: self.0.clone(), width: 32, height: 16 }.into())
         }
     }
 
@@ -464,7 +487,7 @@ mod tests {
         let hub = Hub::new("gray".into(), Box::new(Gray), settings, Duration::from_secs(5));
         let supervisor = hub.spawn_supervisor(shutdown.clone());
         let renditions = Arc::new(Renditions::new(shutdown.clone(), Duration::from_secs(5)));
-        let picture = Picture::new(hub.clone(), &hub, None, renditions);
+        let picture = Picture::new(hub.clone(), None, renditions, false).unwrap();
         let (mut browser, server_end) = tokio::io::duplex(64 * 1024);
         let policy = SessionPolicy { admin: false, keepalive: Duration::from_secs(10) };
         let session = tokio::spawn(run_session(
@@ -530,5 +553,85 @@ mod tests {
         drop(browser);
         within(session).await.unwrap();
         supervisor.await.unwrap();
+    }
+
+    /// Starts a session over a pipe for a camera of `source`; the browser's end and what to
+    /// stop.
+    fn start_session(
+        source: Box<dyn Source>,
+        accept_h264: bool,
+    ) -> (DuplexStream, CancellationToken, tokio::task::JoinHandle<()>) {
+        let shutdown = CancellationToken::new();
+        let settings = Settings { size: Size { width: 320, height: 240 }, fps: 30, quality: 70 };
+        let hub = Hub::new("cam".into(), source, settings, Duration::from_secs(5));
+        let supervisor = hub.spawn_supervisor(shutdown.clone());
+        let renditions = Arc::new(Renditions::new(shutdown.clone(), Duration::from_secs(5)));
+        let picture = Picture::new(hub.clone(), None, renditions.clone(), accept_h264).unwrap();
+        let (browser, server_end) = tokio::io::duplex(1024 * 1024);
+        let policy = SessionPolicy { admin: false, keepalive: Duration::from_secs(10) };
+        let session = run_session(
+            WsConn::new(server_end, MAX_INCOMING),
+            picture,
+            vec![hub.info()],
+            policy,
+            None,
+            shutdown.clone(),
+        );
+        let done = tokio::spawn(async move {
+            session.await;
+            renditions.stopped().await;
+            let _ = supervisor.await;
+        });
+        (browser, shutdown, done)
+    }
+
+    fn h264_camera() -> Box<dyn Source> {
+        let encoding = crate::camera::Encoding {
+            codec: crate::media::Codec::H264,
+            keyframe_interval: Duration::from_secs(1),
+        };
+        Box::new(crate::source::emulated::EmulatedSource::new(encoding))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_h264_viewer_starts_at_a_keyframe_and_gets_every_frame_in_order() {
+        let (mut browser, shutdown, done) = start_session(h264_camera(), true);
+        let mut headers = Vec::new();
+        while headers.len() < 12 {
+            let message = within(read_frame(&mut browser)).await;
+            let (header, at) = FrameHeader::decode_message(&message).unwrap();
+            let sample = &message[at..];
+            let first_nal = u32::from_be_bytes(sample[..4].try_into().unwrap()) as usize;
+            assert_eq!(first_nal + 4 <= sample.len(), true, "AVC: a length, then the NAL unit");
+            send_text(&mut browser, &ClientMessage::Ack { seq: header.seq }.to_json()).await;
+            headers.push(header);
+        }
+        assert!(headers[0].key, "the first frame is a keyframe");
+        let config = headers[0].config.as_ref().expect("a keyframe says how to decode");
+        assert!(config.codec.starts_with("avc1.42"), "{}", config.codec);
+        assert_eq!((config.width, config.height), (320, 240));
+        assert!(config.avcc_bytes().is_some_and(|avcc| avcc[0] == 1), "an avcC record");
+        assert!(headers.iter().all(|h| h.codec.as_deref() == Some("h264")));
+        assert!(headers[1..].iter().all(|h| h.config.is_none() || h.key), "configuration on keyframes only");
+        let seqs: Vec<u64> = headers.iter().map(|h| h.seq).collect();
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "every frame, in order: {seqs:?}");
+        shutdown.cancel();
+        drop(browser);
+        within(done).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_jpeg_viewer_of_an_h264_camera_gets_decoded_jpegs() {
+        let (mut browser, shutdown, done) = start_session(h264_camera(), false);
+        for _ in 0..3 {
+            let message = within(read_frame(&mut browser)).await;
+            let (header, at) = FrameHeader::decode_message(&message).unwrap();
+            assert_eq!(header.codec, None, "JPEG");
+            assert_eq!(crate::media::jpeg::dimensions(&message[at..]), Ok((320, 240)));
+            send_text(&mut browser, &ClientMessage::Ack { seq: header.seq }.to_json()).await;
+        }
+        shutdown.cancel();
+        drop(browser);
+        within(done).await.unwrap();
     }
 }

@@ -78,7 +78,7 @@ pub(super) async fn playback_request(
         }
         (PlaybackRequest::Live, _) => {
             *mode = Mode::Live;
-            flow.seq.enter_live(picture.viewer.hub().info().frames);
+            flow.back_to_live(picture.viewer.hub().info().frames);
             playback_state(camera, mode, Some(PlaybackEvent::Live))
         }
         (PlaybackRequest::Pause, Mode::Playback(player)) => {

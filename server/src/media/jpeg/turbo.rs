@@ -13,6 +13,7 @@ use turbojpeg::{Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Sub
 
 use super::Jpeg;
 use crate::media::bounds::MAX_JPEG_SIDE;
+use crate::media::{I420, PlaneBuffer};
 
 /// Why a picture could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ impl From<turbojpeg::Error> for CodecError {
 pub struct Encoder {
     compressor: Compressor,
     quality: u8,
+    /// Planes stretched to full range (H.264 pictures).
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for Encoder {
@@ -50,7 +53,7 @@ impl Encoder {
         let mut compressor = Compressor::new()?;
         compressor.set_subsamp(Subsamp::Sub2x2)?;
         compressor.set_quality(i32::from(quality.clamp(1, 100)))?;
-        Ok(Encoder { compressor, quality })
+        Ok(Encoder { compressor, quality, scratch: Vec::new() })
     }
 
     /// Encodes packed RGB of `width` x `height`.
@@ -103,6 +106,51 @@ impl Encoder {
         self.compressor.set_subsamp(Subsamp::Sub2x2)?;
         Ok(jpeg?)
     }
+}
+
+impl Encoder {
+    /// Encodes 4:2:0 planes in video range (what H.264 decoders give) as a 4:2:0 JPEG, the
+    /// samples stretched to JPEG's full range on the way.
+    pub fn encode_video_i420(&mut self, picture: I420<'_>) -> Result<Vec<u8>, CodecError> {
+        picture.check().map_err(CodecError)?;
+        let (w, h) = (picture.width, picture.height);
+        let (luma, chroma) = full_range_tables();
+        self.scratch.clear();
+        for row in picture.y.chunks(picture.strides.0).take(h) {
+            self.scratch.extend(row[..w].iter().map(|&v| luma[v as usize]));
+        }
+        for plane in [picture.u, picture.v] {
+            for row in plane.chunks(picture.strides.1).take(h / 2) {
+                self.scratch.extend(row[..w / 2].iter().map(|&v| chroma[v as usize]));
+            }
+        }
+        let (y_plane, uv) = self.scratch.split_at(w * h);
+        let (u_plane, v_plane) = uv.split_at(w * h / 4);
+        let image = turbojpeg::YuvPlanesImage {
+            y_plane,
+            u_plane,
+            v_plane,
+            width: w,
+            height: h,
+            y_stride: w,
+            u_stride: w / 2,
+            v_stride: w / 2,
+            subsamp: Subsamp::Sub2x2,
+        };
+        Ok(self.compressor.compress_yuv_planes_to_vec(&image)?)
+    }
+}
+
+/// JPEG's full range 0–255 to video range (luma 16–235, chroma 16–240), what H.264 encoders
+/// are fed.
+fn video_range_tables() -> &'static ([u8; 256], [u8; 256]) {
+    static TABLES: std::sync::OnceLock<([u8; 256], [u8; 256])> = std::sync::OnceLock::new();
+    TABLES.get_or_init(|| {
+        (
+            std::array::from_fn(|v| (16.0 + v as f32 * 219.0 / 255.0).round() as u8),
+            std::array::from_fn(|v| (128.0 + (v as f32 - 128.0) * 224.0 / 255.0).round() as u8),
+        )
+    })
 }
 
 /// Video range (luma 16–235, chroma 16–240) to JPEG's full range 0–255.
@@ -185,6 +233,52 @@ impl Scaler {
         Ok(Jpeg { data: Bytes::from(data), width: width as u32, height: height as u32 })
     }
 
+    /// `jpeg` decoded at `eighths`/8 of its size into video-range 4:2:0 planes (what H.264
+    /// encodes), cut to an even size. Any chroma subsampling is brought to 4:2:0; a
+    /// subsampling libjpeg-turbo cannot decode to planes goes through RGB.
+    pub fn decode_i420(&mut self, jpeg: &[u8], eighths: u8, out: &mut PlaneBuffer) -> Result<(), CodecError> {
+        if !(1..=8).contains(&eighths) {
+            return Err(CodecError(format!("cannot scale by {eighths}/8")));
+        }
+        let header = self.decompressor.read_header(jpeg)?;
+        let factor = ScalingFactor::new(usize::from(eighths), 8);
+        self.decompressor.set_scaling_factor(factor)?;
+        let (width, height) = (factor.scale(header.width), factor.scale(header.height));
+        if width < 16 || height < 16 {
+            return Err(CodecError(format!("{width}x{height} is too small for H.264")));
+        }
+        out.resize(width & !1, height & !1);
+        let planar =
+            matches!(header.subsamp, Subsamp::None | Subsamp::Sub2x1 | Subsamp::Sub2x2 | Subsamp::Gray)
+                && !header.is_lossless;
+        if planar {
+            let len = turbojpeg::yuv_pixels_len(width, 1, height, header.subsamp)?;
+            self.buffer.resize(len, 0);
+            let image = YuvImage {
+                pixels: &mut self.buffer[..len],
+                width,
+                align: 1,
+                height,
+                subsamp: header.subsamp,
+            };
+            self.decompressor.decompress_to_yuv(jpeg, image)?;
+            to_video_i420(&self.buffer[..len], width, height, header.subsamp, out);
+        } else {
+            let len = width * height * 3;
+            self.buffer.resize(len, 0);
+            let image = Image {
+                pixels: &mut self.buffer[..len],
+                width,
+                pitch: width * 3,
+                height,
+                format: PixelFormat::RGB,
+            };
+            self.decompressor.decompress(jpeg, image)?;
+            rgb_to_video_i420(&self.buffer[..len], width, out);
+        }
+        Ok(())
+    }
+
     fn scale_planes(
         &mut self,
         jpeg: &[u8],
@@ -216,6 +310,79 @@ impl Scaler {
         let image =
             Image { pixels: &self.buffer[..len], width, pitch: width * 3, height, format: PixelFormat::RGB };
         Ok(self.compressor.compress_to_vec(image)?)
+    }
+}
+
+/// Planes as libjpeg-turbo decodes them (rows packed, the JPEG's subsampling, full range) to
+/// video-range 4:2:0 of `out`'s (even) size.
+fn to_video_i420(planes: &[u8], width: usize, height: usize, subsamp: Subsamp, out: &mut PlaneBuffer) {
+    let (luma, chroma) = video_range_tables();
+    let (w, h) = (out.width, out.height);
+    let (cw, ch) = match subsamp {
+        Subsamp::Sub2x2 => (width.div_ceil(2), height.div_ceil(2)),
+        Subsamp::Sub2x1 => (width.div_ceil(2), height),
+        _ => (width, height),
+    };
+    let (y_out, u_out, v_out) = out.planes_mut();
+    for (row, out_row) in planes.chunks(width).take(h).zip(y_out.chunks_mut(w)) {
+        for (o, &v) in out_row.iter_mut().zip(row) {
+            *o = luma[v as usize];
+        }
+    }
+    if subsamp == Subsamp::Gray {
+        u_out.fill(128);
+        v_out.fill(128);
+        return;
+    }
+    let sample = |plane: &[u8], x: usize, y: usize| u32::from(plane[y.min(ch - 1) * cw + x.min(cw - 1)]);
+    for (k, out_plane) in [u_out, v_out].into_iter().enumerate() {
+        let plane = &planes[width * height + k * cw * ch..][..cw * ch];
+        for y in 0..h / 2 {
+            for x in 0..w / 2 {
+                let v = match subsamp {
+                    Subsamp::Sub2x2 => sample(plane, x, y),
+                    Subsamp::Sub2x1 => (sample(plane, x, 2 * y) + sample(plane, x, 2 * y + 1) + 1) / 2,
+                    _ => {
+                        let (x2, y2) = (2 * x, 2 * y);
+                        (sample(plane, x2, y2)
+                            + sample(plane, x2 + 1, y2)
+                            + sample(plane, x2, y2 + 1)
+                            + sample(plane, x2 + 1, y2 + 1)
+                            + 2)
+                            / 4
+                    }
+                };
+                out_plane[y * (w / 2) + x] = chroma[v as usize];
+            }
+        }
+    }
+}
+
+/// Packed RGB rows of `width` pixels to video-range BT.601 4:2:0 of `out`'s (even) size.
+fn rgb_to_video_i420(rgb: &[u8], width: usize, out: &mut PlaneBuffer) {
+    let (w, h) = (out.width, out.height);
+    let px = |x: usize, y: usize| {
+        let at = (y * width + x) * 3;
+        (i32::from(rgb[at]), i32::from(rgb[at + 1]), i32::from(rgb[at + 2]))
+    };
+    let (y_out, u_out, v_out) = out.planes_mut();
+    for y in 0..h {
+        for x in 0..w {
+            let (r, g, b) = px(x, y);
+            y_out[y * w + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+        }
+    }
+    for y in 0..h / 2 {
+        for x in 0..w / 2 {
+            let (mut r, mut g, mut b) = (0, 0, 0);
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                let (pr, pg, pb) = px(2 * x + dx, 2 * y + dy);
+                (r, g, b) = (r + pr, g + pg, b + pb);
+            }
+            let (r, g, b) = (r / 4, g / 4, b / 4);
+            u_out[y * (w / 2) + x] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
+            v_out[y * (w / 2) + x] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+        }
     }
 }
 

@@ -313,7 +313,8 @@ where
     let ClientPlan { window, pace, auto, .. } = *plan;
     if let Some(canvas) = auto {
         let size = Some("auto".to_string());
-        let hello = ClientMessage::Hello { window: None, max_fps: None, size, canvas: Some(canvas) };
+        let hello =
+            ClientMessage::Hello { window: None, max_fps: None, size, canvas: Some(canvas), accept: None };
         ws.send(Message::Text(hello.to_json().into())).await.map_err(|e| e.to_string())?;
     }
     let mut last = None;

@@ -29,11 +29,11 @@ pub struct EncodeResult {
 /// Renders and encodes `size` frames at `quality` on the current thread for `duration`.
 pub fn encode_rate(size: Size, quality: u8, duration: Duration) -> EncodeResult {
     let settings = Settings { size, fps: 30, quality };
-    let mut camera = framecast::source::emulated::EmulatedSource.open(&settings).expect("emulated camera");
+    let mut camera = framecast::source::emulated::EmulatedSource::jpeg().open(&settings).expect("emulated camera");
     let started = Instant::now();
     let (mut frames, mut bytes) = (0u64, 0u64);
     while started.elapsed() < duration {
-        bytes += camera.grab().expect("frame").data.len() as u64;
+        bytes += camera.grab().expect("frame").data().len() as u64;
         frames += 1;
     }
     let secs = started.elapsed().as_secs_f64();

@@ -28,6 +28,9 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const FIREFOX: &str = "/usr/bin/firefox-esr";
 const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
 
+/// The name a LAN browser opens the server by (see [`Browser::start_on_lan`]).
+pub const LAN_HOST: &str = "framecast.test";
+
 /// A browser engine the tests run in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -64,14 +67,35 @@ impl Browser {
     /// A window whose page viewport is `width` x `height` CSS pixels; with `phone`, as much of
     /// a phone as the engine can emulate (see the module doc).
     pub async fn start(engine: Engine, name: &str, width: u32, height: u32, phone: bool) -> Browser {
+        Browser::start_with(engine, name, width, height, phone, false).await
+    }
+
+    /// A window where [`LAN_HOST`] is the loopback address, as a phone sees a server on its
+    /// LAN (`http://192.168.1.20:8080/`): a name that is not `localhost` or an IP of
+    /// 127.0.0.0/8, so the page is not a secure context (no WebCodecs), while every byte still
+    /// stays on loopback. Chromium maps the name with `--host-resolver-rules`, Firefox with
+    /// `network.dns.localDomains`; WebKitGTK's MiniBrowser has no such switch (`None`).
+    pub async fn start_on_lan(engine: Engine, name: &str, width: u32, height: u32) -> Option<Browser> {
+        (engine != Engine::WebKit).then_some(())?;
+        Some(Browser::start_with(engine, name, width, height, false, true).await)
+    }
+
+    async fn start_with(
+        engine: Engine,
+        name: &str,
+        width: u32,
+        height: u32,
+        phone: bool,
+        lan: bool,
+    ) -> Browser {
         let name = format!("{}-{name}", engine.name());
         let profile = temp_dir(&format!("browser-{name}"));
         let downloads = profile.join("downloads");
         std::fs::create_dir_all(&downloads).unwrap();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let (driver, display, capabilities) = match engine {
-            Engine::Chromium => chromium(port, &profile, &downloads, width, height, phone),
-            Engine::Firefox => firefox(port, &profile, &downloads, width, height, phone),
+            Engine::Chromium => chromium(port, &profile, &downloads, width, height, phone, lan),
+            Engine::Firefox => firefox(port, &profile, &downloads, width, height, phone, lan),
             Engine::WebKit => webkit(port, &profile, &downloads),
         };
         let Value::Object(capabilities) = capabilities else { unreachable!() };
@@ -264,7 +288,15 @@ fn spawn_driver(command: &mut Command, what: &str) -> Child {
         .unwrap_or_else(|e| panic!("{what} is on PATH (`cargo xtask test` installs it): {e}"))
 }
 
-fn chromium(port: u16, profile: &Path, downloads: &Path, width: u32, height: u32, phone: bool) -> Launch {
+fn chromium(
+    port: u16,
+    profile: &Path,
+    downloads: &Path,
+    width: u32,
+    height: u32,
+    phone: bool,
+    lan: bool,
+) -> Launch {
     require(CHROMIUM, "chromium");
     let driver = spawn_driver(Command::new("chromedriver").arg(format!("--port={port}")), "chromedriver");
     let mut capabilities = json!({
@@ -284,13 +316,25 @@ fn chromium(port: u16, profile: &Path, downloads: &Path, width: u32, height: u32
             },
         }
     });
+    if lan {
+        let args = capabilities["goog:chromeOptions"]["args"].as_array_mut().unwrap();
+        args.push(json!(format!("--host-resolver-rules=MAP {LAN_HOST} 127.0.0.1")));
+    }
     if phone {
         capabilities["goog:chromeOptions"]["mobileEmulation"] = json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 3.0, "touch": true } });
     }
     (driver, None, capabilities)
 }
 
-fn firefox(port: u16, profile: &Path, downloads: &Path, width: u32, height: u32, phone: bool) -> Launch {
+fn firefox(
+    port: u16,
+    profile: &Path,
+    downloads: &Path,
+    width: u32,
+    height: u32,
+    phone: bool,
+    lan: bool,
+) -> Launch {
     require(FIREFOX, "firefox-esr");
     let driver = spawn_driver(
         Command::new("geckodriver").args(["--port", &port.to_string(), "--marionette-port", "0"]),
@@ -310,6 +354,9 @@ fn firefox(port: u16, profile: &Path, downloads: &Path, width: u32, height: u32,
         "datareporting.policy.dataSubmissionEnabled": false,
         "toolkit.telemetry.enabled": false,
     });
+    if lan {
+        prefs["network.dns.localDomains"] = json!(LAN_HOST);
+    }
     if phone {
         prefs["dom.w3c_touch_events.enabled"] = json!(1);
         prefs["layout.css.devPixelsPerPx"] = json!("3.0");

@@ -1,30 +1,35 @@
-//! Renditions: a camera's picture made smaller, or at another JPEG quality, for the viewers
-//! that ask for it (`?size=WxH`, `?w=W`, `?quality=Q`).
+//! Renditions: a camera's picture made smaller, at another JPEG quality, as JPEG for the
+//! readers of an H.264 camera that only take JPEG, or as H.264 for the viewers of a JPEG
+//! camera on a weak link (`?size=WxH`, `?w=W`, `?quality=Q`, auto size, MJPEG and snapshots
+//! of H.264 cameras).
 //!
 //! A rendition is a [`Hub`] of its own whose source is the camera's hub: its capture thread
-//! is one more viewer of the camera, takes the camera's newest frame whenever it is ready for
-//! one, and scales it with libjpeg-turbo ([`crate::media::jpeg::turbo::Scaler`]). So there is one pipeline
-//! per (camera, size, quality), shared by every viewer of it, however many there are; it runs
-//! only while someone watches it and stops after the idle timeout, like a camera; and when it
-//! cannot keep up it skips frames, without slowing the camera or anyone else.
+//! is one more viewer of the camera and converts its frames ([`convert`]: libjpeg-turbo
+//! scales JPEGs, OpenH264 decodes and encodes). So there is one pipeline per (camera, size,
+//! quality, codec), shared by every viewer of it, however many there are; it runs only while
+//! someone watches it and stops after the idle timeout, like a camera; and when it cannot keep
+//! up it skips frames, without slowing the camera or anyone else.
 //!
 //! Sizes are what libjpeg-turbo decodes cheaply: n/8 of the camera's, n = 1..8 (at 720p:
 //! 160x90, 320x180, 480x270, 640x360, 800x450, 960x540, 1120x630, 1280x720). A request names
 //! the box the picture must fit in; it gets the largest of those that fits (never larger than
 //! the camera's own picture, and at least 1/8 of it).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use framecast_shared::{CameraModes, CameraStatus, RenditionInfo};
 use tokio_util::sync::CancellationToken;
 
+mod convert;
+
 use crate::camera::{Settings, Size};
-use crate::hub::{Change, Hub, Viewer};
+use crate::hub::Hub;
 use crate::lock::Unpoisoned;
-use crate::media::jpeg::Jpeg;
-use crate::media::jpeg::turbo::{Scaler, scaled_size};
-use crate::source::{Capture, Source, SourceError, Stopper};
+use crate::media::Codec;
+use crate::media::jpeg::turbo::scaled_size;
+use crate::source::{Capture, Source, SourceError};
+use convert::ConvertCapture;
 
 /// Renditions alive at once, over all cameras; one that nobody watches makes room.
 pub const MAX_RENDITIONS: usize = 32;
@@ -47,13 +52,16 @@ pub struct SizeRequest {
     pub max_height: Option<u32>,
 }
 
-/// What a rendition is: the camera's picture at `eighths`/8 of its size, encoded at `quality`.
+/// What a rendition is: the camera's picture at `eighths`/8 of its size, encoded as `codec`
+/// (JPEGs at `quality`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RenditionSpec {
     /// 1–8: the scale in eighths (8 is the camera's own size, re-encoded).
     pub eighths: u8,
     /// JPEG quality 1–100.
     pub quality: u8,
+    /// The codec the rendition gives.
+    pub codec: Codec,
 }
 
 /// The largest n/8 scale of a `width` x `height` camera picture that fits `request` (at least
@@ -104,22 +112,50 @@ impl Renditions {
     }
 
     /// What a viewer asking for `want` watches: `camera` itself when it asks for nothing
-    /// (or for the camera's own size), else the rendition that fits.
-    pub fn view(&self, camera: &Hub, want: Option<RenditionRequest>) -> Result<Hub, RenditionError> {
-        let Some(want) = want else { return Ok(camera.clone()) };
+    /// (or for the camera's own size) and takes the camera's codec, else the rendition that
+    /// fits. A viewer that takes H.264 (`h264`) gets an H.264 camera as it is, whatever size
+    /// it asks for; one that only takes JPEG gets JPEGs decoded from it.
+    pub fn view(
+        &self,
+        camera: &Hub,
+        want: Option<RenditionRequest>,
+        h264: bool,
+    ) -> Result<Hub, RenditionError> {
+        let want = want.unwrap_or(RenditionRequest { size: None, quality: None });
         let (width, height) = camera.picture_size();
         let eighths = want.size.map_or(8, |size| eighths_for(width, height, size));
-        self.at(camera, eighths, want.quality)
+        self.at(camera, eighths, want.quality, h264)
     }
 
-    /// `camera` at `eighths`/8 of its size and `quality` (the camera's own when `None`): the
-    /// camera itself at full size and its own quality, else the rendition.
-    pub fn at(&self, camera: &Hub, eighths: u8, quality: Option<u8>) -> Result<Hub, RenditionError> {
-        if eighths >= 8 && quality.is_none() {
+    /// `camera` at `eighths`/8 of its size and `quality` (the camera's own when `None`) for a
+    /// viewer that takes H.264 or not (`h264`): the camera itself where it fits, else the JPEG
+    /// rendition.
+    pub fn at(
+        &self,
+        camera: &Hub,
+        eighths: u8,
+        quality: Option<u8>,
+        h264: bool,
+    ) -> Result<Hub, RenditionError> {
+        let h264_camera = camera.codec() == Some(Codec::H264);
+        if h264_camera && h264 {
+            return Ok(camera.clone());
+        }
+        if !h264_camera && eighths >= 8 && quality.is_none() {
             return Ok(camera.clone());
         }
         let quality = quality.unwrap_or_else(|| camera.info().quality);
-        self.get(camera, RenditionSpec { eighths: eighths.clamp(1, 8), quality })
+        self.get(camera, RenditionSpec { eighths: eighths.clamp(1, 8), quality, codec: Codec::Jpeg })
+    }
+
+    /// A JPEG camera's picture at `eighths`/8 of its size as H.264, for a viewer whose link
+    /// is too weak for its JPEGs (an H.264 camera is given as it is).
+    pub fn h264_at(&self, camera: &Hub, eighths: u8) -> Result<Hub, RenditionError> {
+        if camera.codec() == Some(Codec::H264) {
+            return Ok(camera.clone());
+        }
+        let quality = camera.info().quality;
+        self.get(camera, RenditionSpec { eighths: eighths.clamp(1, 8), quality, codec: Codec::H264 })
     }
 
     /// The rendition `spec` of `camera`, made (and its supervisor started) if new.
@@ -147,7 +183,10 @@ impl Renditions {
         let settings = Settings { size: Size { width, height }, fps: info.fps, quality: spec.quality };
         let source =
             RenditionSource { camera: camera.clone(), spec, runtime: tokio::runtime::Handle::current() };
-        let id = format!("{}@{}/8,q{}", camera.id(), spec.eighths, spec.quality);
+        let id = match spec.codec {
+            Codec::Jpeg => format!("{}@{}/8,q{}", camera.id(), spec.eighths, spec.quality),
+            Codec::H264 => format!("{}@{}/8,h264", camera.id(), spec.eighths),
+        };
         let hub = Hub::new(id, Box::new(source), settings, self.idle_timeout);
         let stop = self.shutdown.child_token();
         let supervisor = hub.spawn_supervisor(stop.clone());
@@ -176,6 +215,7 @@ impl Renditions {
                 RenditionInfo {
                     width: info.width,
                     height: info.height,
+                    codec: (e.spec.codec != Codec::Jpeg).then(|| e.spec.codec.name().to_string()),
                     quality: e.spec.quality,
                     running: info.running,
                     viewers: info.viewers,
@@ -200,16 +240,14 @@ impl Source for RenditionSource {
         "rendition"
     }
 
-    fn open(&self, _settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
-        Ok(Box::new(RenditionCapture {
-            viewer: self.camera.watch(),
-            spec: self.spec,
-            scaler: Scaler::new()?,
-            runtime: self.runtime.clone(),
-            stop: CancellationToken::new(),
-            captured_us: 0,
-            failures: 0,
-        }))
+    fn open(&self, settings: &Settings) -> Result<Box<dyn Capture>, SourceError> {
+        let capture =
+            ConvertCapture::new(self.camera.watch(), self.spec, settings.fps, self.runtime.clone())?;
+        Ok(Box::new(capture))
+    }
+
+    fn codec(&self, _settings: &Settings) -> Option<Codec> {
+        Some(self.spec.codec)
     }
 
     fn follows_a_camera(&self) -> bool {
@@ -219,89 +257,6 @@ impl Source for RenditionSource {
     fn modes(&self, _current: &Settings) -> CameraModes {
         // Sizes and quality are the rendition's identity; its rate is the camera's.
         CameraModes { sizes: Vec::new(), max_fps: 0, quality: false }
-    }
-}
-
-/// A running rendition: a viewer of the camera and a scaler.
-struct RenditionCapture {
-    viewer: Viewer,
-    spec: RenditionSpec,
-    scaler: Scaler,
-    runtime: tokio::runtime::Handle,
-    stop: CancellationToken,
-    /// Capture time of the camera frame last scaled.
-    captured_us: u64,
-    /// Camera frames in a row that could not be scaled.
-    failures: u32,
-}
-
-/// Camera frames in a row that may fail to decode before the rendition reports the camera's
-/// frames unusable (a camera sending one broken frame now and then only loses those).
-const MAX_FAILURES: u32 = 30;
-
-impl Capture for RenditionCapture {
-    fn pace(&self) -> Option<u32> {
-        None
-    }
-
-    fn grab(&mut self) -> Result<Jpeg, SourceError> {
-        loop {
-            let frame = self.runtime.block_on(next_camera_frame(&mut self.viewer, &self.stop))?;
-            match self.scaler.scale(&frame.jpeg, self.spec.eighths, self.spec.quality) {
-                Ok(jpeg) => {
-                    self.failures = 0;
-                    self.captured_us = frame.captured_us;
-                    return Ok(jpeg);
-                }
-                Err(e) => {
-                    self.failures += 1;
-                    tracing::debug!(camera = %self.viewer.hub().id(), "frame {} not scaled: {e}", frame.seq);
-                    if self.failures >= MAX_FAILURES {
-                        // The rendition's own failure: the hub logs renditions as details only.
-                        let reason = format!("the camera's frames cannot be decoded for scaling: {e}");
-                        tracing::warn!(camera = %self.viewer.hub().id(), "rendition offline: {reason}");
-                        return Err(SourceError::Device(reason));
-                    }
-                }
-            }
-        }
-    }
-
-    fn captured_us(&self) -> Option<u64> {
-        Some(self.captured_us)
-    }
-
-    fn stopper(&self) -> Option<Stopper> {
-        let stop = self.stop.clone();
-        Some(Arc::new(move || stop.cancel()))
-    }
-}
-
-/// The camera's next frame; an error when the camera goes offline (the rendition then shows
-/// offline too, with the camera's reason) or the rendition is stopped.
-async fn next_camera_frame(
-    viewer: &mut Viewer,
-    stop: &CancellationToken,
-) -> Result<Arc<crate::hub::Frame>, SourceError> {
-    loop {
-        let status = viewer.status();
-        if status.status == CameraStatus::Offline {
-            // The camera's own reason: the viewer's status line already says "offline".
-            return Err(SourceError::Device(status.reason.unwrap_or_else(|| "no reason given".into())));
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return Err(SourceError::Device("rendition stopped".into())),
-            change = viewer.changed(true) => match change {
-                None => return Err(SourceError::Device("the camera is gone".into())),
-                // Only a frame not taken yet: the same frame is never scaled twice.
-                Some(Change::Frame) => {
-                    if let Some(frame) = viewer.newest() {
-                        return Ok(frame);
-                    }
-                }
-                Some(Change::Status) => viewer.mark_seen(),
-            },
-        }
     }
 }
 
@@ -316,14 +271,15 @@ mod tests {
         let settings = Settings { size: Size { width: 1280, height: 720 }, fps: 20, quality: 70 };
         let camera = Hub::new(
             "cam".into(),
-            Box::new(crate::source::emulated::EmulatedSource),
+            Box::new(crate::source::emulated::EmulatedSource::jpeg()),
             settings,
             Duration::from_secs(5),
         );
         let shutdown = CancellationToken::new();
         let supervisor = camera.spawn_supervisor(shutdown.clone());
         let renditions = Renditions::new(shutdown.clone(), Duration::from_secs(5));
-        let hub = renditions.get(&camera, RenditionSpec { eighths: 4, quality: 60 }).unwrap();
+        let hub =
+            renditions.get(&camera, RenditionSpec { eighths: 4, quality: 60, codec: Codec::Jpeg }).unwrap();
         let mut viewer = hub.watch();
         let mut stamps = Vec::new();
         let started = std::time::Instant::now();
