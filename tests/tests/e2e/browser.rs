@@ -892,7 +892,14 @@ async fn text_in_the_overlay_and_controls_meets_wcag_aa_contrast(engine: Engine)
 /// `decoder` (its overlay label), and saves a screenshot as `name`.
 async fn expect_h264_drawn(browser: &Browser, name: &str, decoder: &str) {
     let enough = format!("{FRAMES_DRAWN} >= 15");
-    browser.wait_until("15 H.264 frames drawn", &enough, Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.eval(&enough).await != Value::Bool(true) {
+        if Instant::now() > deadline {
+            let v = browser.eval(MSE_STATE).await;
+            panic!("{}: 15 H.264 frames not drawn in 30 s; video: {v}", browser.engine.name());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(browser.eval(&text_of("decoder")).await, decoder, "the overlay names the decoder");
     let first = browser.eval(SAMPLE_CANVAS).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -912,6 +919,9 @@ async fn expect_h264_drawn(browser: &Browser, name: &str, decoder: &str) {
     assert!((0.0..1500.0).contains(&latency), "latency {latency} ms on loopback ({decoder})");
     browser.screenshot(name).await;
 }
+
+/// What the MediaSource decoder's video is doing, for a failure's message.
+const MSE_STATE: &str = "const v = document.querySelector('[data-testid=mse-video]'); if (!v) return 'no video'; const b = []; for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]); return {ready: v.readyState, time: v.currentTime, paused: v.paused, buffered: b, error: v.error && v.error.message, appends: v.getAttribute('data-appends'), mse_error: v.getAttribute('data-error'), drawn: document.querySelector('canvas').getAttribute('data-frames-drawn')};";
 
 /// The server's camera as H.264, 640x360 at 25 fps.
 fn h264_server() -> Server {

@@ -1,8 +1,9 @@
 //! H.264 through `MediaSource` (no secure context needed: a phone on `http://` on a LAN):
 //! each access unit is wrapped in an MP4 fragment ([`framecast_shared::fmp4`], one fragment
 //! per frame) and appended to a hidden `<video>`; whenever the video shows a new frame
-//! (`requestVideoFrameCallback`) it is drawn on the canvas, and the frames up to it are
-//! acknowledged. `ManagedMediaSource` is used where it exists (iPhones from iOS 17.1 have
+//! (`requestVideoFrameCallback`, and a 15 ms poll of its time for engines that do not call
+//! back for a video nobody sees, such as WebKitGTK without compositing) it is drawn on the
+//! canvas, and the frames up to it are acknowledged. `ManagedMediaSource` is used where it exists (iPhones from iOS 17.1 have
 //! only it).
 //!
 //! Live, not a film: the buffer is kept short. Each connection's stream starts at time 0 and
@@ -75,6 +76,19 @@ struct State {
     on_decoded: OnDecoded,
     /// `play()` has been called.
     playing: bool,
+    /// Appends made, for the element's `data-appends`.
+    appends: u64,
+}
+
+/// Marks on the video element what the decoder did (`data-appends`, `data-error`), for
+/// tests and anyone looking at the page.
+fn note(state: &Rc<RefCell<State>>, name: &str, value: &str) {
+    let _ = state.borrow().video.set_attribute(name, value);
+}
+
+/// A JavaScript error's message.
+fn describe(e: &JsValue) -> String {
+    Reflect::get(e, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{e:?}"))
 }
 
 /// See the module doc.
@@ -85,8 +99,13 @@ pub(in crate::stream) struct MseDecoder {
     held: Option<FrameInfo>,
     _on_open: Closure<dyn FnMut()>,
     _on_frame: FrameCallback,
+    /// The poll of the video's time, and its interval id.
+    poll: Option<(i32, Closure<dyn FnMut()>)>,
     object_url: Option<String>,
 }
+
+/// How often the video's time is looked at, ms.
+const POLL_MS: i32 = 15;
 
 impl MseDecoder {
     /// A decoder handing what it is done with to `on_decoded`.
@@ -127,6 +146,7 @@ impl MseDecoder {
             last_captured_us: None,
             on_decoded,
             playing: false,
+            appends: 0,
         }));
         let on_open = {
             let state = state.clone();
@@ -149,6 +169,19 @@ impl MseDecoder {
         if let Some(callback) = on_frame.borrow().as_ref() {
             on_next_frame(&video, callback);
         }
+        let poll = {
+            let state = state.clone();
+            let callback = Closure::<dyn FnMut()>::new(move || shown(&state, None));
+            web_sys::window()
+                .and_then(|w| {
+                    w.set_interval_with_callback_and_timeout_and_arguments_0(
+                        callback.as_ref().unchecked_ref(),
+                        POLL_MS,
+                    )
+                    .ok()
+                })
+                .map(|id| (id, callback))
+        };
         MseDecoder {
             state,
             need_keyframe: true,
@@ -156,6 +189,7 @@ impl MseDecoder {
             held: None,
             _on_open: on_open,
             _on_frame: on_frame,
+            poll,
             object_url,
         }
     }
@@ -203,7 +237,8 @@ impl MseDecoder {
     }
 }
 
-/// `ManagedMediaSource` where the browser has it (then `true`), else `MediaSource`.
+/// `ManagedMediaSource` where the browser has it (then `true`; iPhones from iOS 17.1 have
+/// only it, WebKitGTK both), else `MediaSource`.
 fn new_media_source() -> (MediaSource, bool) {
     if let Some(window) = web_sys::window()
         && let Ok(class) = Reflect::get(&window, &"ManagedMediaSource".into())
@@ -215,8 +250,13 @@ fn new_media_source() -> (MediaSource, bool) {
     (MediaSource::new().expect("MediaSource"), false)
 }
 
-/// The source is open: the buffer for the stream's codec, then whatever waits.
+/// The source is open: the buffer for the stream's codec, then whatever waits. Once only:
+/// `sourceopen` may come after the first frame already opened it (a second buffer would be
+/// a second track, which the video waits for for ever).
 fn open_buffer(state: &Rc<RefCell<State>>) {
+    if state.borrow().buffer.is_some() {
+        return;
+    }
     let codec = state.borrow().config.as_ref().map(|c| c.codec.clone());
     let Some(codec) = codec else {
         // The first keyframe's configuration decides the codec: try again when it came.
@@ -232,7 +272,10 @@ fn open_buffer(state: &Rc<RefCell<State>>) {
             state.borrow_mut().buffer = Some(buffer);
             feed(state);
         }
-        Err(e) => web_sys::console::warn_2(&"framecast: MediaSource refused the stream".into(), &e),
+        Err(e) => {
+            web_sys::console::warn_2(&"framecast: MediaSource refused the stream".into(), &e);
+            note(state, "data-error", &format!("addSourceBuffer: {}", describe(&e)));
+        }
     }
 }
 
@@ -252,8 +295,18 @@ fn feed(state: &Rc<RefCell<State>>) {
     }
     let Some(next) = s.queue.pop_front() else { return };
     drop(s);
-    if let Err(e) = buffer.append_buffer_with_array_buffer_view(&next) {
-        web_sys::console::warn_2(&"framecast: append refused".into(), &e);
+    match buffer.append_buffer_with_array_buffer_view(&next) {
+        Ok(()) => {
+            let mut s = state.borrow_mut();
+            s.appends += 1;
+            let appends = s.appends.to_string();
+            drop(s);
+            note(state, "data-appends", &appends);
+        }
+        Err(e) => {
+            web_sys::console::warn_2(&"framecast: append refused".into(), &e);
+            note(state, "data-error", &format!("appendBuffer: {}", describe(&e)));
+        }
     }
     set_update_end(state, &buffer);
 }
@@ -302,6 +355,10 @@ fn after_append(state: &Rc<RefCell<State>>) {
 fn shown(state: &Rc<RefCell<State>>, media_time: Option<f64>) {
     let (done, video, on_decoded) = {
         let mut s = state.borrow_mut();
+        // Nothing is shown before the video has a picture (readyState HAVE_CURRENT_DATA).
+        if s.video.ready_state() < 2 {
+            return;
+        }
         let now = media_time.unwrap_or_else(|| s.video.current_time());
         let mut done = Vec::new();
         while s.appended.front().is_some_and(|a| a.time_s <= now + 0.001) {
@@ -363,6 +420,9 @@ impl FrameDecoder for MseDecoder {
 
 impl Drop for MseDecoder {
     fn drop(&mut self) {
+        if let (Some((id, _)), Some(window)) = (&self.poll, web_sys::window()) {
+            window.clear_interval_with_handle(*id);
+        }
         let s = self.state.borrow();
         s.video.remove();
         if let Some(url) = &self.object_url {

@@ -29,7 +29,8 @@ pub struct EncodeResult {
 /// Renders and encodes `size` frames at `quality` on the current thread for `duration`.
 pub fn encode_rate(size: Size, quality: u8, duration: Duration) -> EncodeResult {
     let settings = Settings { size, fps: 30, quality };
-    let mut camera = framecast::source::emulated::EmulatedSource::jpeg().open(&settings).expect("emulated camera");
+    let mut camera =
+        framecast::source::emulated::EmulatedSource::jpeg().open(&settings).expect("emulated camera");
     let started = Instant::now();
     let (mut frames, mut bytes) = (0u64, 0u64);
     while started.elapsed() < duration {
