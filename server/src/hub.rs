@@ -283,6 +283,7 @@ impl Hub {
         frame.mark_changed();
         Viewer {
             hub: self.clone(),
+            catching_up: false,
             frame,
             status: self.0.status.subscribe(),
             info: self.0.info_rev.subscribe(),
@@ -626,6 +627,9 @@ pub enum Change {
 #[derive(Debug)]
 pub struct Viewer {
     hub: Hub,
+    /// H.264: started at a keyframe and not yet at the newest frame, so frames behind are a
+    /// catch-up through the group, not a lag (see [`Viewer::next_after`]).
+    catching_up: bool,
     frame: watch::Receiver<Option<Arc<Frame>>>,
     status: watch::Receiver<Status>,
     info: watch::Receiver<u64>,
@@ -659,9 +663,10 @@ impl Viewer {
     ///
     /// A JPEG stands alone: the newest frame, if newer than `sent` (a slow viewer skips the
     /// frames it had no time for). H.264 frames depend on those before them back to a
-    /// keyframe: a viewer starts at the newest keyframe and then gets every frame in order
-    /// while it keeps up; one that has [`MAX_BACKLOG_FRAMES`] waiting, or whose next frame is
-    /// gone, skips to the next keyframe (asking the camera for one, where it can).
+    /// keyframe: a viewer starts at the newest keyframe, catches up through the frames after
+    /// it, and then gets every frame in order while it keeps up; one that falls
+    /// [`MAX_BACKLOG_FRAMES`] behind, or whose next frame is gone, skips to the next keyframe
+    /// that is that recent (asking the camera for one, where it can).
     pub fn next_after(&mut self, sent: Option<u64>) -> Option<Arc<Frame>> {
         let newest = self.frame.borrow_and_update().clone()?;
         if newest.h264.is_none() {
@@ -669,16 +674,35 @@ impl Viewer {
         }
         let gop = self.hub.0.gop.locked();
         let keyframe = gop.front()?;
-        let Some(sent) = sent else { return Some(keyframe.clone()) };
-        if keyframe.seq > sent {
-            // A keyframe came since: from here on (it is the current group's first frame).
-            return Some(keyframe.clone());
-        }
-        let next = gop.get((sent + 1 - keyframe.seq) as usize)?;
-        if newest.seq.saturating_sub(next.seq) >= MAX_BACKLOG_FRAMES {
-            drop(gop);
-            self.hub.request_keyframe();
-            return None;
+        let next = match sent {
+            // A new viewer starts at the group's keyframe and catches up through the group.
+            None => {
+                self.catching_up = true;
+                keyframe
+            }
+            // Frames it needed are gone (a newer group began): it goes on from that group's
+            // keyframe if that is recent enough, else from the next one.
+            Some(sent) if keyframe.seq > sent => {
+                if newest.seq - keyframe.seq >= MAX_BACKLOG_FRAMES {
+                    drop(gop);
+                    self.hub.request_keyframe();
+                    return None;
+                }
+                keyframe
+            }
+            Some(sent) => {
+                let next = gop.get((sent + 1 - keyframe.seq) as usize)?;
+                if !self.catching_up && newest.seq - next.seq >= MAX_BACKLOG_FRAMES {
+                    // Fell behind: the next keyframe, not a burst of old frames.
+                    drop(gop);
+                    self.hub.request_keyframe();
+                    return None;
+                }
+                next
+            }
+        };
+        if next.seq == newest.seq {
+            self.catching_up = false;
         }
         Some(next.clone())
     }

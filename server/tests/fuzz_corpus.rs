@@ -9,6 +9,9 @@ mod checks;
 #[path = "../../fuzz/checks/wsframe.rs"]
 mod wsframe;
 
+#[path = "../../fuzz/checks/annexb.rs"]
+mod annexb;
+
 #[path = "../../fuzz/checks/corpus.rs"]
 mod corpus;
 
@@ -23,4 +26,9 @@ fn mjpeg_split_corpus_holds() {
 #[test]
 fn ws_frame_corpus_holds() {
     replay("ws_frame", wsframe::check_ws_frames);
+}
+
+#[test]
+fn annexb_corpus_holds() {
+    replay("annexb", annexb::check_annexb);
 }

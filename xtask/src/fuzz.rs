@@ -37,6 +37,9 @@ const TARGETS: &[Target] = &[
     // A few WebSocket frames, with room for one past the 125-byte control limit and a long
     // text message's extended length.
     Target { name: "ws_frame", max_len: 4096 },
+    // A few small H.264 pictures with their parameter sets (the seeds are up to 6 KB), plus
+    // the cuts and pauses.
+    Target { name: "annexb", max_len: 16384 },
 ];
 
 const DEFAULT_SECONDS: u64 = 60;

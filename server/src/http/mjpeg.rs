@@ -66,6 +66,8 @@ pub fn respond(state: &AppState, q: &ViewQuery, fd: Option<SocketFd>) -> Result<
     let parts = Parts {
         rate: interval.map(|interval| RateCap { interval, next_due: tokio::time::Instant::now() }),
         viewer,
+        state: state.clone(),
+        query: q.clone(),
         shutdown: state.shutdown.clone(),
         pending: VecDeque::from([Bytes::from(format!("--{BOUNDARY}\r\n"))]),
         backlog: fd.map(Backlog::new),
@@ -88,6 +90,9 @@ pub fn respond(state: &AppState, q: &ViewQuery, fd: Option<SocketFd>) -> Result<
 
 struct Parts {
     viewer: Viewer,
+    /// To find the JPEG view again when the camera turns out to send H.264.
+    state: AppState,
+    query: ViewQuery,
     shutdown: CancellationToken,
     pending: VecDeque<Bytes>,
     backlog: Option<Backlog>,
@@ -127,7 +132,14 @@ impl Parts {
         if let Wait::Probe = self.wait_for_reader().await? {
             return Some((Ok(Bytes::from_static(PROBE)), self));
         }
-        let frame = self.viewer.next_frame(&self.shutdown).await?;
+        let frame = loop {
+            let frame = self.viewer.next_frame(&self.shutdown).await?;
+            if frame.jpeg().is_some() {
+                break frame;
+            }
+            // A command's H.264, known only once it ran: the JPEGs decoded from it instead.
+            self.viewer = self.state.view(&self.query).ok()?.watch();
+        };
         if let Some(rate) = &mut self.rate {
             // On schedule while the reader keeps up; from now when it was late.
             let now = tokio::time::Instant::now();

@@ -47,13 +47,14 @@ pub async fn respond(state: &AppState, q: &ViewQuery, at: Option<&str>) -> Resul
         let want = q.rendition()?.map(|want| (want, camera.info().quality));
         return recorded(state, camera.id(), parse_time("at", at)?, want).await;
     }
-    let hub = &state.view(q)?;
+    let mut hub = state.view(q)?;
+    let id = hub.id().to_string();
     let mut viewer = hub.watch();
     let wait = async {
         loop {
             let status = viewer.status();
             if status.status == CameraStatus::Offline {
-                return match hub.last_frame() {
+                return match hub.last_frame().filter(|f| f.jpeg().is_some()) {
                     Some(last) => Ok((last, "offline")),
                     None => Err(ApiError::CameraOffline {
                         id: hub.id().to_string(),
@@ -66,7 +67,13 @@ pub async fn respond(state: &AppState, q: &ViewQuery, at: Option<&str>) -> Resul
             if status.status == CameraStatus::Running
                 && let Some(frame) = viewer.newest()
             {
-                return Ok((frame, "running"));
+                if frame.jpeg().is_some() {
+                    return Ok((frame, "running"));
+                }
+                // A command's H.264, known only once it ran: a JPEG decoded from it instead.
+                hub = state.view(q)?;
+                viewer = hub.watch();
+                continue;
             }
             tokio::select! {
                 _ = state.shutdown.cancelled() => return Err(ApiError::ShuttingDown),
@@ -74,9 +81,8 @@ pub async fn respond(state: &AppState, q: &ViewQuery, at: Option<&str>) -> Resul
             }
         }
     };
-    let (frame, status) = tokio::time::timeout(FIRST_FRAME_TIMEOUT, wait)
-        .await
-        .map_err(|_| ApiError::NoFrame(hub.id().to_string()))??;
+    let (frame, status) =
+        tokio::time::timeout(FIRST_FRAME_TIMEOUT, wait).await.map_err(|_| ApiError::NoFrame(id))??;
     Ok(jpeg_response(&frame, status))
 }
 

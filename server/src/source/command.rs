@@ -1,6 +1,13 @@
-//! Cameras that are child processes writing MJPEG to stdout: `cmd:COMMAND` (anything —
-//! ffmpeg from an RTSP camera or a video file, GStreamer...) and, through [`ChildCapture`],
-//! the Raspberry Pi camera (`pi`, see [`super::pi`]).
+//! Cameras that are child processes writing MJPEG or H.264 to stdout: `cmd:COMMAND`
+//! (anything — ffmpeg from an RTSP camera or a video file, GStreamer...) and, through
+//! [`ChildCapture`], the Raspberry Pi camera (`pi`, see [`super::pi`]).
+//!
+//! Which of the two a command writes is seen in its first bytes: a JPEG starts with `FF D8`,
+//! an H.264 byte stream with a start code (`00 00 01` / `00 00 00 01`), as `ffmpeg ... -c copy
+//! -f h264 -` or `rpicam-vid --codec h264 -o -` write it. JPEGs are cut apart on the reader
+//! thread (their end is in the data); H.264 pictures are assembled on the capture thread,
+//! which can tell when the pipe has gone quiet after a picture and send it then
+//! ([`crate::media::h264::annexb::Assembler`]).
 //!
 //! The child runs in its own process group, is killed (the whole group) when the capture
 //! stops, and gets `SIGKILL` by the kernel if its parent thread dies, so no camera process
@@ -19,9 +26,11 @@ use framecast_shared::CameraModes;
 use super::{Capture, Source, SourceError, Stopper};
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
-use crate::media::Encoded;
+use crate::media::h264::AccessUnit;
+use crate::media::h264::annexb::{Assembler, looks_like_annexb};
 use crate::media::jpeg::Jpeg;
 use crate::media::jpeg::split::JpegSplitter;
+use crate::media::{Codec, Encoded};
 
 /// A camera process that produces no frame for this long is considered failed.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +62,11 @@ impl Source for CommandSource {
         Ok(Box::new(ChildCapture::spawn(command, "command")?))
     }
 
+    /// Known from the output only.
+    fn codec(&self, _settings: &Settings) -> Option<Codec> {
+        None
+    }
+
     /// The command decides size, rate and quality itself.
     fn modes(&self, _current: &Settings) -> CameraModes {
         CameraModes { sizes: Vec::new(), max_fps: 0, quality: false }
@@ -60,16 +74,34 @@ impl Source for CommandSource {
 }
 
 /// What the stdout reader thread hands over.
-type FrameResult = Result<Bytes, String>;
+#[derive(Debug)]
+enum Output {
+    /// A whole JPEG.
+    Jpeg(Bytes),
+    /// The next bytes of an H.264 byte stream.
+    H264(Bytes),
+    /// The output ended or failed: why.
+    Ended(String),
+}
+
+/// How long the pipe may be quiet after the last slice of an H.264 picture before the picture
+/// counts as complete: writers put out a picture in one burst, and frames are at least 4 ms
+/// apart even at 240 fps.
+const H264_QUIET: Duration = Duration::from_millis(4);
 
 /// A running camera process.
 #[derive(Debug)]
 pub struct ChildCapture {
     child: Child,
     label: &'static str,
-    frames: mpsc::Receiver<FrameResult>,
+    frames: mpsc::Receiver<Output>,
     stderr_tail: Arc<Mutex<VecDeque<String>>>,
     frame_timeout: Duration,
+    /// H.264: the byte stream cut into pictures, and the pictures not yet taken.
+    assembler: Assembler,
+    ready: VecDeque<AccessUnit>,
+    /// Why the last frame was unusable, for the reason given when none comes.
+    last_error: Option<String>,
 }
 
 impl ChildCapture {
@@ -100,7 +132,16 @@ impl ChildCapture {
                 }
             }
         });
-        Ok(ChildCapture { child, label, frames, stderr_tail, frame_timeout: FRAME_TIMEOUT })
+        Ok(ChildCapture {
+            child,
+            label,
+            frames,
+            stderr_tail,
+            frame_timeout: FRAME_TIMEOUT,
+            assembler: Assembler::new(),
+            ready: VecDeque::new(),
+            last_error: None,
+        })
     }
 
     /// Why the process stopped: its exit status and its last words on stderr.
@@ -128,27 +169,91 @@ impl ChildCapture {
     }
 }
 
-/// Reads the child's stdout, splitting it into frames, until it ends.
-fn read_frames(mut stdout: impl Read, tx: &mpsc::Sender<FrameResult>) {
+/// Reads the child's stdout until it ends: JPEGs cut into frames, H.264 passed on as it
+/// comes (see the module doc).
+fn read_frames(mut stdout: impl Read, tx: &mpsc::Sender<Output>) {
     let mut splitter = JpegSplitter::default();
     let mut chunk = vec![0u8; 64 * 1024];
+    // The first bytes, until they tell the codec.
+    let mut start = Vec::new();
+    let mut h264 = None;
     loop {
-        match stdout.read(&mut chunk) {
+        let n = match stdout.read(&mut chunk) {
             Ok(0) => {
-                let _ = tx.send(Err("exited".into()));
+                let _ = tx.send(Output::Ended("exited".into()));
                 return;
             }
-            Ok(n) => {
-                for frame in splitter.push(&chunk[..n]) {
-                    if tx.send(Ok(frame)).is_err() {
-                        return;
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                let _ = tx.send(Output::Ended(format!("output could not be read: {e}")));
+                return;
+            }
+        };
+        let bytes: &[u8] = if h264.is_none() {
+            start.extend_from_slice(&chunk[..n]);
+            // Zero bytes may lead a start code; a JPEG's first byte is FF.
+            let zeros = start.iter().take_while(|&&b| b == 0).count();
+            if start.len() < zeros + 2 {
+                continue;
+            }
+            h264 = Some(looks_like_annexb(&start));
+            &start
+        } else {
+            &chunk[..n]
+        };
+        let sent = if h264 == Some(true) {
+            tx.send(Output::H264(Bytes::copy_from_slice(bytes))).is_ok()
+        } else {
+            splitter.push(bytes).into_iter().all(|frame| tx.send(Output::Jpeg(frame)).is_ok())
+        };
+        if !sent {
+            return;
+        }
+        start = Vec::new();
+    }
+}
+
+impl ChildCapture {
+    /// The next H.264 picture: assembled from what has come, or waited for (the pipe going
+    /// quiet after a picture's last slice completes it).
+    fn next_picture(&mut self, bytes: Bytes) -> Result<Option<AccessUnit>, SourceError> {
+        let mut pending = vec![bytes];
+        loop {
+            for bytes in pending.drain(..) {
+                for picture in self.assembler.push(&bytes) {
+                    match picture {
+                        Ok(unit) => self.ready.push_back(unit),
+                        Err(e) => {
+                            tracing::debug!("{}: skipping broken H.264: {e}", self.label);
+                            self.last_error = Some(e.to_string());
+                        }
                     }
                 }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = tx.send(Err(format!("output could not be read: {e}")));
-                return;
+            if let Some(unit) = self.ready.pop_front() {
+                return Ok(Some(unit));
+            }
+            if !self.assembler.waiting() {
+                return Ok(None);
+            }
+            match self.frames.recv_timeout(H264_QUIET) {
+                Ok(Output::H264(more)) => pending.push(more),
+                Ok(Output::Jpeg(_)) => {}
+                Ok(Output::Ended(what)) => return Err(self.failure(&what)),
+                Err(RecvTimeoutError::Timeout) => {
+                    for picture in self.assembler.idle() {
+                        match picture {
+                            Ok(unit) => self.ready.push_back(unit),
+                            Err(e) => {
+                                tracing::debug!("{}: skipping broken H.264: {e}", self.label);
+                                self.last_error = Some(e.to_string());
+                            }
+                        }
+                    }
+                    return Ok(self.ready.pop_front());
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(self.failure("exited")),
             }
         }
     }
@@ -160,17 +265,34 @@ impl Capture for ChildCapture {
     }
 
     fn grab(&mut self) -> Result<Encoded, SourceError> {
+        if let Some(unit) = self.ready.pop_front() {
+            return Ok(Encoded::H264(unit));
+        }
+        let deadline = std::time::Instant::now() + self.frame_timeout;
         loop {
-            match self.frames.recv_timeout(self.frame_timeout) {
-                Ok(Ok(data)) => match crate::media::jpeg::dimensions(&data) {
+            let wait = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.frames.recv_timeout(wait) {
+                Ok(Output::Jpeg(data)) => match crate::media::jpeg::dimensions(&data) {
                     Ok((width, height)) => return Ok(Jpeg { data, width, height }.into()),
-                    Err(reason) => tracing::debug!("{}: skipping a broken frame: {reason}", self.label),
+                    Err(reason) => {
+                        tracing::debug!("{}: skipping a broken frame: {reason}", self.label);
+                        self.last_error = Some(format!("not a JPEG: {reason}"));
+                    }
                 },
-                Ok(Err(what)) => return Err(self.failure(&what)),
+                Ok(Output::H264(bytes)) => {
+                    if let Some(unit) = self.next_picture(bytes)? {
+                        return Ok(Encoded::H264(unit));
+                    }
+                }
+                Ok(Output::Ended(what)) => return Err(self.failure(&what)),
                 Err(RecvTimeoutError::Timeout) => {
-                    return Err(
-                        self.failure(&format!("sent no frame for {} s", self.frame_timeout.as_secs()))
-                    );
+                    let what = match &self.last_error {
+                        Some(e) => {
+                            format!("sent no usable frame for {} s (last: {e})", self.frame_timeout.as_secs())
+                        }
+                        None => format!("sent no frame for {} s", self.frame_timeout.as_secs()),
+                    };
+                    return Err(self.failure(&what));
                 }
                 Err(RecvTimeoutError::Disconnected) => return Err(self.failure("exited")),
             }

@@ -5,6 +5,7 @@ mod autobahn;
 mod browser;
 mod cameras;
 mod cli;
+mod h264;
 mod lifecycle;
 mod mjpeg;
 mod push;

@@ -602,7 +602,7 @@ mod tests {
             let (header, at) = FrameHeader::decode_message(&message).unwrap();
             let sample = &message[at..];
             let first_nal = u32::from_be_bytes(sample[..4].try_into().unwrap()) as usize;
-            assert_eq!(first_nal + 4 <= sample.len(), true, "AVC: a length, then the NAL unit");
+            assert!(first_nal + 4 <= sample.len(), "AVC: a length, then the NAL unit");
             send_text(&mut browser, &ClientMessage::Ack { seq: header.seq }.to_json()).await;
             headers.push(header);
         }

@@ -20,10 +20,11 @@ use super::{AccessUnit, H264Error, Stream, nal};
 /// Largest NAL unit accepted; a stream that grows one past this is not H.264 (or is broken).
 pub const MAX_NAL: usize = 8 * 1024 * 1024;
 
-/// Whether `data` starts like an Annex B stream: a start code, perhaps after zero bytes.
+/// Whether `data` starts like an Annex B stream: a start code, perhaps after zero bytes (a
+/// JPEG starts with `FF D8`). What follows is checked as the stream is read.
 pub fn looks_like_annexb(data: &[u8]) -> bool {
     let zeros = data.iter().take_while(|&&b| b == 0).count();
-    zeros >= 2 && data.get(zeros) == Some(&1) && data.get(zeros + 1).is_some_and(|h| h & 0x80 == 0)
+    zeros >= 2 && data.get(zeros) == Some(&1)
 }
 
 /// Where the start codes of `data` end (the index of each NAL unit's first byte).
@@ -191,6 +192,22 @@ impl Assembler {
         if unit.is_empty() {
             return;
         }
+        // Not H.264 at all, or a picture that never ends: said at once, not hoarded.
+        let gathered: usize = self.picture.iter().map(Vec::len).sum();
+        let broken = if unit[0] & 0x80 != 0 {
+            Some(H264Error::NotH264("a NAL unit with its forbidden bit set"))
+        } else if gathered + unit.len() > MAX_NAL {
+            Some(H264Error::NotH264("8 MiB of NAL units without a picture"))
+        } else {
+            None
+        };
+        if let Some(e) = broken {
+            self.picture.clear();
+            self.has_slice = false;
+            self.need_keyframe = true;
+            out.push(Err(e));
+            return;
+        }
         let starts_new = match nal::kind(&unit) {
             nal::AUD => true,
             nal::SPS | nal::PPS | nal::SEI => self.has_slice,
@@ -225,5 +242,94 @@ impl Assembler {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four 64x48 pictures from ffmpeg's libx264 (`slices=4`: three slices each, one per row
+    /// of macroblocks), a keyframe every second picture with SPS and PPS before it (the fuzz
+    /// corpus's seed, after its one-byte header).
+    fn x264() -> &'static [u8] {
+        &include_bytes!("../../../../fuzz/corpus/annexb/x264_4_slices_whole")[1..]
+    }
+
+    fn pictures(results: Vec<Result<AccessUnit, H264Error>>) -> Vec<AccessUnit> {
+        results.into_iter().map(|r| r.expect("a good picture")).collect()
+    }
+
+    fn slices(unit: &AccessUnit) -> usize {
+        unit.nals().filter(|n| n.as_ref().is_ok_and(|n| nal::is_slice(n))).count()
+    }
+
+    #[test]
+    fn a_stream_becomes_its_pictures_whatever_the_cuts() {
+        let mut whole = Assembler::new();
+        let mut got = pictures(whole.push(x264()));
+        assert_eq!(got.len(), 3, "the last picture ends only when the pipe pauses");
+        got.extend(pictures(whole.idle()));
+        assert_eq!(got.iter().map(|u| u.keyframe).collect::<Vec<_>>(), [true, false, true, false]);
+        assert!(got.iter().all(|u| slices(u) == 3), "three slices make one picture");
+        assert_eq!((got[0].stream.width, got[0].stream.height), (64, 48));
+        assert!(Arc::ptr_eq(&got[0].stream, &got[3].stream), "one stream while the parameter sets stay");
+
+        for cut in [1, 5, 64, 1000] {
+            let mut assembler = Assembler::new();
+            let mut bytewise = Vec::new();
+            for chunk in x264().chunks(cut) {
+                bytewise.extend(pictures(assembler.push(chunk)));
+            }
+            bytewise.extend(pictures(assembler.idle()));
+            let same: Vec<_> = bytewise.iter().map(|u| (u.keyframe, u.data.clone())).collect();
+            let want: Vec<_> = got.iter().map(|u| (u.keyframe, u.data.clone())).collect();
+            assert_eq!(same, want, "cut every {cut} bytes");
+        }
+    }
+
+    #[test]
+    fn a_pause_inside_a_picture_is_noticed_and_the_stream_resyncs_at_a_keyframe() {
+        let data = x264();
+        // The second picture's first slice: the pipe pauses in the middle of it.
+        let starts = nal_starts(data);
+        let second_picture = starts
+            .iter()
+            .copied()
+            .filter(|&s| first_slice_of_picture(&data[s..]))
+            .nth(1)
+            .expect("a second picture");
+        let mut assembler = Assembler::new();
+        let mut results = assembler.push(&data[..second_picture + 3]);
+        results.extend(assembler.idle());
+        results.extend(assembler.push(&data[second_picture + 3..]));
+        results.extend(assembler.idle());
+        let got: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+        // The first picture, the cut one (the pause looked like its end), then the pictures
+        // from the next keyframe: never a predicted picture after the cut one. The last one
+        // waits for a next picture that never comes (pauses no longer end pictures).
+        assert_eq!(got.iter().map(|u| u.keyframe).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(slices(&got[1]), 1, "cut after its first slice");
+        assert!(!assembler.waiting(), "pauses are no longer trusted after one cut a picture");
+    }
+
+    #[test]
+    fn nal_units_lose_their_start_codes_and_trailing_zeros() {
+        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 0, 1, 0x68, 3, 0, 0, 1, 0x65, 4, 5, 0];
+        assert_eq!(nal_units(&data), vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
+        assert!(looks_like_annexb(&data) && looks_like_annexb(&data[1..]));
+        assert!(!looks_like_annexb(&[0xFF, 0xD8, 0xFF]) && !looks_like_annexb(&[0, 1]));
+    }
+
+    #[test]
+    fn what_is_not_h264_is_said_at_once_and_not_kept() {
+        let mut assembler = Assembler::new();
+        let out = assembler.push(&[0, 0, 0, 1, 0xFF, 0xFF, 0, 0, 0, 1, 0x09, 0xF0, 0, 0, 1]);
+        assert!(matches!(out.as_slice(), [Err(H264Error::NotH264(_))]), "{out:?}");
+        // A picture before any parameter sets: an error, then nothing until a keyframe.
+        let mut fresh = Assembler::new();
+        let mut out = fresh.push(&[0, 0, 1, 0x41, 0x9A, 0x11, 0, 0, 1, 0x09, 0xF0, 0, 0, 1]);
+        out.extend(fresh.idle());
+        assert!(out.iter().any(|r| matches!(r, Err(H264Error::NoParameterSets))), "{out:?}");
     }
 }

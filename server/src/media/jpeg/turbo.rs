@@ -341,7 +341,7 @@ fn to_video_i420(planes: &[u8], width: usize, height: usize, subsamp: Subsamp, o
             for x in 0..w / 2 {
                 let v = match subsamp {
                     Subsamp::Sub2x2 => sample(plane, x, y),
-                    Subsamp::Sub2x1 => (sample(plane, x, 2 * y) + sample(plane, x, 2 * y + 1) + 1) / 2,
+                    Subsamp::Sub2x1 => (sample(plane, x, 2 * y) + sample(plane, x, 2 * y + 1)).div_ceil(2),
                     _ => {
                         let (x2, y2) = (2 * x, 2 * y);
                         (sample(plane, x2, y2)
