@@ -97,13 +97,9 @@ async fn a_viewer_that_falls_behind_skips_to_the_next_keyframe() {
     let mut held = Vec::new();
     let stalled = Instant::now();
     while stalled.elapsed() < Duration::from_millis(1500) {
-        match within(3, "frame or nothing", async {
-            tokio::time::timeout(Duration::from_millis(200), viewer.next_frame(3)).await
-        })
-        .await
-        {
-            Ok((header, _)) => held.push(header),
-            Err(_) => {}
+        let next = tokio::time::timeout(Duration::from_millis(200), viewer.next_frame(3)).await;
+        if let Ok((header, _)) = next {
+            held.push(header);
         }
     }
     assert!(held.len() <= 8, "{} frames sent without acks (window 8)", held.len());
