@@ -110,10 +110,61 @@ pub enum CameraSpec {
     Push,
     /// A USB / V4L2 webcam, `/dev/video{index}`.
     Usb(u32),
+    /// An IP camera's RTSP stream.
+    Rtsp(RtspUrl),
+}
+
+/// An RTSP address with its credentials apart: the address is what logs and `/api/state`
+/// may show, the credentials go only to the camera (and `Debug` never prints the password).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RtspUrl {
+    /// `rtsp://host[:port]/path`, without credentials.
+    pub url: String,
+    /// User name, if the address had one.
+    pub user: Option<String>,
+    /// Password, if the address had one.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for RtspUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtspUrl")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl FromStr for RtspUrl {
+    type Err = String;
+
+    /// `rtsp://[user[:password]@]host[:port]/path`; user and password may be percent-encoded.
+    fn from_str(s: &str) -> Result<RtspUrl, String> {
+        let rest =
+            s.strip_prefix("rtsp://").ok_or("an RTSP camera is rtsp://[user:pass@]host[:port]/path")?;
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let (userinfo, host) = match authority.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err(format!("rtsp://{host}/...: the camera's host is missing"));
+        }
+        let decode = |v: &str| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned();
+        let (user, password) = match userinfo.map(|u| u.split_once(':').unwrap_or((u, ""))) {
+            Some((user, password)) => (
+                Some(decode(user)).filter(|u| !u.is_empty()),
+                Some(decode(password)).filter(|p| !p.is_empty()),
+            ),
+            None => (None, None),
+        };
+        Ok(RtspUrl { url: format!("rtsp://{host}/{path}"), user, password })
+    }
 }
 
 /// The spec kinds accepted, for error messages and `--help`.
-pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push, usb[:INDEX|:/dev/videoN]";
+pub const VALID_SPECS: &str = "emulated, files:DIR, cmd:COMMAND, pi, push, usb[:INDEX|:/dev/videoN], rtsp://[user:pass@]host[:port]/path";
 
 impl CameraSpec {
     /// Short name of the kind, as shown in `/api/state`.
@@ -125,6 +176,7 @@ impl CameraSpec {
             CameraSpec::Pi => "pi",
             CameraSpec::Push => "push",
             CameraSpec::Usb(_) => "usb",
+            CameraSpec::Rtsp(_) => "rtsp",
         }
     }
 }
@@ -146,6 +198,7 @@ impl FromStr for CameraSpec {
             }
             ("cmd", _) => Err("cmd needs a command: cmd:COMMAND".into()),
             ("pi", None) => Ok(CameraSpec::Pi),
+            ("rtsp", Some(_)) => s.parse().map(CameraSpec::Rtsp),
             ("push", None) => Ok(CameraSpec::Push),
             ("usb", None) => Ok(CameraSpec::Usb(0)),
             ("usb", Some(device)) => {
@@ -163,6 +216,22 @@ impl FromStr for CameraSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtsp_addresses_keep_their_credentials_apart() {
+        let spec: CameraSpec = "rtsp://admin:p%40ss:w0rd@10.0.0.5:554/Streaming/101".parse().unwrap();
+        let CameraSpec::Rtsp(rtsp) = &spec else { panic!("{spec:?}") };
+        assert_eq!(rtsp.url, "rtsp://10.0.0.5:554/Streaming/101");
+        assert_eq!((rtsp.user.as_deref(), rtsp.password.as_deref()), (Some("admin"), Some("p@ss:w0rd")));
+        assert!(!format!("{spec:?}").contains("w0rd"), "the password never shows: {spec:?}");
+        let open: CameraSpec = "rtsp://cam.local/live".parse().unwrap();
+        assert_eq!(
+            open,
+            CameraSpec::Rtsp(RtspUrl { url: "rtsp://cam.local/live".into(), user: None, password: None })
+        );
+        assert!("rtsp://".parse::<CameraSpec>().is_err());
+        assert_eq!(spec.kind(), "rtsp");
+    }
 
     #[test]
     fn sizes_parse_and_bad_sizes_are_refused() {

@@ -3,7 +3,8 @@
 //!
 //! Layout: [`process`] starts and measures a `framecast` process; [`http_client`] is a raw
 //! HTTP/1.1 client with MJPEG part parsing; [`soak`] runs connect/abuse/disconnect cycles;
-//! [`throttle`] holds a reader to a byte rate (a viewer on a slow link); [`recbench`] is the
+//! [`throttle`] holds a reader to a byte rate (a viewer on a slow link); [`rtsp`] runs a real
+//! RTSP server (GStreamer's) for the IP-camera tests; [`recbench`] is the
 //! recording benchmark, [`codecbench`] the JPEG one. The WebSocket side uses `tokio-tungstenite` and
 //! the `framecast-shared` protocol types directly.
 
@@ -11,6 +12,7 @@ pub mod codecbench;
 pub mod http_client;
 pub mod process;
 pub mod recbench;
+pub mod rtsp;
 pub mod soak;
 pub mod throttle;
 

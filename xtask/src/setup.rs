@@ -34,6 +34,12 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("openssl", "openssl"),
 ];
 
+/// Debian packages the tests need that bring no command to look for, asked of dpkg: a real
+/// RTSP server for the IP camera tests (GStreamer's, run from Python) and x264 to encode its
+/// H.264.
+const TEST_LIBRARIES: &[&str] =
+    &["gir1.2-gst-rtsp-server-1.0", "python3-gi", "gstreamer1.0-plugins-good", "gstreamer1.0-plugins-ugly"];
+
 /// Debian 12's libclang, needed by bindgen when the server is built.
 const LIBCLANG_PACKAGE: &str = "libclang1-14";
 
@@ -102,6 +108,7 @@ fn missing_packages(
             packages.extend(["python3", "python3-venv"]);
         }
         packages.extend(TEST_PACKAGES.iter().filter(|(cmd, _)| !has_command(cmd)).map(|(_, pkg)| *pkg));
+        packages.extend(TEST_LIBRARIES.iter().filter(|pkg| !package_installed(pkg)));
     }
     packages
 }
@@ -410,7 +417,11 @@ mod tests {
                 "webkit2gtk-driver",
                 "xvfb",
                 "ffmpeg",
-                "openssl"
+                "openssl",
+                "gir1.2-gst-rtsp-server-1.0",
+                "python3-gi",
+                "gstreamer1.0-plugins-good",
+                "gstreamer1.0-plugins-ugly"
             ]
         );
         let without_python = missing_packages(Want::Test, builds, with_libclang);

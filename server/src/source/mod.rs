@@ -5,8 +5,8 @@
 //! Layout: [`emulated`] renders and encodes a test pattern ([`pattern`] draws it), [`files`]
 //! plays a folder of JPEGs, [`command`] runs a process that writes MJPEG (`cmd:`), [`pi`] runs
 //! `rpicam-vid` through the same child-process capture, [`usb`] reads a V4L2 webcam behind a
-//! device trait, [`push`] takes frames sent from elsewhere; [`pacer`] keeps software cameras
-//! on schedule. Cutting a byte stream into JPEGs and encoding them is the media layer's
+//! device trait, [`push`] takes frames sent from elsewhere, [`rtsp`] reads an IP camera's
+//! H.264; [`pacer`] keeps software cameras on schedule. Cutting a byte stream into JPEGs and encoding them is the media layer's
 //! ([`crate::media::jpeg`]).
 
 pub mod command;
@@ -16,6 +16,7 @@ pub mod pacer;
 pub mod pattern;
 pub mod pi;
 pub mod push;
+pub mod rtsp;
 pub mod usb;
 
 use framecast_shared::CameraModes;
@@ -167,5 +168,6 @@ pub fn open_source(spec: &CameraSpec, encoding: &Encoding) -> Result<Box<dyn Sou
         CameraSpec::Usb(index) => {
             Box::new(usb::UsbSource::new(*index, std::sync::Arc::new(usb::NokhwaBackend)))
         }
+        CameraSpec::Rtsp(address) => Box::new(rtsp::RtspSource::new(address.clone())),
     })
 }

@@ -1,10 +1,12 @@
 //! H.264 cameras end to end over real sockets: ffmpeg's libx264 in a `cmd:` camera and the
-//! emulated camera encoded with OpenH264, viewers that take H.264 (`accept=h264`) and those
+//! emulated camera encoded with OpenH264, an IP camera over RTSP (GStreamer's server), viewers that take H.264 (`accept=h264`) and those
 //! that take JPEG, a viewer that falls behind, and streams that are not what they claim.
 
 use std::time::{Duration, Instant};
 
 use framecast_shared::{CameraStatus, ClientMessage, FrameHeader, ServerMessage};
+
+use framecast_tests::rtsp::RtspServer;
 
 use crate::util::{Server, Viewer, api_state, http_get, http_get_body, is_jpeg, read_part, within};
 
@@ -154,4 +156,75 @@ async fn a_stream_that_claims_h264_and_is_not_goes_offline_with_the_reason() {
     assert!(reason.contains("no usable frame") && reason.contains("not H.264"), "reason: {reason}");
     let (status, _, _) = http_get_body(&server, "/api/state").await;
     assert_eq!(status, 200, "the server goes on");
+}
+
+/// A free loopback port (for a server that must come back on the same one).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until camera 0's status is `want`; returns its description then.
+async fn wait_for_status(server: &Server, want: CameraStatus, secs: u64) -> framecast_shared::CameraInfo {
+    within(secs, "camera status", async {
+        loop {
+            let camera = api_state(server).await.cameras.remove(0);
+            if camera.status == want {
+                return camera;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_ip_camera_over_rtsp_is_passed_through_and_its_credentials_never_shown() {
+    let credentials = Some(("viewer", "s3cret-pass"));
+    let rtsp = RtspServer::start(free_port(), "640x360", 25, credentials).expect("RTSP server");
+    let spec = format!("door={}", rtsp.url(credentials));
+    let server = Server::start(&["--camera", &spec]);
+    let (mut viewer, hello) = Viewer::connect(&server, "?accept=h264").await;
+    let frames = take_frames(&mut viewer, 30).await;
+    assert_h264_in_order(&frames, (640, 360));
+    let ServerMessage::Hello { cameras, .. } = hello else { unreachable!() };
+    assert_eq!(cameras[0].kind, "rtsp");
+    let (_, _, state) = http_get_body(&server, "/api/state").await;
+    let state = String::from_utf8(state).unwrap();
+    assert!(state.contains("\"codec\":\"h264\""), "{state}");
+    assert!(!state.contains("s3cret"), "the password shows in /api/state: {state}");
+
+    // Wrong credentials: offline, and the reason says so without repeating them.
+    let wrong = format!("rtsp://viewer:guess@127.0.0.1:{}/cam", rtsp.port);
+    let refused = Server::start(&["--camera", &wrong]);
+    let (_viewer, _) = Viewer::connect(&refused, "").await;
+    let camera = wait_for_status(&refused, CameraStatus::Offline, 20).await;
+    let reason = camera.reason.unwrap_or_default();
+    assert!(reason.contains("401"), "reason: {reason}");
+    assert!(!reason.contains("guess"), "reason repeats the password: {reason}");
+}
+
+#[tokio::test]
+async fn an_rtsp_camera_that_goes_away_and_comes_back_recovers_by_itself() {
+    let port = free_port();
+    let rtsp = RtspServer::start(port, "320x240", 15, None).expect("RTSP server");
+    let server = Server::start(&["--camera", &rtsp.url(None)]);
+    let (mut viewer, _) = Viewer::connect(&server, "?accept=h264").await;
+    take_frames(&mut viewer, 10).await;
+    drop(rtsp);
+    let camera = wait_for_status(&server, CameraStatus::Offline, 20).await;
+    assert!(camera.reason.is_some(), "an offline camera says why");
+    let _back = RtspServer::start(port, "320x240", 15, None).expect("RTSP server again");
+    wait_for_status(&server, CameraStatus::Running, 30).await;
+    // The viewer that stayed gets the camera again, from a keyframe.
+    let (header, _) = within(20, "a keyframe after the return", async {
+        loop {
+            let (header, payload) = viewer.next_frame(20).await;
+            viewer.ack(header.seq).await;
+            if header.key {
+                return (header, payload);
+            }
+        }
+    })
+    .await;
+    assert!(header.config.is_some());
 }
