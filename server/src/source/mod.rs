@@ -163,7 +163,7 @@ pub fn open_source(spec: &CameraSpec, encoding: &Encoding) -> Result<Box<dyn Sou
         CameraSpec::Emulated => Box::new(emulated::EmulatedSource::new(*encoding)),
         CameraSpec::Files(dir) => Box::new(files::FilesSource::load(dir)?),
         CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
-        CameraSpec::Pi => Box::new(pi::PiSource),
+        CameraSpec::Pi => Box::new(pi::PiSource::new(*encoding)),
         CameraSpec::Push => Box::new(push::PushSource::default()),
         CameraSpec::Usb(index) => {
             Box::new(usb::UsbSource::new(*index, std::sync::Arc::new(usb::NokhwaBackend)))

@@ -88,7 +88,8 @@ async fn a_camera_that_dies_mid_stream_recovers_by_itself() {
     .await;
 }
 
-/// A stand-in for `rpicam-vid` that accepts its real flags and writes MJPEG with ffmpeg.
+/// A stand-in for `rpicam-vid` that accepts its real flags and writes MJPEG (or, with
+/// `--codec h264`, H.264 with SPS and PPS before each keyframe) with ffmpeg.
 fn fake_rpicam_vid(dir: &Path, log: &Path) {
     fake_libcamera_program(dir, log, "rpicam-vid");
 }
@@ -97,14 +98,15 @@ fn fake_rpicam_vid(dir: &Path, log: &Path) {
 fn fake_libcamera_program(dir: &Path, log: &Path, name: &str) {
     let script = format!(
         r#"#!/bin/sh
-# Stand-in for rpicam-vid: checks the flags framecast passes, then streams real MJPEG.
+# Stand-in for rpicam-vid: checks the flags framecast passes, then streams real MJPEG or H.264.
 echo "$@" > {log}
-w=; h=; fps=; q=
+w=; h=; fps=; q=; codec=; intra=
 while [ $# -gt 0 ]; do
   case "$1" in
-    --codec) [ "$2" = mjpeg ] || {{ echo "codec must be mjpeg" >&2; exit 2; }}; shift 2 ;;
-    --timeout|--output) shift 2 ;;
-    --nopreview) shift ;;
+    --codec) codec=$2; [ "$2" = mjpeg ] || [ "$2" = h264 ] || {{ echo "codec must be mjpeg or h264" >&2; exit 2; }}; shift 2 ;;
+    --timeout|--output|--bitrate|--profile) shift 2 ;;
+    --intra) intra=$2; shift 2 ;;
+    --nopreview|--inline|--flush|--low-latency) shift ;;
     --width) w=$2; shift 2 ;;
     --height) h=$2; shift 2 ;;
     --framerate) fps=$2; shift 2 ;;
@@ -112,6 +114,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
+if [ "$codec" = h264 ]; then
+  exec ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=${{w}}x${{h}}:rate=$fps -c:v libx264 -preset ultrafast -tune zerolatency -g $intra -bsf:v dump_extra -f h264 -
+fi
 exec ffmpeg -hide_banner -loglevel error -re -f lavfi -i testsrc2=size=${{w}}x${{h}}:rate=$fps -f mjpeg -q:v 5 -
 "#,
         log = log.display()
@@ -149,6 +154,46 @@ async fn the_pi_camera_runs_rpicam_vid_with_the_settings() {
         })
         .await;
     viewer.wait_for_size(320, 180, 15).await;
+}
+
+#[tokio::test]
+async fn the_pi_camera_in_h264_sends_h264_with_a_keyframe_every_interval() {
+    let dir = temp_dir("fake-pi-h264");
+    let log = dir.join("args.txt");
+    fake_rpicam_vid(&dir, &log);
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let args = [
+        "--camera",
+        "pi",
+        "--codec",
+        "h264",
+        "--size",
+        "640x360",
+        "--fps",
+        "20",
+        "--keyframe-interval",
+        "0.5",
+    ];
+    let server = Server::start_with_env(&args, &[("PATH", path)]);
+    let (mut viewer, _) = Viewer::connect(&server, "?accept=h264").await;
+    let mut keys = Vec::new();
+    while keys.len() < 25 {
+        let (header, _) = viewer.next_frame(10).await;
+        viewer.ack(header.seq).await;
+        assert_eq!(header.codec.as_deref(), Some("h264"));
+        keys.push(header.key);
+    }
+    assert!(keys[0], "the first frame is a keyframe");
+    let every: Vec<usize> = keys.iter().enumerate().filter(|(_, k)| **k).map(|(i, _)| i).collect();
+    assert!(
+        every.windows(2).all(|w| w[1] - w[0] == 10),
+        "a keyframe every 10 frames (0.5 s at 20 fps): {every:?}"
+    );
+    let args = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        args.contains("--codec h264") && args.contains("--intra 10 --inline --flush --profile baseline"),
+        "{args}"
+    );
 }
 
 #[tokio::test]
