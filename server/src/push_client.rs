@@ -1,8 +1,11 @@
 //! `framecast push`: the sending side of push cameras. Captures a local camera with the same
 //! sources and hub as the server (so pacing, idle handling and camera retries are the same)
-//! and POSTs each newest frame to `URL/frame` on another framecast. A frame that is still
-//! being sent when newer ones arrive makes them skip: the receiver always gets the newest.
-//! When the network or the receiver is down, it retries with backoff and resumes by itself.
+//! and POSTs frames to `URL/frame` on another framecast. JPEGs go as they are, and a frame
+//! that is still being sent when newer ones arrive makes them skip: the receiver always gets
+//! the newest. H.264 goes in order as frame messages (the `/ws` format, with the keyframe
+//! flag and each keyframe's `avcC`); one that falls behind skips to the next keyframe, as a
+//! viewer does. When the network or the receiver is down, it retries with backoff and resumes
+//! by itself.
 
 use std::time::Duration;
 
@@ -90,13 +93,25 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
     let mut retry = RETRY_MIN;
     let mut sent: u64 = 0;
     let mut down_since_logged = false;
+    let mut last_sent = None;
+    // H.264 after a frame that did not get through: nothing until the next keyframe.
+    let mut resync = false;
     let result = loop {
-        let Some(frame) = viewer.next_frame(&shutdown).await else { break Ok(()) };
+        let Some(frame) = next_to_send(&mut viewer, last_sent, &shutdown).await else { break Ok(()) };
+        last_sent = Some(frame.seq);
+        if resync && !frame.keyframe() {
+            continue;
+        }
+        resync = false;
+        let (content_type, body) = match body_of(&frame) {
+            Some(body) => body,
+            None => continue,
+        };
         let request = hyper::Request::post(url.clone())
             .header(hyper::header::AUTHORIZATION, &auth)
-            .header(hyper::header::CONTENT_TYPE, "image/jpeg")
+            .header(hyper::header::CONTENT_TYPE, content_type)
             .header("x-timestamp", crate::clock::seconds(frame.captured_us))
-            .body(Full::new(frame.data.clone()))
+            .body(Full::new(body))
             .expect("a valid request");
         let outcome = tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
@@ -118,6 +133,7 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
                 let status = response.status();
                 let body = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
                 let reason = format!("{status}: {}", String::from_utf8_lossy(&body).trim());
+                resync = frame.h264.is_some();
                 if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND) {
                     break Err(PushClientError::Refused(reason));
                 }
@@ -128,6 +144,7 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
                 }
             }
             Ok(Err(e)) => {
+                resync = frame.h264.is_some();
                 if !down_since_logged {
                     tracing::warn!("cannot reach {url}: {e}; retrying with backoff");
                     down_since_logged = true;
@@ -135,6 +152,7 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
                 backoff(&mut retry, &shutdown).await;
             }
             Err(_) => {
+                resync = frame.h264.is_some();
                 tracing::warn!("pushing a frame took over {POST_TIMEOUT:?}; retrying");
                 backoff(&mut retry, &shutdown).await;
             }
@@ -144,6 +162,54 @@ pub async fn run(args: PushArgs, shutdown: CancellationToken) -> Result<(), Push
     shutdown.cancel();
     let _ = supervisor.await;
     result
+}
+
+/// The next frame to push after `sent` (see [`crate::hub::Viewer::next_after`]), waiting for
+/// it; `None` at shutdown.
+async fn next_to_send(
+    viewer: &mut crate::hub::Viewer,
+    sent: Option<u64>,
+    shutdown: &CancellationToken,
+) -> Option<std::sync::Arc<crate::hub::Frame>> {
+    loop {
+        if let Some(frame) = viewer.next_after(sent) {
+            return Some(frame);
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            change = viewer.changed(true) => {
+                change?;
+                viewer.mark_seen();
+            }
+        }
+    }
+}
+
+/// What a frame is POSTed as: a JPEG as it is, H.264 as a frame message.
+fn body_of(frame: &crate::hub::Frame) -> Option<(&'static str, Bytes)> {
+    let Some(h264) = &frame.h264 else { return Some(("image/jpeg", frame.data.clone())) };
+    let stream = &h264.stream;
+    let header = framecast_shared::FrameHeader {
+        seq: frame.seq,
+        camera: "push".into(),
+        width: frame.width,
+        height: frame.height,
+        captured_us: frame.captured_us,
+        sent_us: framecast_shared::unix_micros_now(),
+        recorded: false,
+        codec: Some("h264".into()),
+        key: h264.keyframe,
+        config: h264.keyframe.then(|| {
+            framecast_shared::VideoConfig::new(&stream.codec, &stream.avcc, stream.width, stream.height)
+        }),
+    };
+    match header.encode_message(&frame.data) {
+        Ok(message) => Some(("application/x-framecast-frame", Bytes::from(message))),
+        Err(e) => {
+            tracing::error!("cannot build a frame message: {e}");
+            None
+        }
+    }
 }
 
 async fn backoff(retry: &mut Duration, shutdown: &CancellationToken) {

@@ -61,7 +61,7 @@ pub async fn frame(
     body: Bytes,
 ) -> Response {
     let result = push_target(&state, &name, &headers, peer)
-        .and_then(|source| source.push(body).map_err(|e| ApiError::BadFrame(e.to_string())));
+        .and_then(|source| source.push_any(body).map_err(|e| ApiError::BadFrame(e.to_string())));
     match result {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => e.into_response(),
@@ -96,7 +96,7 @@ where
         let refusal = match session.take(wake).await {
             Err(Ended) => return,
             Ok(None) => continue,
-            Ok(Some(Message::Binary(jpeg))) => match source.push(jpeg) {
+            Ok(Some(Message::Binary(frame))) => match source.push_any(frame) {
                 Ok(_) => continue,
                 Err(e) => e.to_string(),
             },

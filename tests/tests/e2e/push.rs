@@ -127,11 +127,16 @@ struct Sender(std::process::Child);
 
 impl Sender {
     fn start(to: &str, token: &str) -> Sender {
+        Sender::start_with(to, token, &[])
+    }
+
+    fn start_with(to: &str, token: &str, extra: &[&str]) -> Sender {
         let child = std::process::Command::new(crate::util::binary())
             .args([
                 "push", "--to", to, "--token", token, "--camera", "emulated", "--size", "160x120", "--fps",
                 "10",
             ])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -205,4 +210,27 @@ async fn framecast_push_takes_the_frame_endpoint_and_refuses_wrong_forms_with_th
         assert_eq!(stderr.trim().lines().count(), 1, "{to}: one clear line, got {stderr}");
         assert!(stderr.contains("--to must be http://HOST:PORT/api/cameras/NAME"), "{to}: {stderr}");
     }
+}
+
+#[tokio::test]
+async fn framecast_push_of_an_h264_camera_sends_h264_in_order() {
+    let receiver = push_server(&[]);
+    let _sender = Sender::start_with(&receiver.url("/api/cameras/pi4"), TOKEN, &["--codec", "h264"]);
+    let (mut viewer, _) = Viewer::connect(&receiver, "?camera=pi4&accept=h264").await;
+    let mut headers = Vec::new();
+    while headers.len() < 25 {
+        let (header, payload) = viewer.next_frame(15).await;
+        viewer.ack(header.seq).await;
+        assert_eq!(header.codec.as_deref(), Some("h264"), "H.264 reaches the receiver's viewers");
+        assert!(payload.len() < 20_000);
+        headers.push(header);
+    }
+    assert!(headers[0].key && headers[0].config.is_some(), "{:?}", headers[0]);
+    assert_eq!((headers[0].width, headers[0].height), (160, 120));
+    let seqs: Vec<u64> = headers.iter().map(|h| h.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "every pushed picture, in order: {seqs:?}");
+    // JPEG readers of the receiver get JPEGs decoded from the pushed H.264.
+    let (status, _, body) = http_get_body(&receiver, "/snapshot.jpg?camera=pi4").await;
+    assert_eq!(status, 200);
+    assert_eq!(framecast::media::jpeg::dimensions(&body), Ok((160, 120)));
 }

@@ -111,6 +111,38 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// The stream an `AVCDecoderConfigurationRecord` (`avcC`) describes: its first SPS and
+    /// PPS.
+    pub fn from_avcc(avcc: &[u8]) -> Result<Stream, H264Error> {
+        let bad = |why: &str| H264Error::BadParameterSets(format!("avcC: {why}"));
+        let mut rest = avcc.get(5..).ok_or_else(|| bad("too short"))?;
+        let take = |rest: &mut &[u8]| -> Result<Vec<u8>, H264Error> {
+            let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(|| bad("cut short"))?;
+            let len = usize::from(u16::from_be_bytes(*len));
+            let unit = tail.get(..len).ok_or_else(|| bad("cut short"))?.to_vec();
+            *rest = &tail[len..];
+            Ok(unit)
+        };
+        let (&sps_count, tail) = rest.split_first().ok_or_else(|| bad("no SPS"))?;
+        rest = tail;
+        if sps_count & 0x1F == 0 {
+            return Err(bad("no SPS"));
+        }
+        let sps = take(&mut rest)?;
+        for _ in 1..(sps_count & 0x1F) {
+            take(&mut rest)?;
+        }
+        let (&pps_count, tail) = rest.split_first().ok_or_else(|| bad("no PPS"))?;
+        rest = tail;
+        if pps_count == 0 {
+            return Err(bad("no PPS"));
+        }
+        let pps = take(&mut rest)?;
+        Stream::from_parameter_sets(&sps, &pps)
+    }
+}
+
 /// One picture of H.264 (see the module doc).
 #[derive(Debug, Clone)]
 pub struct AccessUnit {
@@ -217,4 +249,45 @@ pub fn avc_nals(mut data: &[u8]) -> impl Iterator<Item = Result<&[u8], H264Error
         data = rest;
         Some(Ok(unit))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SPS and PPS of OpenH264's 320x240 Constrained Baseline stream.
+    fn parameter_sets() -> (Bytes, Bytes) {
+        let mut encoder = codec::Encoder::new(codec::EncoderSettings {
+            fps: 10.0,
+            bitrate_bps: 200_000,
+            keyframe_every: 10,
+            full_range: false,
+        })
+        .unwrap();
+        let unit = encoder.encode_rgb(&vec![128; 320 * 240 * 3], 320, 240).unwrap();
+        (unit.stream.sps.clone(), unit.stream.pps.clone())
+    }
+
+    #[test]
+    fn a_stream_comes_back_from_its_avcc() {
+        let (sps, pps) = parameter_sets();
+        let stream = Stream::from_parameter_sets(&sps, &pps).unwrap();
+        assert_eq!((stream.width, stream.height), (320, 240));
+        assert!(stream.codec.starts_with("avc1.42"), "{}", stream.codec);
+        assert_eq!(Stream::from_avcc(&stream.avcc).unwrap(), stream);
+        for cut in [0, 5, 8, stream.avcc.len() - 1] {
+            assert!(Stream::from_avcc(&stream.avcc[..cut]).is_err(), "avcC cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn avc_lengths_that_point_past_the_end_are_errors() {
+        let good = [0, 0, 0, 2, 0x65, 0x88, 0, 0, 0, 1, 0x41];
+        assert_eq!(
+            avc_nals(&good).collect::<Result<Vec<_>, _>>().unwrap(),
+            vec![&[0x65, 0x88][..], &[0x41][..]]
+        );
+        assert!(avc_nals(&good[..9]).any(|n| n.is_err()));
+        assert!(avc_nals(&[0, 0, 9]).any(|n| n.is_err()));
+    }
 }
