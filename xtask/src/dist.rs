@@ -66,6 +66,8 @@ impl Arch {
     fn cross_packages(&self) -> Vec<String> {
         vec![
             format!("gcc-{}", self.gnu.replace('_', "-")),
+            // OpenH264 (the emulated camera's H.264, renditions) is C++.
+            format!("g++-{}", self.gnu.replace('_', "-")),
             format!("libc6-dev-{}-cross", self.deb),
             format!("linux-libc-dev-{}-cross", self.deb),
         ]
@@ -78,6 +80,7 @@ impl Arch {
         vec![
             (format!("CARGO_TARGET_{}_LINKER", under.to_uppercase()), format!("{}-gcc", self.gnu)),
             (format!("CC_{under}"), format!("{}-gcc", self.gnu)),
+            (format!("CXX_{under}"), format!("{}-g++", self.gnu)),
             (format!("AR_{under}"), format!("{}-ar", self.gnu)),
             (
                 format!("BINDGEN_EXTRA_CLANG_ARGS_{under}"),
@@ -316,8 +319,9 @@ fn control_file(arch: Arch, version: &str, depends: &str, installed_kib: u64) ->
 }
 
 /// `Depends:` from what the binary links: the C library at the newest symbol version it
-/// uses, libgcc's unwinder, and adduser for the maintainer scripts. Any other library is an
-/// error, so a new dependency cannot slip into the package unnoticed.
+/// uses, libgcc's unwinder, the C++ library (OpenH264), and adduser for the maintainer
+/// scripts. Any other library is an error, so a new dependency cannot slip into the package
+/// unnoticed.
 fn depends_of(binary: &Path) -> Result<String> {
     let dynamic = readelf(binary, "-d")?;
     let symbols = readelf(binary, "--dyn-syms")?;
@@ -351,6 +355,8 @@ fn depends_from(dynamic: &str, symbols: &str) -> Result<String> {
                 "libc6"
             }
             "libgcc_s.so.1" => "libgcc-s1",
+            // OpenH264 is C++.
+            "libstdc++.so.6" => "libstdc++6",
             other => {
                 return Err(format!("the binary links {other}, which the package does not depend on yet"));
             }
@@ -705,7 +711,12 @@ mod tests {
         let arm = Arch::by_name("armhf").unwrap();
         assert_eq!(
             arm.cross_packages(),
-            ["gcc-arm-linux-gnueabihf", "libc6-dev-armhf-cross", "linux-libc-dev-armhf-cross"]
+            [
+                "gcc-arm-linux-gnueabihf",
+                "g++-arm-linux-gnueabihf",
+                "libc6-dev-armhf-cross",
+                "linux-libc-dev-armhf-cross"
+            ]
         );
         let env = arm.cross_env();
         assert!(env.contains(&(
@@ -725,6 +736,9 @@ mod tests {
                        2: 0 0 FUNC GLOBAL DEFAULT UND getrandom@GLIBC_2.25 (4)\n  \
                        3: 0 0 FUNC GLOBAL DEFAULT UND free@GLIBC_2.2.5 (2)\n";
         assert_eq!(depends_from(dynamic, symbols).unwrap(), "libgcc-s1, libc6 (>= 2.25), adduser");
+        let cpp =
+            " 0x1 (NEEDED) Shared library: [libstdc++.so.6]\n 0x1 (NEEDED) Shared library: [libc.so.6]\n";
+        assert_eq!(depends_from(cpp, "").unwrap(), "libstdc++6, libc6, adduser");
         let odd = " 0x1 (NEEDED) Shared library: [libv4l2.so.0]\n";
         assert!(depends_from(odd, "").unwrap_err().contains("libv4l2.so.0"));
     }

@@ -3,7 +3,8 @@
 //! Layout: [`ws`] (the WebSocket viewer protocol; [`picture`] is what each viewer is shown),
 //! on [`session`] (the one WebSocket session type, shared with the push ingest) over
 //! [`wsconn`] (the zero-copy RFC 6455 connection); [`mjpeg`] (`multipart/x-mixed-replace`
-//! stream, paced by [`backlog`]), [`snapshot`] (one JPEG, live or recorded), [`api`]
+//! stream, paced by [`backlog`]), [`mp4`] (fragmented MP4 for players), [`snapshot`] (one
+//! JPEG, live or recorded), [`api`]
 //! (`/api/state`), [`recordings`] (the recorded spans and `/export`), [`push`] (frames pushed
 //! in), [`assets`] (the embedded web client); [`view`] reads what a URL asks to see
 //! (`?camera=`, `?size=`, `?w=`, `?quality=`, `?fps=`); [`error`] is the one place that maps
@@ -18,6 +19,7 @@ pub mod backlog;
 pub mod connections;
 pub mod error;
 pub mod mjpeg;
+pub mod mp4;
 pub mod picture;
 pub mod push;
 pub mod recordings;
@@ -132,6 +134,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::handler))
         .route("/stream.mjpg", get(mjpeg::handler))
         .route("/stream", get(mjpeg::handler))
+        .route("/stream.mp4", get(mp4::handler))
         .route("/snapshot.jpg", get(snapshot::handler))
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))

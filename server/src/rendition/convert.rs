@@ -101,8 +101,17 @@ impl ConvertCapture {
             (None, Codec::H264) => {
                 return self.encode_h264(&frame.data).map(|unit| Some(Encoded::H264(unit)));
             }
+            // A camera whose H.264 was only known once it ran: passed through as it is.
+            (Some(h264), Codec::H264) if self.spec.eighths >= 8 => {
+                let unit = AccessUnit {
+                    data: frame.data.clone(),
+                    keyframe: h264.keyframe,
+                    stream: h264.stream.clone(),
+                };
+                return Ok(Some(Encoded::H264(unit)));
+            }
             (Some(_), Codec::H264) => {
-                return Err(SourceError::Device("H.264 renditions are made of JPEG cameras only".into()));
+                return Err(SourceError::Device("smaller H.264 is made of JPEG cameras only".into()));
             }
             (Some(h264), Codec::Jpeg) => {
                 let unit = AccessUnit {

@@ -165,9 +165,9 @@ pub fn open_source(spec: &CameraSpec, encoding: &Encoding) -> Result<Box<dyn Sou
         CameraSpec::Command(command) => Box::new(command::CommandSource::new(command.clone())),
         CameraSpec::Pi => Box::new(pi::PiSource::new(*encoding)),
         CameraSpec::Push => Box::new(push::PushSource::default()),
-        CameraSpec::Usb(index) => {
-            Box::new(usb::UsbSource::new(*index, std::sync::Arc::new(usb::NokhwaBackend)))
-        }
+        CameraSpec::Usb(index) => Box::new(
+            usb::UsbSource::new(*index, std::sync::Arc::new(usb::NokhwaBackend)).with_codec(encoding.codec),
+        ),
         CameraSpec::Rtsp(address) => Box::new(rtsp::RtspSource::new(address.clone())),
     })
 }

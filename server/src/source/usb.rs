@@ -3,8 +3,15 @@
 //! The camera's own MJPEG is preferred, so frames pass through without decoding or
 //! re-encoding; each buffer is trimmed to the real JPEG, because the V4L2 layer underneath
 //! hands over the whole mmap buffer (the JPEG followed by stale bytes). Cameras without MJPEG
-//! at the wanted size fall back to YUYV, encoded here. Size and frame rate changes reopen the
-//! device with the matching format; the offered sizes and rates come from the device.
+//! at the wanted size fall back to YUYV, encoded here. With `--codec h264` a camera that
+//! offers H.264 at the wanted size gives it, passed through as it comes (each buffer one
+//! access unit in Annex B). Size and frame rate changes reopen the device with the matching
+//! format; the offered sizes and rates come from the device.
+//!
+//! nokhwa 0.10, the real backend, lists and opens only MJPEG, YUYV and raw formats, so today
+//! only a device behind another [`UsbBackend`] (the tests' fake one) gives H.264 this way; a
+//! webcam's H.264 is reachable now through `cmd:ffmpeg -f v4l2 -input_format h264 ... -c copy
+//! -f h264 -`.
 //!
 //! The device sits behind [`UsbBackend`]/[`UsbDevice`] so the capture logic is tested with a
 //! fake device; [`NokhwaBackend`] is the real one.
@@ -17,14 +24,17 @@ use framecast_shared::{CameraControl, CameraModes};
 use super::{Capture, Source, SourceError};
 use crate::camera::Settings;
 use crate::lock::Unpoisoned;
-use crate::media::Encoded;
+use crate::media::h264::{AccessUnit, Stream, annexb};
 use crate::media::jpeg::Jpeg;
+use crate::media::{Codec, Encoded};
 
 /// Pixel layout of a device format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PixelKind {
     /// Motion JPEG: passed through.
     Mjpeg,
+    /// H.264 (Annex B, one access unit per buffer): passed through with `--codec h264`.
+    H264,
     /// Packed YUV 4:2:2: encoded here.
     Yuyv,
     /// Anything else (not used).
@@ -82,6 +92,8 @@ pub trait UsbBackend: Send + Sync + std::fmt::Debug {
 pub struct UsbSource {
     index: u32,
     backend: Arc<dyn UsbBackend>,
+    /// H.264 is taken where the device offers it.
+    codec: Codec,
     /// Formats seen when the device was last opened, for [`Source::modes`].
     formats: Mutex<Vec<UsbFormat>>,
     /// Controls as last seen, kept current by the capture when one is set.
@@ -91,7 +103,18 @@ pub struct UsbSource {
 impl UsbSource {
     /// The device `/dev/video{index}` through `backend`.
     pub fn new(index: u32, backend: Arc<dyn UsbBackend>) -> UsbSource {
-        UsbSource { index, backend, formats: Mutex::new(Vec::new()), controls: Arc::default() }
+        UsbSource {
+            index,
+            backend,
+            codec: Codec::Jpeg,
+            formats: Mutex::new(Vec::new()),
+            controls: Arc::default(),
+        }
+    }
+
+    /// The same camera, giving its own H.264 where it offers it (`codec` H.264).
+    pub fn with_codec(self, codec: Codec) -> UsbSource {
+        UsbSource { codec, ..self }
     }
 }
 
@@ -104,8 +127,8 @@ impl Source for UsbSource {
         let mut device = self.backend.open(self.index)?;
         let formats = device.formats()?;
         *self.formats.locked() = formats.clone();
-        let format = choose_format(&formats, settings).ok_or_else(|| {
-            SourceError::Device(format!("/dev/video{} offers no MJPEG or YUYV format", self.index))
+        let format = choose_format_for(&formats, settings, self.codec).ok_or_else(|| {
+            SourceError::Device(format!("/dev/video{} offers no MJPEG, YUYV or H.264 format", self.index))
         })?;
         device.start(format)?;
         *self.controls.locked() = device.controls();
@@ -121,11 +144,17 @@ impl Source for UsbSource {
             device,
             encoder: crate::media::jpeg::turbo::Encoder::new(settings.quality)?,
             controls: self.controls.clone(),
+            stream: None,
         }))
     }
 
     fn controls(&self) -> Vec<CameraControl> {
         self.controls.locked().clone()
+    }
+
+    /// H.264 only if the device turns out to offer it: known when it runs.
+    fn codec(&self, _settings: &Settings) -> Option<Codec> {
+        (self.codec == Codec::Jpeg).then_some(Codec::Jpeg)
     }
 
     fn modes(&self, current: &Settings) -> CameraModes {
@@ -143,11 +172,33 @@ impl Source for UsbSource {
     }
 }
 
-/// The device format closest to the settings: the nearest size, then MJPEG over YUYV, then
-/// the nearest frame rate (a faster one rather than a slower one).
+/// The device format closest to the settings for a JPEG camera: the nearest size, then MJPEG
+/// over YUYV, then the nearest frame rate (a faster one rather than a slower one).
 pub fn choose_format(formats: &[UsbFormat], settings: &Settings) -> Option<UsbFormat> {
+    choose_format_for(formats, settings, Codec::Jpeg)
+}
+
+/// [`choose_format`], for `codec`: with H.264, the device's own H.264 where it has it at the
+/// nearest size.
+pub fn choose_format_for(formats: &[UsbFormat], settings: &Settings, codec: Codec) -> Option<UsbFormat> {
     let wanted_area = settings.size.width as i64 * settings.size.height as i64;
-    formats.iter().copied().filter(|f| f.kind != PixelKind::Other).min_by_key(|f| {
+    let area_gap = |f: &UsbFormat| (f.width as i64 * f.height as i64 - wanted_area).abs();
+    let jpeg = choose_among(
+        formats.iter().copied().filter(|f| matches!(f.kind, PixelKind::Mjpeg | PixelKind::Yuyv)),
+        settings,
+    );
+    let h264 = choose_among(formats.iter().copied().filter(|f| f.kind == PixelKind::H264), settings);
+    match (codec, jpeg, h264) {
+        (Codec::H264, Some(j), Some(h)) if area_gap(&h) <= area_gap(&j) => Some(h),
+        (Codec::H264, None, Some(h)) => Some(h),
+        (_, j, _) => j,
+    }
+}
+
+/// The nearest size, then MJPEG before the rest, then the nearest frame rate.
+fn choose_among(formats: impl Iterator<Item = UsbFormat>, settings: &Settings) -> Option<UsbFormat> {
+    let wanted_area = settings.size.width as i64 * settings.size.height as i64;
+    formats.min_by_key(|f| {
         let area_gap = (f.width as i64 * f.height as i64 - wanted_area).abs();
         let kind = if f.kind == PixelKind::Mjpeg { 0 } else { 1 };
         let fps_gap = if f.fps >= settings.fps {
@@ -165,6 +216,8 @@ struct UsbCapture {
     /// Encodes YUYV frames (MJPEG ones go out as the camera made them).
     encoder: crate::media::jpeg::turbo::Encoder,
     controls: Arc<Mutex<Vec<CameraControl>>>,
+    /// H.264: the parameters of the pictures now.
+    stream: Option<Arc<Stream>>,
 }
 
 impl Capture for UsbCapture {
@@ -189,6 +242,14 @@ impl Capture for UsbCapture {
                     SourceError::Device(format!("the camera sent an unusable YUYV frame: {e}"))
                 })?;
                 Ok(Jpeg { data: Bytes::from(data), width: frame.width, height: frame.height }.into())
+            }
+            PixelKind::H264 => {
+                let units = annexb::nal_units(&frame.data);
+                let (unit, stream) = AccessUnit::from_nals(units, self.stream.as_ref())?;
+                self.stream = stream;
+                unit.map(Encoded::H264).ok_or_else(|| {
+                    SourceError::Device("the camera sent an H.264 buffer with no picture".into())
+                })
             }
             PixelKind::Other => {
                 Err(SourceError::Device("the camera switched to an unsupported pixel format".into()))
@@ -489,5 +550,42 @@ mod tests {
         let source = UsbSource::new(3, Arc::new(FakeBackend::default()));
         let err = source.open(&settings(640, 480, 30)).err().unwrap().to_string();
         assert!(err.contains("/dev/video3"), "{err}");
+    }
+
+    #[test]
+    fn with_codec_h264_a_camera_offering_h264_passes_it_through() {
+        let formats = [format(PixelKind::Mjpeg, 64, 48, 30), format(PixelKind::H264, 64, 48, 30)];
+        assert_eq!(choose_format_for(&formats, &settings(64, 48, 30), Codec::H264), Some(formats[1]));
+        assert_eq!(choose_format_for(&formats, &settings(64, 48, 30), Codec::Jpeg), Some(formats[0]));
+        // H.264 only at a farther size: the nearer JPEG size wins.
+        let far = [format(PixelKind::Mjpeg, 64, 48, 30), format(PixelKind::H264, 1920, 1080, 30)];
+        assert_eq!(choose_format_for(&far, &settings(64, 48, 30), Codec::H264), Some(far[0]));
+
+        // ffmpeg's libx264 pictures, one per buffer as a UVC camera's H.264 comes.
+        let stream = &include_bytes!("../../../fuzz/corpus/annexb/x264_4_slices_whole")[1..];
+        let mut assembler = crate::media::h264::annexb::Assembler::new();
+        let mut pictures: Vec<AccessUnit> =
+            assembler.push(stream).into_iter().chain(assembler.idle()).map(Result::unwrap).collect();
+        let mut buffers = VecDeque::new();
+        for unit in pictures.drain(..) {
+            let mut annexb = Vec::new();
+            unit.write_annexb(&mut annexb).unwrap();
+            buffers.push_back(RawFrame { kind: PixelKind::H264, width: 64, height: 48, data: annexb });
+        }
+        let backend = Arc::new(FakeBackend {
+            formats: formats.to_vec(),
+            frames: Mutex::new(buffers),
+            ..Default::default()
+        });
+        let source = UsbSource::new(0, backend.clone()).with_codec(Codec::H264);
+        let mut cam = source.open(&settings(64, 48, 30)).unwrap();
+        assert_eq!(*backend.started.lock().unwrap(), Some(formats[1]));
+        let keys: Vec<bool> = (0..4)
+            .map(|_| match cam.grab().unwrap() {
+                Encoded::H264(unit) => unit.keyframe,
+                Encoded::Jpeg(_) => panic!("H.264 passed through"),
+            })
+            .collect();
+        assert_eq!(keys, [true, false, true, false]);
     }
 }

@@ -228,3 +228,80 @@ async fn an_rtsp_camera_that_goes_away_and_comes_back_recovers_by_itself() {
     .await;
     assert!(header.config.is_some());
 }
+
+/// Plays `url` with ffmpeg for `seconds` (a real player reading the live stream) and returns
+/// ffprobe's count of decoded frames and the size, from what ffmpeg saved.
+fn play_with_ffmpeg(url: &str, seconds: u32, name: &str) -> (u64, u32, u32) {
+    let out = crate::util::temp_dir(name).join("copy.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-t",
+            &seconds.to_string(),
+            "-i",
+            url,
+            "-c",
+            "copy",
+        ])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg could not read {url}");
+    let decode = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        decode.status.success() && decode.stderr.is_empty(),
+        "decoding errors: {}",
+        String::from_utf8_lossy(&decode.stderr)
+    );
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames,width,height",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out)
+        .output()
+        .expect("ffprobe runs");
+    let text = String::from_utf8_lossy(&probe.stdout).trim().to_string();
+    let fields: Vec<u64> = text.split(',').map(|f| f.parse().unwrap_or(0)).collect();
+    assert_eq!(fields.len(), 3, "ffprobe said {text:?}");
+    (fields[2], fields[0] as u32, fields[1] as u32)
+}
+
+#[tokio::test]
+async fn stream_mp4_plays_in_ffmpeg_for_h264_and_jpeg_cameras() {
+    let h264 = Server::start(&["--codec", "h264", "--size", "640x360", "--fps", "25"]);
+    let url = h264.url("/stream.mp4");
+    let (frames, width, height) =
+        tokio::task::spawn_blocking(move || play_with_ffmpeg(&url, 2, "mp4-h264")).await.unwrap();
+    assert_eq!((width, height), (640, 360));
+    assert!(frames >= 30, "{frames} frames in 2 s at 25 fps");
+    // A JPEG camera is encoded once for such readers (an H.264 rendition), at the size asked.
+    let jpeg = Server::start(&["--size", "640x360", "--fps", "25"]);
+    let url = jpeg.url("/stream.mp4?size=320x180");
+    let (frames, width, height) =
+        tokio::task::spawn_blocking(move || play_with_ffmpeg(&url, 2, "mp4-jpeg")).await.unwrap();
+    assert_eq!((width, height), (320, 180));
+    assert!(frames >= 30, "{frames} frames in 2 s at 25 fps");
+    let state = api_state(&jpeg).await;
+    assert_eq!(
+        state.cameras[0].renditions[0].codec.as_deref(),
+        Some("h264"),
+        "{:?}",
+        state.cameras[0].renditions
+    );
+}
