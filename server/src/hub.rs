@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::camera::Settings;
 use crate::capture::{CaptureHandle, ControlRequest, FrameSink};
 use crate::lock::Unpoisoned;
-use crate::media::h264::Stream;
+use crate::media::h264::{AccessUnit, Stream};
 use crate::media::{Codec, Encoded};
 use crate::source::Source;
 
@@ -84,6 +84,12 @@ impl Frame {
     /// Whether decoding can start at this frame: every JPEG, an H.264 IDR.
     pub fn keyframe(&self) -> bool {
         self.h264.as_ref().is_none_or(|h| h.keyframe)
+    }
+
+    /// The H.264 access unit, for an H.264 frame.
+    pub fn access_unit(&self) -> Option<AccessUnit> {
+        let h264 = self.h264.as_ref()?;
+        Some(AccessUnit { data: self.data.clone(), keyframe: h264.keyframe, stream: h264.stream.clone() })
     }
 
     /// The JPEG, for a JPEG frame.

@@ -191,7 +191,7 @@ async fn root(State(state): State<AppState>, Query(q): Query<RootQuery>, request
         return e.into_response();
     }
     match q.action.as_deref() {
-        None => assets::index(),
+        None => assets::index(request.headers()),
         Some("stream") => {
             let fd = request.extensions().get::<backlog::SocketFd>().copied();
             mjpeg::respond(&state, &q.view, fd).into_response()

@@ -1,5 +1,6 @@
 //! The recordings over HTTP: `GET /api/recordings` (the recorded spans, for timelines) and
-//! `GET /export` (a stretch as a Matroska file, streamed from the segment files).
+//! `GET /export` (a stretch as a Matroska or MP4 file, streamed from the segment files, see
+//! [`crate::record::export`]).
 //!
 //! Times are µs since the Unix epoch or RFC 3339 (`2026-12-02T14:02:31Z`, any offset).
 
@@ -13,8 +14,6 @@ use serde::Deserialize;
 use super::AppState;
 use super::error::ApiError;
 use crate::record::export;
-use crate::record::frame_index::FrameEntry;
-use crate::record::reader::{Reader, Segment, open_segment, read_frame};
 
 /// `?camera=ID&from=T&to=T&format=mkv`.
 #[derive(Debug, Default, Deserialize)]
@@ -25,7 +24,7 @@ pub struct RangeQuery {
     pub from: Option<String>,
     /// End of the range.
     pub to: Option<String>,
-    /// Export format (`mkv`).
+    /// Export format (`mkv`, `mp4`).
     pub format: Option<String>,
 }
 
@@ -59,17 +58,19 @@ pub async fn list(State(state): State<AppState>, Query(q): Query<RangeQuery>) ->
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(spans)).into_response())
 }
 
-/// `GET /export`: the frames of `from..=to` as a Matroska file, streamed.
+/// `GET /export`: the frames of `from..=to` as a Matroska (`format=mkv`, the default) or MP4
+/// (`format=mp4`, H.264 recordings) file, streamed. `X-Export-End` gives the capture time of
+/// the last frame, and `X-Export-Ends-At-Format-Change: true` says the stretch asked for
+/// goes on in another format (export again from there).
 pub async fn export(
     State(state): State<AppState>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Response, ApiError> {
     let hub = state.camera(q.camera.as_deref())?;
     let reader = state.recordings.clone().ok_or(ApiError::RecordingOff)?;
-    match q.format.as_deref().unwrap_or("mkv") {
-        "mkv" => {}
-        other => return Err(ApiError::BadRequest(format!("format={other}: only mkv is offered"))),
-    }
+    let format_name = q.format.as_deref().unwrap_or("mkv");
+    let format = export::Format::parse(format_name)
+        .ok_or_else(|| ApiError::BadRequest(format!("format={format_name}: mkv and mp4 are offered")))?;
     if q.from.is_none() || q.to.is_none() {
         return Err(ApiError::BadRequest("export needs from=T and to=T".into()));
     }
@@ -77,7 +78,13 @@ pub async fn export(
     let camera = hub.id().to_string();
     let plan = {
         let (reader, camera) = (reader.clone(), camera.clone());
-        blocking(move || plan(&reader, &camera, from, to)).await?
+        blocking(move || {
+            export::plan(&reader, &camera, from, to, format).map_err(|e| match e {
+                export::ExportError::Store(e) => ApiError::Store(e),
+                e @ export::ExportError::Mp4NeedsH264 => ApiError::BadRequest(e.to_string()),
+            })
+        })
+        .await?
     };
     let Some(plan) = plan else {
         return Err(ApiError::NotRecorded(format!(
@@ -86,11 +93,15 @@ pub async fn export(
             crate::clock::seconds(to.min(i64::MAX as u64))
         )));
     };
-    let file_name = format!("framecast-{camera}-{}.mkv", crate::clock::file_name_time(plan.start_us));
+    let file_name =
+        format!("framecast-{camera}-{}.{}", crate::clock::file_name_time(plan.start_us), format.extension());
+    let end = HeaderValue::from(plan.end_us);
+    let changes = HeaderValue::from_static(if plan.ends_at_format_change { "true" } else { "false" });
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let shutdown = state.shutdown.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = write_file(&reader, &camera, &plan, from, to, &tx, &shutdown) {
+        let send = |chunk: Bytes| tx.blocking_send(Ok(chunk)).is_ok() && !shutdown.is_cancelled();
+        if let Err(e) = export::write(&reader, &camera, &plan, to, format, send) {
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
@@ -101,98 +112,13 @@ pub async fn export(
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("video/x-matroska")),
+            (header::CONTENT_TYPE, HeaderValue::from_static(format.mime_type())),
             (header::CONTENT_DISPOSITION, disposition),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (header::HeaderName::from_static("x-export-end"), end),
+            (header::HeaderName::from_static("x-export-ends-at-format-change"), changes),
         ],
         body,
     )
         .into_response())
-}
-
-/// What the file's header needs, found before anything is sent.
-#[derive(Debug)]
-struct Plan {
-    first: Segment,
-    start_us: u64,
-    end_us: u64,
-    interval_us: u64,
-}
-
-fn in_range(frames: &[FrameEntry], from: u64, to: u64) -> std::ops::Range<usize> {
-    frames.partition_point(|f| f.captured_us < from)..frames.partition_point(|f| f.captured_us <= to)
-}
-
-fn plan(reader: &Reader, camera: &str, from: u64, to: u64) -> Result<Option<Plan>, ApiError> {
-    let first = match reader.segment_at(camera, from)? {
-        Some(s) if s.frames.last().is_some_and(|f| f.captured_us >= from) => s,
-        _ => match reader.segment_from(camera, from)? {
-            Some(s) => s,
-            None => return Ok(None),
-        },
-    };
-    let range = in_range(&first.frames, from, to);
-    if range.is_empty() {
-        return Ok(None);
-    }
-    let start_us = first.frames[range.start].captured_us;
-    let last = reader.frame_at(camera, to)?;
-    let end_us = last.map(|(s, i)| s.frames[i].captured_us).unwrap_or(start_us).max(start_us);
-    // The usual spacing of frames: the median interval of the first segment.
-    let mut gaps: Vec<u64> = first.frames.windows(2).map(|w| w[1].captured_us - w[0].captured_us).collect();
-    gaps.sort_unstable();
-    let interval_us = gaps.get(gaps.len() / 2).copied().filter(|g| *g > 0).unwrap_or(33_333);
-    Ok(Some(Plan { first, start_us, end_us, interval_us }))
-}
-
-/// Sends the file's pieces: header, then per segment its clusters, each a header and its
-/// blocks with their JPEGs. Stops when the client leaves (the channel closes) or at shutdown.
-fn write_file(
-    reader: &Reader,
-    camera: &str,
-    plan: &Plan,
-    from: u64,
-    to: u64,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
-    shutdown: &tokio_util::sync::CancellationToken,
-) -> Result<(), ApiError> {
-    let send = |chunk: Bytes| tx.blocking_send(Ok(chunk)).is_ok() && !shutdown.is_cancelled();
-    let title = format!("{camera} {}", crate::clock::seconds(plan.start_us));
-    let header = export::file_header(&export::Header {
-        title: &title,
-        width: plan.first.width,
-        height: plan.first.height,
-        start_us: plan.start_us,
-        duration_us: plan.end_us - plan.start_us + plan.interval_us,
-        frame_interval_us: plan.interval_us,
-    });
-    if !send(header) {
-        return Ok(());
-    }
-    let mut segment = Some(plan.first.clone());
-    while let Some(current) = segment {
-        if current.start_us > to {
-            break;
-        }
-        let range = in_range(&current.frames, from, to);
-        let frames = &current.frames[range];
-        if !frames.is_empty() {
-            let file = open_segment(&current.path)?;
-            for cluster in export::clusters(frames) {
-                let cluster = &frames[cluster];
-                if !send(export::cluster_header(plan.start_us, cluster)) {
-                    return Ok(());
-                }
-                for frame in cluster {
-                    let block = export::block_header(plan.start_us, cluster[0].captured_us, frame);
-                    let jpeg = read_frame(&file, &current.path, frame)?;
-                    if !send(block) || !send(jpeg) {
-                        return Ok(());
-                    }
-                }
-            }
-        }
-        segment = reader.segment_after(camera, &current)?;
-    }
-    Ok(())
 }

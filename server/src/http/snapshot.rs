@@ -100,8 +100,9 @@ async fn recorded(
         let Some((segment, i)) = reader.frame_at(&camera, at_us)? else { return Ok(None) };
         let entry = segment.frames[i];
         let file = crate::record::reader::open_segment(&segment.path)?;
-        let jpeg = crate::record::reader::read_frame(&file, &segment.path, &entry)?;
-        let (width, height) = (segment.width, segment.height);
+        // H.264 is decoded from the keyframe before it.
+        let jpeg = crate::record::pictures::RecordedPictures::new().jpeg(&segment, &file, i)?;
+        let (width, height) = (segment.format.width, segment.format.height);
         let frame = Frame { seq: 0, width, height, captured_us: entry.captured_us, data: jpeg, h264: None };
         match want {
             None => Ok(Some(frame)),

@@ -4,12 +4,14 @@
 //! other.
 //!
 //! Layout: [`jpeg`] (the JPEG picture type, its headers, MJPEG stream splitting and
-//! libjpeg-turbo), [`h264`] (access units, Annex B, OpenH264), [`bounds`] (the picture sizes
+//! libjpeg-turbo), [`h264`] (access units, Annex B, OpenH264), [`transcode`] (H.264
+//! pictures as JPEGs), [`bounds`] (the picture sizes
 //! framecast accepts and can encode). One module per codec; [`Encoded`] is a picture of
 //! either, as a camera gives it.
 
 pub mod h264;
 pub mod jpeg;
+pub mod transcode;
 
 use bytes::Bytes;
 

@@ -3,9 +3,10 @@
 //!
 //! The data path: a camera's hub offers each published frame to the [`Recorder`] (its
 //! [`crate::hub::FrameTap`]) through a bounded queue, and one writer thread ([`writer`])
-//! appends the JPEGs to segment files and indexes them. The queue holds about two seconds of
-//! frames, so a disk that stalls briefly loses nothing; one that stalls longer drops frames
-//! (counted in the camera's `recording.dropped`) and never slows the camera or its viewers.
+//! appends the pictures (JPEGs, or H.264 as the camera made it) to segment files and indexes
+//! them. The queue holds about two seconds of frames, so a disk that stalls briefly loses
+//! nothing; one that stalls longer drops frames (counted in the camera's
+//! `recording.dropped`) and never slows the camera or its viewers.
 //!
 //! Every [`FLUSH_INTERVAL`] the writer syncs the open segments and commits their rows (the
 //! most a crash can lose), then enforces retention ([`retention`]): `--retain-age`, then
@@ -19,12 +20,14 @@
 //! [`store`] (the index's write handle, crash repair), [`retention`] (what to delete),
 //! [`disk`] (free space). On disk: [`schema`] (tables, files, errors), [`frame_index`] (the
 //! per-frame table of a segment). Reading back: [`reader`] (pooled read access) →
-//! [`playback`] (a viewer's walk through time) and [`export`] (a Matroska file).
+//! [`pictures`] (recorded frames as JPEGs, decoding H.264 from its keyframe) → [`playback`]
+//! (a viewer's walk through time); [`export`] (a Matroska or MP4 file).
 
 pub mod cut;
 pub mod disk;
 pub mod export;
 pub mod frame_index;
+pub mod pictures;
 pub mod playback;
 pub mod reader;
 pub mod retention;
@@ -140,7 +143,15 @@ impl Recorder {
             }));
             cameras.push(CameraRecording::new(hub.clone(), camera_id, dropped));
         }
-        let writer = Writer { config, store, reader: reader.clone(), probe, cameras, paused: None };
+        let writer = Writer {
+            config,
+            store,
+            reader: reader.clone(),
+            probe,
+            cameras,
+            paused: None,
+            annexb: Vec::new(),
+        };
         writer.report();
         let thread = std::thread::Builder::new()
             .name("recorder".into())
@@ -163,17 +174,17 @@ impl Recorder {
     }
 }
 
-/// The newest recorded frame of camera `name`, read back from disk.
+/// The newest recorded frame of camera `name`, read back from disk (as a JPEG).
 fn last_recorded_frame(reader: &Reader, name: &str) -> Result<Option<Frame>, StoreError> {
     let Some(segment) = reader.newest_segment(name)? else { return Ok(None) };
-    let Some(entry) = segment.frames.last() else { return Ok(None) };
+    let Some(last) = segment.frames.len().checked_sub(1) else { return Ok(None) };
     let file = reader::open_segment(&segment.path)?;
-    let jpeg = reader::read_frame(&file, &segment.path, entry)?;
+    let jpeg = pictures::RecordedPictures::new().jpeg(&segment, &file, last)?;
     Ok(Some(Frame {
         seq: 0,
-        width: segment.width,
-        height: segment.height,
-        captured_us: entry.captured_us,
+        width: segment.format.width,
+        height: segment.format.height,
+        captured_us: segment.frames[last].captured_us,
         data: jpeg,
         h264: None,
     }))

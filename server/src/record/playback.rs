@@ -10,7 +10,12 @@
 //! live edge. Segments still being written are re-read, so playback can follow a recording
 //! up to its last flush.
 //!
-//! Store access blocks (SQLite, file reads), so it runs under `spawn_blocking`.
+//! Recorded H.264 goes out as JPEGs too, decoded on the server ([`super::pictures`]): the
+//! player keeps its decoder where it stopped, so playing forward decodes each picture once,
+//! and skipping forward (a slow viewer, 8x) starts at the last keyframe before the frame due
+//! rather than decoding everything in between.
+//!
+//! Store access blocks (SQLite, file reads, decoding), so it runs under `spawn_blocking`.
 
 use std::fs::File;
 use std::sync::Arc;
@@ -20,7 +25,8 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::record::frame_index::FrameEntry;
-use crate::record::reader::{Reader, Segment, open_segment, read_frame};
+use crate::record::pictures::RecordedPictures;
+use crate::record::reader::{Reader, Segment, open_segment};
 use crate::record::schema::StoreError;
 
 /// Two recorded frames further apart than this (in recording time) are a gap to jump.
@@ -35,7 +41,7 @@ pub struct RecordedFrame {
     pub width: u32,
     /// Picture size.
     pub height: u32,
-    /// The JPEG.
+    /// The JPEG (recorded H.264 decoded).
     pub data: Bytes,
     /// Recorded frames passed over since the last one sent (slow viewer, speed).
     pub skipped: u64,
@@ -78,6 +84,8 @@ pub struct Player {
     skipped: u64,
     /// A frame the viewer must get even while paused (after a step).
     still_pending: bool,
+    /// Makes the JPEGs (keeps an H.264 decoder's place).
+    pictures: Option<RecordedPictures>,
 }
 
 /// Runs blocking store work off the async workers.
@@ -127,6 +135,7 @@ impl Player {
             anchor,
             skipped: 0,
             still_pending: false,
+            pictures: Some(RecordedPictures::new()),
         }))
     }
 
@@ -193,13 +202,16 @@ impl Player {
                 self.skipped += 1;
             }
         }
-        let entry = frames[self.next];
-        let (file, path) = (self.file.clone(), self.segment.path.clone());
-        let jpeg = blocking(move || read_frame(&file, &path, &entry)).await?;
+        let (index, entry) = (self.next, frames[self.next]);
+        let (file, segment) = (self.file.clone(), self.segment.clone());
+        let mut pictures = self.pictures.take().unwrap_or_default();
+        let (jpeg, pictures) =
+            blocking(move || Ok((pictures.jpeg(&segment, &file, index)?, pictures))).await?;
+        self.pictures = Some(pictures);
         let frame = RecordedFrame {
             captured_us: entry.captured_us,
-            width: self.segment.width,
-            height: self.segment.height,
+            width: self.segment.format.width,
+            height: self.segment.format.height,
             data: jpeg,
             skipped: std::mem::take(&mut self.skipped),
         };

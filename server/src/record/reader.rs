@@ -12,8 +12,10 @@ use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::frame_index::{self, FrameEntry};
-use super::schema::{StoreError, open_connection, segment_path};
+use super::schema::{StoreError, codec_of_row, open_connection, segment_path};
+use super::store::SegmentFormat;
 use crate::lock::Unpoisoned;
+use crate::media::Codec;
 
 /// One segment's row, with its frame table decoded.
 #[derive(Debug, Clone)]
@@ -24,10 +26,8 @@ pub struct Segment {
     pub start_us: u64,
     /// Capture time of the last frame.
     pub end_us: u64,
-    /// Picture size.
-    pub width: u32,
-    /// Picture size.
-    pub height: u32,
+    /// Picture size, codec and (H.264) parameter sets.
+    pub format: SegmentFormat,
     /// Follows the previous segment without a gap.
     pub continues: bool,
     /// Every frame, in order.
@@ -175,7 +175,7 @@ impl Reader {
     ) -> Result<Option<Segment>, StoreError> {
         let conn = self.conn()?;
         let sql = format!(
-            "SELECT s.id, s.start_us, s.end_us, s.width, s.height, s.continues, s.frame_index
+            "SELECT s.id, s.start_us, s.end_us, s.width, s.height, s.continues, s.frame_index, s.codec, s.avcc
              FROM segment s JOIN camera c ON c.id = s.camera_id WHERE {condition} LIMIT 1"
         );
         let mut stmt = conn.prepare_cached(&sql)?;
@@ -189,21 +189,25 @@ impl Reader {
                     r.get::<_, u32>(4)?,
                     r.get::<_, bool>(5)?,
                     r.get::<_, Vec<u8>>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
                 ))
             })
             .optional()?;
-        let Some((id, start_us, end_us, width, height, continues, blob)) = row else { return Ok(None) };
-        let frames = frame_index::decode(start_us, &blob)
+        let Some((id, start_us, end_us, width, height, continues, blob, codec, avcc)) = row else {
+            return Ok(None);
+        };
+        let codec = codec_of_row(id, &codec)?;
+        let frames = frame_index::decode(start_us, &blob, codec == Codec::H264)
             .map_err(|source| StoreError::BadIndex { segment: id, source })?;
         Ok(Some(Segment {
             id,
             start_us,
             end_us,
-            width,
-            height,
+            format: SegmentFormat { width, height, codec, avcc: avcc.map(Bytes::from) },
             continues,
             frames,
-            path: segment_path(&self.dir, id),
+            path: segment_path(&self.dir, id, codec),
         }))
     }
 
@@ -226,7 +230,7 @@ impl Reader {
     }
 }
 
-/// Reads one recorded JPEG from its segment file.
+/// Reads one recorded picture from its segment file, as stored (a JPEG; Annex B H.264).
 pub fn read_frame(file: &File, path: &Path, frame: &FrameEntry) -> Result<Bytes, StoreError> {
     let mut buf = vec![0u8; frame.size as usize];
     file.read_exact_at(&mut buf, frame.offset).map_err(|e| StoreError::io(path, e))?;

@@ -115,7 +115,7 @@ mod tests {
     use super::*;
     use crate::record::disk::Space;
     use crate::record::frame_index::FrameIndexBuilder;
-    use crate::record::store::SegmentUpdate;
+    use crate::record::store::{SegmentFormat, SegmentUpdate};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -145,11 +145,13 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..n {
             let start = i * 60_000_000;
-            let (id, path) = store.create_segment(cam, start, 16, 16, i > 0).unwrap();
+            let format =
+                SegmentFormat { width: 16, height: 16, codec: crate::media::Codec::Jpeg, avcc: None };
+            let (id, path) = store.create_segment(cam, start, &format, i > 0).unwrap();
             std::fs::write(&path, vec![0u8; bytes as usize]).unwrap();
-            let mut table = FrameIndexBuilder::new(start);
-            table.push(start, bytes);
-            table.push(start + 59_000_000, 0);
+            let mut table = FrameIndexBuilder::new(start, false);
+            table.push(start, bytes, true);
+            table.push(start + 59_000_000, 0, true);
             store.commit(&[SegmentUpdate::of(id, &table)]).unwrap();
             ids.push(id);
         }

@@ -2,19 +2,27 @@
 //! opened, where a segment's file lives, and what can go wrong with any of it. The writing
 //! side ([`super::store`]) and the reading side ([`super::reader`]) both build on it.
 //!
-//! The layout follows moonfire-nvr's: the pictures live in plain files (`segments/ID.mjpeg`,
-//! each the segment's JPEGs back to back, exactly as the camera made them, which is also a
-//! valid MJPEG stream for ffmpeg), and SQLite (WAL) holds one row per segment with its span,
-//! size and compact per-frame table ([`super::frame_index`]). SQLite never holds pictures.
+//! The layout follows moonfire-nvr's: the pictures live in plain files, exactly as the camera
+//! made them, and SQLite (WAL) holds one row per segment with its span, size, codec and
+//! compact per-frame table ([`super::frame_index`]). SQLite never holds pictures. A JPEG
+//! segment is `segments/ID.mjpeg`, its JPEGs back to back (a valid MJPEG stream for ffmpeg);
+//! an H.264 segment is `segments/ID.h264`, Annex B starting at a keyframe with the SPS and PPS
+//! before every keyframe (a raw `.h264` stream ffmpeg and VLC play as it is). One segment has
+//! one codec, one picture size and, for H.264, one pair of parameter sets, kept in its row as
+//! an `avcC` record so export and playback need not parse the file.
+//!
+//! Schema versions: 1 had JPEG only; 2 adds `segment.codec` and `segment.avcc`. An index of
+//! version 1 is upgraded in place when it opens (its rows become JPEG segments).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 use super::frame_index::FrameIndexError;
+use crate::media::Codec;
 
 /// Schema version kept in `PRAGMA user_version`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables; creating them is a no-op on an index that has them.
 pub const SCHEMA: &str = "
@@ -35,12 +43,52 @@ CREATE TABLE IF NOT EXISTS segment (
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     continues INTEGER NOT NULL,
-    frame_index BLOB NOT NULL
+    frame_index BLOB NOT NULL,
+    -- 'jpeg' or 'h264' (which also says the frame index is keyed).
+    codec TEXT NOT NULL DEFAULT 'jpeg',
+    -- H.264: the AVCDecoderConfigurationRecord of the segment's SPS and PPS.
+    avcc BLOB
 );
 CREATE INDEX IF NOT EXISTS segment_by_time ON segment (camera_id, start_us);
 -- Files whose rows are gone but which may still be on disk.
 CREATE TABLE IF NOT EXISTS garbage (path TEXT PRIMARY KEY);
 ";
+
+/// Brings an index of schema version 1 (JPEG only) to this version's tables; a no-op on one
+/// that has them. Run before [`SCHEMA`], which then only adds what is missing.
+pub fn migrate(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    let has_segments: bool = conn.query_row(
+        "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'segment'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_segments {
+        return Ok(());
+    }
+    let mut columns = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info('segment')")?;
+        for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+            columns.push(name?);
+        }
+    }
+    if !columns.iter().any(|c| c == "codec") {
+        conn.execute_batch("ALTER TABLE segment ADD COLUMN codec TEXT NOT NULL DEFAULT 'jpeg'")?;
+    }
+    if !columns.iter().any(|c| c == "avcc") {
+        conn.execute_batch("ALTER TABLE segment ADD COLUMN avcc BLOB")?;
+    }
+    Ok(())
+}
+
+/// The codec of segment `segment`'s row (named as [`Codec::name`] names it).
+pub fn codec_of_row(segment: i64, name: &str) -> Result<Codec, StoreError> {
+    match name {
+        "jpeg" => Ok(Codec::Jpeg),
+        "h264" => Ok(Codec::H264),
+        _ => Err(StoreError::UnknownCodec { segment, codec: name.to_string() }),
+    }
+}
 
 /// What can go wrong with the recordings.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +112,22 @@ pub enum StoreError {
         /// What is wrong with its table.
         source: FrameIndexError,
     },
+    /// A segment of a codec this framecast does not know.
+    #[error("segment {segment}: unknown codec '{codec}'")]
+    UnknownCodec {
+        /// The segment's id.
+        segment: i64,
+        /// The name in its row.
+        codec: String,
+    },
+    /// A recorded H.264 picture that cannot be read or decoded.
+    #[error("segment {segment}: {reason}")]
+    BadPicture {
+        /// The segment's id.
+        segment: i64,
+        /// What is wrong.
+        reason: String,
+    },
     /// An index written by a newer framecast.
     #[error("recordings index has schema version {0}; this framecast knows {SCHEMA_VERSION}")]
     NewerSchema(i64),
@@ -86,9 +150,13 @@ impl StoreError {
     }
 }
 
-/// The file of segment `id`.
-pub fn segment_path(dir: &Path, id: i64) -> PathBuf {
-    dir.join("segments").join(format!("{id:010}.mjpeg"))
+/// The file of segment `id`, of `codec`.
+pub fn segment_path(dir: &Path, id: i64, codec: Codec) -> PathBuf {
+    let extension = match codec {
+        Codec::Jpeg => "mjpeg",
+        Codec::H264 => "h264",
+    };
+    dir.join("segments").join(format!("{id:010}.{extension}"))
 }
 
 /// A connection to the index in `dir`, in WAL mode.

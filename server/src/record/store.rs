@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::frame_index::{self, FrameIndexBuilder};
-use super::schema::{SCHEMA, SCHEMA_VERSION, StoreError, open_connection, segment_path};
+use super::schema::{
+    SCHEMA, SCHEMA_VERSION, StoreError, codec_of_row, migrate, open_connection, segment_path,
+};
+use crate::media::Codec;
 
 /// What [`Store::open`] found and mended.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -66,6 +69,19 @@ impl<'a> SegmentUpdate<'a> {
     }
 }
 
+/// What every frame of a segment shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentFormat {
+    /// Picture width.
+    pub width: u32,
+    /// Picture height.
+    pub height: u32,
+    /// The pictures' codec.
+    pub codec: Codec,
+    /// H.264: the `avcC` record of the SPS and PPS every picture is decoded with.
+    pub avcc: Option<bytes::Bytes>,
+}
+
 /// A segment that retention may delete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deletable {
@@ -94,6 +110,7 @@ impl Store {
         if version > SCHEMA_VERSION {
             return Err(StoreError::NewerSchema(version));
         }
+        migrate(&conn)?;
         conn.execute_batch(SCHEMA)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         let mut store = Store { dir: dir.to_path_buf(), conn };
@@ -109,14 +126,19 @@ impl Store {
     fn repair(&mut self) -> Result<Repair, StoreError> {
         let mut repair = Repair::default();
         self.collect_garbage()?;
-        let rows: Vec<(i64, u64, i64, Vec<u8>)> = {
-            let mut stmt = self.conn.prepare("SELECT id, start_us, bytes, frame_index FROM segment")?;
-            stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?
+        let rows: Vec<(i64, u64, i64, Vec<u8>, String)> = {
+            let mut stmt =
+                self.conn.prepare("SELECT id, start_us, bytes, frame_index, codec FROM segment")?;
+            stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect::<Result<_, _>>()?
         };
         let mut known = std::collections::HashSet::new();
-        for (id, start_us, bytes, blob) in rows {
-            let path = segment_path(&self.dir, id);
+        for (id, start_us, bytes, blob, codec) in rows {
+            let codec = codec_of_row(id, &codec)?;
+            let keyed = codec == Codec::H264;
+            let path = segment_path(&self.dir, id, codec);
             let on_disk = std::fs::metadata(&path).map(|m| m.len()).ok();
             let bytes = bytes as u64;
             if bytes == 0 {
@@ -143,10 +165,10 @@ impl Store {
                 Some(len) if len < bytes => {
                     // The file lost data it had when the row was written (a disk fault):
                     // keep the frames that are whole.
-                    let frames = frame_index::decode(start_us, &blob).unwrap_or_default();
-                    let mut table = FrameIndexBuilder::new(start_us);
+                    let frames = frame_index::decode(start_us, &blob, keyed).unwrap_or_default();
+                    let mut table = FrameIndexBuilder::new(start_us, keyed);
                     for f in frames.iter().take_while(|f| f.offset + f.size as u64 <= len) {
-                        table.push(f.captured_us, f.size);
+                        table.push(f.captured_us, f.size, f.key);
                     }
                     repair.rows_shortened += 1;
                     if table.frames() == 0 {
@@ -204,17 +226,25 @@ impl Store {
         &mut self,
         camera_id: i64,
         start_us: u64,
-        width: u32,
-        height: u32,
+        format: &SegmentFormat,
         continues: bool,
     ) -> Result<(i64, PathBuf), StoreError> {
         self.conn.execute(
-            "INSERT INTO segment (camera_id, start_us, end_us, frames, bytes, width, height, continues, frame_index)
-             VALUES (?1, ?2, ?2, 0, 0, ?3, ?4, ?5, x'')",
-            params![camera_id, start_us as i64, width, height, continues],
+            "INSERT INTO segment
+               (camera_id, start_us, end_us, frames, bytes, width, height, continues, frame_index, codec, avcc)
+             VALUES (?1, ?2, ?2, 0, 0, ?3, ?4, ?5, x'', ?6, ?7)",
+            params![
+                camera_id,
+                start_us as i64,
+                format.width,
+                format.height,
+                continues,
+                format.codec.name(),
+                format.avcc.as_deref()
+            ],
         )?;
         let id = self.conn.last_insert_rowid();
-        Ok((id, segment_path(&self.dir, id)))
+        Ok((id, segment_path(&self.dir, id, format.codec)))
     }
 
     /// Records how far segments reach now, in one transaction. Call only after their files
@@ -235,15 +265,17 @@ impl Store {
 
     /// Deletes a segment: its row (into `garbage`), then its file. Returns the bytes freed.
     pub fn delete_segment(&mut self, id: i64) -> Result<u64, StoreError> {
-        let path = segment_path(&self.dir, id);
         let tx = self.conn.transaction()?;
-        let bytes: Option<i64> =
-            tx.query_row("SELECT bytes FROM segment WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let row: Option<(i64, String)> = tx
+            .query_row("SELECT bytes, codec FROM segment WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((bytes, codec)) = row else { return Ok(0) };
+        let path = segment_path(&self.dir, id, codec_of_row(id, &codec)?);
         tx.execute("INSERT OR IGNORE INTO garbage (path) VALUES (?1)", [path.display().to_string()])?;
         tx.execute("DELETE FROM segment WHERE id = ?1", [id])?;
         tx.commit()?;
         self.collect_garbage()?;
-        Ok(bytes.unwrap_or(0) as u64)
+        Ok(bytes as u64)
     }
 
     /// Bytes of every segment's frames, as the index has them.
@@ -282,14 +314,29 @@ mod tests {
     use crate::record::reader::{Reader, Span, open_segment, read_frame};
     use std::io::Write;
 
+    const JPEG: SegmentFormat = SegmentFormat { width: 16, height: 16, codec: Codec::Jpeg, avcc: None };
+
     /// Writes `n` fake JPEGs of `size` bytes at 10 fps from `start_us` into a new segment.
     fn record(store: &mut Store, camera: i64, start_us: u64, n: u32, size: u32, continues: bool) -> i64 {
-        let (id, path) = store.create_segment(camera, start_us, 16, 16, continues).unwrap();
+        record_as(store, camera, start_us, n, size, continues, &JPEG)
+    }
+
+    /// The same in `format`; for H.264 every fourth frame is a keyframe.
+    fn record_as(
+        store: &mut Store,
+        camera: i64,
+        start_us: u64,
+        n: u32,
+        size: u32,
+        continues: bool,
+        format: &SegmentFormat,
+    ) -> i64 {
+        let (id, path) = store.create_segment(camera, start_us, format, continues).unwrap();
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).unwrap();
-        let mut table = FrameIndexBuilder::new(start_us);
+        let mut table = FrameIndexBuilder::new(start_us, format.codec == Codec::H264);
         for i in 0..n {
             file.write_all(&vec![i as u8; size as usize]).unwrap();
-            table.push(start_us + i as u64 * 100_000, size);
+            table.push(start_us + i as u64 * 100_000, size, i % 4 == 0);
         }
         file.sync_data().unwrap();
         store.commit(&[SegmentUpdate::of(id, &table)]).unwrap();
@@ -346,10 +393,10 @@ mod tests {
         let cam = store.camera_id("c").unwrap();
         let id = record(&mut store, cam, 0, 4, 10, false);
         // Frames written after the last commit, then a crash.
-        let path = segment_path(dir, id);
+        let path = segment_path(dir, id, Codec::Jpeg);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[9; 25]).unwrap();
         // A segment created, then a crash before its row was committed with frames.
-        let (empty, empty_path) = store.create_segment(cam, 5_000_000, 16, 16, false).unwrap();
+        let (empty, empty_path) = store.create_segment(cam, 5_000_000, &JPEG, false).unwrap();
         std::fs::write(&empty_path, [1; 7]).unwrap();
         // A file no row knows.
         std::fs::write(dir.join("segments/0000009999.mjpeg"), b"stray").unwrap();
@@ -361,7 +408,7 @@ mod tests {
             Repair { files_cut: 1, rows_shortened: 0, rows_dropped: 1, unknown_files_removed: 1 }
         );
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 40);
-        assert!(!segment_path(dir, empty).exists());
+        assert!(!segment_path(dir, empty, Codec::Jpeg).exists());
         assert_eq!(store.total_bytes().unwrap(), 40);
     }
 
@@ -372,7 +419,12 @@ mod tests {
         let (mut store, _) = Store::open(dir).unwrap();
         let cam = store.camera_id("c").unwrap();
         let id = record(&mut store, cam, 0, 4, 10, false);
-        std::fs::OpenOptions::new().write(true).open(segment_path(dir, id)).unwrap().set_len(25).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(segment_path(dir, id, Codec::Jpeg))
+            .unwrap()
+            .set_len(25)
+            .unwrap();
         drop(store);
         let (_store, repair) = Store::open(dir).unwrap();
         assert_eq!(repair.rows_shortened, 1);
@@ -393,10 +445,90 @@ mod tests {
         let order: Vec<i64> = store.oldest_first(&[a], 10).unwrap().iter().map(|d| d.id).collect();
         assert_eq!(order, vec![b, c]);
         assert_eq!(store.delete_segment(b).unwrap(), 20);
-        assert!(!segment_path(dir, b).exists());
+        assert!(!segment_path(dir, b, Codec::Jpeg).exists());
         assert_eq!(store.total_bytes().unwrap(), 40);
         let reader = Reader::new(dir);
         let first = reader.segment_at("c", 500_000).unwrap().unwrap();
         assert_eq!(reader.segment_after("c", &first).unwrap().unwrap().id, c);
+    }
+
+    #[test]
+    fn h264_segments_keep_their_codec_keyframes_and_file_through_repair_and_deletion() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let (mut store, _) = Store::open(dir).unwrap();
+        let cam = store.camera_id("c").unwrap();
+        let h264 = SegmentFormat {
+            width: 320,
+            height: 240,
+            codec: Codec::H264,
+            avcc: Some(bytes::Bytes::from_static(&[1, 0x42, 0xC0, 0x1E])),
+        };
+        let id = record_as(&mut store, cam, 0, 8, 10, false, &h264);
+        let path = segment_path(dir, id, Codec::H264);
+        assert!(path.to_string_lossy().ends_with(".h264"));
+        // Written past the row, then a crash: cut back, and the .h264 file is a known one.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[9; 5]).unwrap();
+        drop(store);
+        let (store, repair) = Store::open(dir).unwrap();
+        assert_eq!(repair, Repair { files_cut: 1, ..Repair::default() });
+        let segment = Reader::new(dir).segment_at("c", u64::MAX / 2).unwrap().unwrap();
+        assert_eq!(segment.format, h264);
+        let keys: Vec<usize> =
+            segment.frames.iter().enumerate().filter(|(_, f)| f.key).map(|(i, _)| i).collect();
+        assert_eq!(keys, vec![0, 4]);
+        // A file shortened by a disk fault keeps its whole frames and their keyframe marks.
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(55).unwrap();
+        drop(store);
+        let (mut store, repair) = Store::open(dir).unwrap();
+        assert_eq!(repair.rows_shortened, 1);
+        let segment = Reader::new(dir).segment_at("c", u64::MAX / 2).unwrap().unwrap();
+        assert_eq!(segment.frames.len(), 5);
+        assert!(segment.frames[4].key && !segment.frames[3].key);
+        assert_eq!(store.delete_segment(id).unwrap(), 50);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn an_index_of_schema_1_opens_with_its_segments_as_jpeg() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        std::fs::create_dir_all(dir.join("segments")).unwrap();
+        {
+            // The tables as framecast wrote them before H.264.
+            let conn = open_connection(dir).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE camera (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+                 CREATE TABLE segment (id INTEGER PRIMARY KEY, camera_id INTEGER NOT NULL REFERENCES camera(id),
+                    start_us INTEGER NOT NULL, end_us INTEGER NOT NULL, frames INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
+                    continues INTEGER NOT NULL, frame_index BLOB NOT NULL);
+                 CREATE INDEX segment_by_time ON segment (camera_id, start_us);
+                 CREATE TABLE garbage (path TEXT PRIMARY KEY);
+                 PRAGMA user_version = 1;
+                 INSERT INTO camera (id, name) VALUES (1, 'old');",
+            )
+            .unwrap();
+            let mut table = FrameIndexBuilder::new(1_000, false);
+            table.push(1_000, 3, true);
+            table.push(2_000, 4, true);
+            conn.execute(
+                "INSERT INTO segment VALUES (7, 1, 1000, 2000, 2, 7, 16, 16, 0, ?1)",
+                [table.as_bytes()],
+            )
+            .unwrap();
+            std::fs::write(dir.join("segments/0000000007.mjpeg"), b"abcdefg").unwrap();
+        }
+        let (store, repair) = Store::open(dir).unwrap();
+        assert!(!repair.any(), "{repair:?}");
+        let version: i64 = store.conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let segment = Reader::new(dir).segment_at("old", 5_000).unwrap().unwrap();
+        assert_eq!(segment.format.codec, Codec::Jpeg);
+        assert_eq!(segment.frames.len(), 2);
+        assert_eq!(segment.path, dir.join("segments/0000000007.mjpeg"));
+        // Opening again is a no-op.
+        drop(store);
+        assert!(!Store::open(dir).unwrap().1.any());
     }
 }

@@ -18,7 +18,7 @@ use super::disk::DiskProbe;
 use super::frame_index::FrameIndexBuilder;
 use super::reader::Reader;
 use super::schema::StoreError;
-use super::store::{SegmentUpdate, Store};
+use super::store::{SegmentFormat, SegmentUpdate, Store};
 use super::{FLUSH_INTERVAL, GAP, Msg, SEGMENT_LENGTH, retention};
 use crate::config::RecordConfig;
 use crate::hub::{Frame, Hub};
@@ -32,12 +32,22 @@ pub(super) struct CameraRecording {
     last_arrival: Option<Instant>,
     /// Capture time of the last frame written (`--record-fps`).
     last_written_us: Option<u64>,
+    /// Camera `seq` of the last frame written (an H.264 picture needs the one before it).
+    last_written_seq: Option<u64>,
     dropped: Arc<AtomicU64>,
 }
 
 impl CameraRecording {
     pub(super) fn new(hub: Hub, camera_id: i64, dropped: Arc<AtomicU64>) -> CameraRecording {
-        CameraRecording { hub, camera_id, open: None, last_arrival: None, last_written_us: None, dropped }
+        CameraRecording {
+            hub,
+            camera_id,
+            open: None,
+            last_arrival: None,
+            last_written_us: None,
+            last_written_seq: None,
+            dropped,
+        }
     }
 }
 
@@ -50,6 +60,8 @@ struct OpenSegment {
     start_us: u64,
     width: u32,
     height: u32,
+    /// Fingerprint of its codec and parameter sets ([`stream_fingerprint`]).
+    stream: u64,
     /// Bytes of the file the index already covers (what a failed write is cut back to).
     committed_bytes: u64,
 }
@@ -64,6 +76,23 @@ pub(super) struct Writer {
     pub(super) cameras: Vec<CameraRecording>,
     /// Why recording is paused, when it is.
     pub(super) paused: Option<String>,
+    /// An H.264 picture as Annex B, as it goes into its file.
+    pub(super) annexb: Vec<u8>,
+}
+
+/// A fingerprint of a frame's codec and parameter sets: 0 for a JPEG, a hash of the `avcC`
+/// for H.264 (never 0). Equal parameter sets give equal fingerprints even when a restarted
+/// camera sends them anew.
+fn stream_fingerprint(frame: &Frame) -> u64 {
+    use std::hash::{Hash, Hasher};
+    match &frame.h264 {
+        None => 0,
+        Some(h264) => {
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            h264.stream.avcc.hash(&mut hasher);
+            hasher.finish() | 1
+        }
+    }
 }
 
 impl Writer {
@@ -109,11 +138,32 @@ impl Writer {
             frames: open.table.frames(),
             bytes: open.table.data_bytes(),
             size: (open.width, open.height),
+            stream: open.stream,
         });
+        // The bytes that go into the file: the JPEG, or the H.264 picture as Annex B with the
+        // parameter sets before a keyframe.
+        let (data, picture): (&[u8], _) = match frame.access_unit() {
+            None => (&frame.data, cut::Picture::Jpeg),
+            Some(unit) => {
+                self.annexb.clear();
+                if let Err(e) = unit.write_annexb(&mut self.annexb) {
+                    tracing::debug!(camera = %cam.hub.id(), "not recorded: {e}");
+                    return;
+                }
+                let picture = if unit.keyframe {
+                    cut::Picture::Key
+                } else {
+                    cut::Picture::Delta { follows: cam.last_written_seq.is_some_and(|s| s + 1 == frame.seq) }
+                };
+                (&self.annexb, picture)
+            }
+        };
         let offered = cut::Offered {
             captured_us: frame.captured_us,
-            bytes: frame.data.len() as u64,
+            bytes: data.len() as u64,
             size: (frame.width, frame.height),
+            stream: stream_fingerprint(frame),
+            picture,
         };
         match cut::decide(&rules, open.as_ref(), cam.last_written_us, &offered) {
             Decision::Skip => return,
@@ -125,32 +175,40 @@ impl Writer {
                     // plus the one segment being written.
                     self.enforce_retention();
                 }
-                if let Err(e) = self.open_segment(camera, frame, continues) {
+                if let Err(e) = self.open_segment(camera, frame, offered.stream, continues) {
                     self.failed(camera, &e);
                     return;
                 }
             }
         }
+        let data: &[u8] = if frame.h264.is_some() { &self.annexb } else { &frame.data };
         let cam = &mut self.cameras[camera];
         let Some(open) = cam.open.as_mut() else { return };
-        if let Err(e) = open.file.write_all(&frame.data) {
+        if let Err(e) = open.file.write_all(data) {
             let e = StoreError::Io { path: open.path.display().to_string(), source: e };
             self.failed(camera, &e);
             return;
         }
-        open.table.push(frame.captured_us, offered.bytes as u32);
+        open.table.push(frame.captured_us, offered.bytes as u32, frame.keyframe());
         cam.last_written_us = Some(frame.captured_us);
+        cam.last_written_seq = Some(frame.seq);
     }
 
-    fn open_segment(&mut self, camera: usize, frame: &Frame, continues: bool) -> Result<(), StoreError> {
+    fn open_segment(
+        &mut self,
+        camera: usize,
+        frame: &Frame,
+        stream: u64,
+        continues: bool,
+    ) -> Result<(), StoreError> {
         let cam = &self.cameras[camera];
-        let (id, path) = self.store.create_segment(
-            cam.camera_id,
-            frame.captured_us,
-            frame.width,
-            frame.height,
-            continues,
-        )?;
+        let format = SegmentFormat {
+            width: frame.width,
+            height: frame.height,
+            codec: frame.codec(),
+            avcc: frame.h264.as_ref().map(|h| h.stream.avcc.clone()),
+        };
+        let (id, path) = self.store.create_segment(cam.camera_id, frame.captured_us, &format, continues)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -160,10 +218,11 @@ impl Writer {
             id,
             path,
             file: BufWriter::with_capacity(256 * 1024, file),
-            table: FrameIndexBuilder::new(frame.captured_us),
+            table: FrameIndexBuilder::new(frame.captured_us, frame.h264.is_some()),
             start_us: frame.captured_us,
             width: frame.width,
             height: frame.height,
+            stream,
             committed_bytes: 0,
         });
         Ok(())

@@ -23,7 +23,8 @@ use crate::hub::{Change, Frame, Viewer};
 use crate::media::h264::AccessUnit;
 use crate::media::h264::codec::{self as h264, EncoderSettings};
 use crate::media::jpeg::Jpeg;
-use crate::media::jpeg::turbo::{self, Scaler};
+use crate::media::jpeg::turbo::Scaler;
+use crate::media::transcode::H264ToJpeg;
 use crate::media::{Codec, Encoded, PlaneBuffer};
 use crate::source::{Capture, SourceError, Stopper};
 
@@ -45,9 +46,7 @@ pub struct ConvertCapture {
     failures: u32,
     scaler: Scaler,
     /// Made on the first H.264 camera frame.
-    decoder: Option<h264::Decoder>,
-    /// JPEGs of decoded H.264 pictures.
-    jpeg_encoder: Option<turbo::Encoder>,
+    decoder: Option<H264ToJpeg>,
     /// H.264 renditions: the encoder (made on the first picture, at its size) and its input.
     h264_encoder: Option<(h264::Encoder, (usize, usize))>,
     planes: PlaneBuffer,
@@ -81,7 +80,6 @@ impl ConvertCapture {
             failures: 0,
             scaler: Scaler::new()?,
             decoder: None,
-            jpeg_encoder: None,
             h264_encoder: None,
             planes: PlaneBuffer::default(),
             keyframe_wanted: false,
@@ -102,23 +100,14 @@ impl ConvertCapture {
                 return self.encode_h264(&frame.data).map(|unit| Some(Encoded::H264(unit)));
             }
             // A camera whose H.264 was only known once it ran: passed through as it is.
-            (Some(h264), Codec::H264) if self.spec.eighths >= 8 => {
-                let unit = AccessUnit {
-                    data: frame.data.clone(),
-                    keyframe: h264.keyframe,
-                    stream: h264.stream.clone(),
-                };
-                return Ok(Some(Encoded::H264(unit)));
+            (Some(_), Codec::H264) if self.spec.eighths >= 8 => {
+                return Ok(frame.access_unit().map(Encoded::H264));
             }
             (Some(_), Codec::H264) => {
                 return Err(SourceError::Device("smaller H.264 is made of JPEG cameras only".into()));
             }
-            (Some(h264), Codec::Jpeg) => {
-                let unit = AccessUnit {
-                    data: frame.data.clone(),
-                    keyframe: h264.keyframe,
-                    stream: h264.stream.clone(),
-                };
+            (Some(_), Codec::Jpeg) => {
+                let Some(unit) = frame.access_unit() else { return Ok(None) };
                 // Only the newest frame becomes a JPEG; older ones are decoded to keep up.
                 let newest = self.viewer.hub().frames() == frame.seq;
                 match self.decode_to_jpeg(&unit, newest)? {
@@ -138,33 +127,12 @@ impl ConvertCapture {
     fn decode_to_jpeg(&mut self, unit: &AccessUnit, encode: bool) -> Result<Option<Jpeg>, SourceError> {
         let decoder = match &mut self.decoder {
             Some(decoder) => decoder,
-            None => self.decoder.insert(h264::Decoder::new()?),
-        };
-        let quality = if self.spec.eighths >= 8 { self.spec.quality } else { 95 };
-        let encoder = match &mut self.jpeg_encoder {
-            Some(encoder) => encoder,
-            None => self.jpeg_encoder.insert(turbo::Encoder::new(quality)?),
-        };
-        let mut jpeg = None;
-        let mut failed = None;
-        decoder.decode(unit, |picture| {
-            if encode {
-                match encoder.encode_video_i420(picture) {
-                    Ok(data) => {
-                        jpeg = Some(Jpeg {
-                            data: data.into(),
-                            width: picture.width as u32,
-                            height: picture.height as u32,
-                        })
-                    }
-                    Err(e) => failed = Some(e),
-                }
+            None => {
+                let quality = if self.spec.eighths >= 8 { self.spec.quality } else { 95 };
+                self.decoder.insert(H264ToJpeg::new(quality)?)
             }
-        })?;
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        Ok(jpeg)
+        };
+        Ok(decoder.decode(unit, encode)?)
     }
 
     /// A JPEG decoded at the rendition's size and encoded as H.264.

@@ -138,6 +138,15 @@ pub enum SourceError {
     H264(#[from] crate::media::h264::H264Error),
 }
 
+impl From<crate::media::transcode::TranscodeError> for SourceError {
+    fn from(e: crate::media::transcode::TranscodeError) -> SourceError {
+        match e {
+            crate::media::transcode::TranscodeError::H264(e) => SourceError::H264(e),
+            crate::media::transcode::TranscodeError::Jpeg(e) => e.into(),
+        }
+    }
+}
+
 impl From<CodecError> for SourceError {
     fn from(e: CodecError) -> SourceError {
         SourceError::Encode(e.message().to_string())

@@ -651,11 +651,22 @@ fn canvas_differs_from(url: &str) -> String {
 }
 
 every_engine!(dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns);
+/// With an H.264 camera: live is H.264 (WebCodecs), the recording is the camera's H.264 decoded
+/// on the server, and live H.264 comes back after it. (A JPEG camera's timeline is the phone
+/// test's below.)
 async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(engine: Engine) {
     use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
     let dir = temp_dir(&format!("browser-timeline-{}", engine.name()));
-    let server =
-        Server::start(&["--record-dir", &dir.display().to_string(), "--size", "640x360", "--fps", "25"]);
+    let server = Server::start(&[
+        "--record-dir",
+        &dir.display().to_string(),
+        "--codec",
+        "h264",
+        "--size",
+        "640x360",
+        "--fps",
+        "25",
+    ]);
     // Some recording to look back at.
     tokio::time::sleep(Duration::from_secs(25)).await;
     let browser = Browser::live_page(engine, &server, "timeline", 1280, 800, false, 10).await;
@@ -758,6 +769,17 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(en
         .parse()
         .unwrap();
     assert!(framecast_shared::unix_micros_now() - live_us < 2_000_000, "the live frame is fresh");
+    // The overlay's figures refresh twice a second.
+    browser
+        .wait_until(
+            "live H.264 again",
+            &format!("return {} === 'H.264 · WebCodecs'", text_of("decoder").trim_start_matches("return ")),
+            Duration::from_secs(3),
+        )
+        .await;
+    let drawn = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() >= drawn + 10, "live H.264 plays on");
     browser.screenshot("timeline-live").await;
     browser.close().await;
     let _ = std::fs::remove_dir_all(dir);

@@ -1,6 +1,6 @@
 //! Recording and looking back: `--record-dir`, `/api/recordings`, `/snapshot.jpg?at=`,
-//! playback over `/ws`, `/export`, crash safety, retention, a full disk, and the last frame of
-//! a camera that went quiet.
+//! playback over `/ws`, `/export` (MKV, and MP4 of H.264), crash safety, retention, a full
+//! disk, the last frame of a camera that went quiet, and all of it for an H.264 camera.
 
 use std::path::Path;
 use std::process::Command;
@@ -205,6 +205,136 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     assert_eq!(status, 400, "from after to");
     let (status, _, _) = http_get_body(&server, &format!("/export?from={from}&to={to}&format=avi")).await;
     assert_eq!(status, 400);
+    let (status, _, body) = http_get_body(&server, &format!("/export?from={from}&to={to}&format=mp4")).await;
+    assert_eq!(status, 400, "MP4 of a JPEG recording");
+    assert!(String::from_utf8_lossy(&body).contains("format=mkv"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn an_h264_camera_is_recorded_as_it_comes_and_plays_back_snapshots_and_exports() {
+    let dir = temp_dir("record-h264");
+    let mut server = recording_server(&dir, &["--codec", "h264", "--keyframe-interval", "1"]);
+    tokio::time::sleep(Duration::from_secs(25)).await;
+
+    // One span at the camera's rate, in .h264 segment files that ffprobe reads as H.264.
+    let all = spans(&server, "").await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let span = all[0];
+    let seconds = (span.end_us - span.start_us) as f64 / 1e6;
+    let fps = span.frames as f64 / seconds;
+    assert!((27.0..=31.0).contains(&fps), "recorded {fps:.1} fps");
+    // Pictures of the test pattern at 640x360 are a few KB, not the JPEGs' tens.
+    assert!(span.bytes / span.frames < 15_000, "{} bytes a frame", span.bytes / span.frames);
+    let segment = std::fs::read_dir(dir.join("segments"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "h264"))
+        .expect("an .h264 segment file");
+    let probe = ffprobe(&segment);
+    assert_eq!((probe.codec.as_str(), probe.width, probe.height), ("h264", 640, 360));
+    assert!(probe.frames > 100, "{} frames in the segment file", probe.frames);
+
+    // A moment 10 s back, decoded on the server from the keyframe before it.
+    let at = unix_micros_now() - 10_000_000;
+    let (status, headers, body) = http_get_body(&server, &format!("/snapshot.jpg?at={at}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(header(&headers, "x-camera-status"), Some("recorded"));
+    assert_eq!(framecast::media::jpeg::dimensions(&body), Ok((640, 360)));
+    let stamp_us = (header(&headers, "x-timestamp").unwrap().parse::<f64>().unwrap() * 1e6).round() as u64;
+    assert!(stamp_us <= at && at - stamp_us <= 34_000, "frame {} µs before the moment", at - stamp_us);
+
+    // Playback of H.264 goes out as JPEGs at the original pace, for any viewer.
+    let (mut viewer, _) = Viewer::connect(&server, "?accept=h264,jpeg").await;
+    let from = unix_micros_now() - 15_000_000;
+    viewer.send(&ClientMessage::Play { from_us: from, speed: None }).await;
+    let (mode, position, _) = next_playback(&mut viewer).await;
+    assert_eq!(mode, PlaybackMode::Playing);
+    let (first, jpeg, first_at) = next_recorded(&mut viewer).await;
+    assert!(is_jpeg(&jpeg) && first.captured_us == position);
+    let mut last = (first.clone(), first_at);
+    let mut shown = 1;
+    while last.1.duration_since(first_at) < Duration::from_secs(3) {
+        let (h, jpeg, at) = next_recorded(&mut viewer).await;
+        assert!(is_jpeg(&jpeg) && h.captured_us > last.0.captured_us);
+        last = (h, at);
+        shown += 1;
+    }
+    let recorded_s = (last.0.captured_us - first.captured_us) as f64 / 1e6;
+    let wall_s = last.1.duration_since(first_at).as_secs_f64();
+    assert!((recorded_s / wall_s - 1.0).abs() < 0.1, "{recorded_s:.2} s of recording in {wall_s:.2} s");
+    assert!(shown as f64 / wall_s > 20.0, "{shown} frames in {wall_s:.1} s");
+    // Steps between keyframes: one frame on and back, each decoded.
+    viewer.send(&ClientMessage::Pause).await;
+    let (_, held, _) = next_playback(&mut viewer).await;
+    viewer.send(&ClientMessage::Step { frames: 1 }).await;
+    let (_, stepped, _) = next_playback(&mut viewer).await;
+    let (h, jpeg, _) = next_recorded(&mut viewer).await;
+    assert!(is_jpeg(&jpeg) && h.captured_us == stepped && stepped > held && stepped - held < 40_000);
+    viewer.send(&ClientMessage::Step { frames: -1 }).await;
+    next_playback(&mut viewer).await;
+    let (back, _, _) = next_recorded(&mut viewer).await;
+    assert_eq!(back.captured_us, held);
+    // 8x keeps its pace by starting at keyframes rather than decoding every picture.
+    viewer.send(&ClientMessage::Play { from_us: unix_micros_now() - 22_000_000, speed: Some(8) }).await;
+    next_playback(&mut viewer).await;
+    let (first, _, first_at) = next_recorded(&mut viewer).await;
+    let mut last = (first.clone(), first_at);
+    while last.1.duration_since(first_at) < Duration::from_secs(1) {
+        let (h, _, at) = next_recorded(&mut viewer).await;
+        last = (h, at);
+    }
+    let ratio =
+        (last.0.captured_us - first.captured_us) as f64 / 1e6 / last.1.duration_since(first_at).as_secs_f64();
+    assert!((7.0..=9.0).contains(&ratio), "8x ran at {ratio:.1}x");
+    // Back to live: the camera's H.264 again, from a keyframe with its configuration.
+    viewer.send(&ClientMessage::Live).await;
+    let (mode, _, _) = next_playback(&mut viewer).await;
+    assert_eq!(mode, PlaybackMode::Live);
+    let (h, _) = within(5, "a live frame", async {
+        loop {
+            let (h, data) = viewer.next_frame(5).await;
+            viewer.ack(h.seq).await;
+            if !h.recorded {
+                return (h, data);
+            }
+        }
+    })
+    .await;
+    assert_eq!(h.codec.as_deref(), Some("h264"), "live is H.264 again");
+    assert!(h.key && h.config.is_some(), "live starts at a keyframe with its configuration");
+    drop(viewer);
+
+    // Export 8 s as MP4 and as Matroska: H.264 as recorded, from the keyframe at or before
+    // `from` (at most a second earlier).
+    let (from, to) = (unix_micros_now() - 20_000_000, unix_micros_now() - 12_000_000);
+    for (format, mime) in [("mp4", "video/mp4"), ("mkv", "video/x-matroska")] {
+        let (status, headers, body) =
+            http_get_body(&server, &format!("/export?from={from}&to={to}&format={format}")).await;
+        assert_eq!(status, 200, "{format}: {}", String::from_utf8_lossy(&body));
+        assert_eq!(header(&headers, "content-type"), Some(mime));
+        assert_eq!(header(&headers, "x-export-ends-at-format-change"), Some("false"));
+        let file = dir.join(format!("export.{format}"));
+        std::fs::write(&file, &body).unwrap();
+        let probe = ffprobe(&file);
+        assert_eq!((probe.codec.as_str(), probe.width, probe.height), ("h264", 640, 360), "{format}");
+        assert!((8.0..=9.2).contains(&probe.duration), "{format}: duration {}", probe.duration);
+        assert!((235..=280).contains(&probe.frames), "{format}: {} frames", probe.frames);
+        assert!(body.len() < 8 * 2_000_000, "{format}: {} bytes for 8 s", body.len());
+    }
+
+    // kill -9: what was flushed still decodes after the restart.
+    let killed_us = unix_micros_now();
+    server.kill();
+    drop(server);
+    let server = recording_server(&dir, &["--codec", "h264"]);
+    let before = spans(&server, &format!("?to={killed_us}")).await;
+    let end = before.last().expect("the recording survives").end_us;
+    assert!(killed_us - end <= (FLUSH.as_millis() as u64 + 700) * 1000, "lost more than a flush interval");
+    let (status, _, body) = http_get_body(&server, &format!("/snapshot.jpg?at={end}")).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(framecast::media::jpeg::dimensions(&body), Ok((640, 360)));
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -251,7 +381,8 @@ fn ffprobe(file: &Path) -> Probe {
         width: get("width").parse().unwrap(),
         height: get("height").parse().unwrap(),
         frames: get("nb_read_frames").parse().unwrap(),
-        duration: get("duration").parse().unwrap(),
+        // A raw .h264 stream has no duration (N/A).
+        duration: get("duration").parse().unwrap_or(f64::NAN),
     }
 }
 

@@ -1,22 +1,25 @@
-//! `GET /export`: a recorded stretch as a Matroska file (`V_MJPEG`), streamed straight from
-//! the segment files with the frames' real capture times.
+//! Matroska: one video track, `V_MJPEG` or `V_MPEG4/ISO/AVC` (with the `avcC` as its
+//! CodecPrivate), with the frames' real capture times.
 //!
 //! Written here rather than with a crate: `webm` wraps libwebm (C++, WebM codecs only, no
 //! MJPEG), and the pure-Rust Matroska crates (`mkv`, `oxideav-mkv`) are 0.0.x releases that
-//! build elements in memory. Muxing this one shape needs little: our index knows every
-//! frame's size before a byte is sent, so each cluster's size is computed up front, the
-//! Segment uses the "unknown size" Matroska allows for live streams, and the duration goes in
-//! the Info element. ffmpeg, ffprobe and VLC then report the right duration and frame count,
-//! and memory stays at one segment's index whatever the length of the export.
+//! build elements in memory. Muxing this one shape needs little: a cluster is written once
+//! its frames are read (at most [`CLUSTER_MS`] and [`CLUSTER_BYTES`]), so its size is known
+//! up front, the Segment uses the "unknown size" Matroska allows for live streams, and the
+//! duration goes in the Info element. ffmpeg, ffprobe and VLC then report the right duration
+//! and frame count, and memory stays at one cluster whatever the length of the export.
 //!
 //! Element ids and layout: Matroska specification (RFC 9559), with TimestampScale 1 ms.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::record::frame_index::FrameEntry;
+use super::Sample;
 
 /// Longest stretch one cluster covers: block timestamps are i16 milliseconds from it.
-const CLUSTER_MS: u64 = 30_000;
+pub const CLUSTER_MS: u64 = 30_000;
+
+/// Most bytes of frames one cluster holds (it is read whole before it is sent).
+pub const CLUSTER_BYTES: u64 = 8 << 20;
 
 /// Microseconds from the Unix epoch to Matroska's epoch, 2001-01-01T00:00:00 UTC.
 const MATROSKA_EPOCH_US: u64 = 978_307_200_000_000;
@@ -45,6 +48,7 @@ mod id {
     pub const TRACK_TYPE: u32 = 0x83;
     pub const FLAG_LACING: u32 = 0x9C;
     pub const CODEC_ID: u32 = 0x86;
+    pub const CODEC_PRIVATE: u32 = 0x63A2;
     pub const DEFAULT_DURATION: u32 = 0x23_E383;
     pub const VIDEO: u32 = 0xE0;
     pub const PIXEL_WIDTH: u32 = 0xB0;
@@ -57,6 +61,10 @@ mod id {
 /// What the file's header says.
 #[derive(Debug, Clone)]
 pub struct Header<'a> {
+    /// `V_MJPEG` or `V_MPEG4/ISO/AVC`.
+    pub codec_id: &'static str,
+    /// H.264: the `avcC` record.
+    pub codec_private: Option<&'a [u8]>,
     /// Title (camera and time).
     pub title: &'a str,
     /// Picture size of the first frame.
@@ -82,14 +90,6 @@ fn put_size(out: &mut BytesMut, size: u64) {
     let len = (1..=8).find(|&n| size < (1u64 << (7 * n)) - 1).unwrap_or(8);
     let marked = size | (1u64 << (7 * len));
     out.put_slice(&marked.to_be_bytes()[8 - len..]);
-}
-
-fn size_len(size: u64) -> u64 {
-    (1..=8).find(|&n| size < (1u64 << (7 * n)) - 1).unwrap_or(8) as u64
-}
-
-fn id_len(id: u32) -> u64 {
-    4 - (id.leading_zeros() / 8) as u64
 }
 
 fn put_element(out: &mut BytesMut, id: u32, body: &[u8]) {
@@ -145,7 +145,10 @@ pub fn file_header(h: &Header<'_>) -> Bytes {
             put_uint(t, id::TRACK_UID, 1);
             put_uint(t, id::TRACK_TYPE, 1);
             put_uint(t, id::FLAG_LACING, 0);
-            put_str(t, id::CODEC_ID, "V_MJPEG");
+            put_str(t, id::CODEC_ID, h.codec_id);
+            if let Some(private) = h.codec_private {
+                put_element(t, id::CODEC_PRIVATE, private);
+            }
             put_uint(t, id::DEFAULT_DURATION, h.frame_interval_us * 1000);
             t.put_slice(&master(id::VIDEO, |v| {
                 put_uint(v, id::PIXEL_WIDTH, h.width as u64);
@@ -156,21 +159,10 @@ pub fn file_header(h: &Header<'_>) -> Bytes {
     out.freeze()
 }
 
-/// Splits frames (in time order) into clusters: index ranges, each within [`CLUSTER_MS`] of
-/// its first frame.
-pub fn clusters(frames: &[FrameEntry]) -> Vec<std::ops::Range<usize>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for (i, f) in frames.iter().enumerate() {
-        if f.captured_us.saturating_sub(frames[start].captured_us) / 1000 >= CLUSTER_MS {
-            out.push(start..i);
-            start = i;
-        }
-    }
-    if start < frames.len() {
-        out.push(start..frames.len());
-    }
-    out
+/// Whether a cluster that starts at `first_us` and holds `bytes` of frames ends before a
+/// frame captured at `next_us` of `next_bytes`.
+pub fn cluster_full(first_us: u64, bytes: u64, next_us: u64, next_bytes: u64) -> bool {
+    next_us.saturating_sub(first_us) / 1000 >= CLUSTER_MS || (bytes > 0 && bytes + next_bytes > CLUSTER_BYTES)
 }
 
 /// Milliseconds of `captured_us` from the file's start.
@@ -178,37 +170,39 @@ fn ms_from(start_us: u64, captured_us: u64) -> u64 {
     captured_us.saturating_sub(start_us) / 1000
 }
 
-/// The Cluster's own header (id, size, timestamp) for `frames`; each frame then follows as
-/// [`block_header`] plus its JPEG.
-pub fn cluster_header(file_start_us: u64, frames: &[FrameEntry]) -> Bytes {
-    let cluster_ms = ms_from(file_start_us, frames[0].captured_us);
+/// One cluster of `samples` (in time order, at least one), as the pieces to send: the
+/// Cluster's header (id, size, timestamp), then per frame a SimpleBlock header and the
+/// frame's bytes.
+pub fn cluster(file_start_us: u64, samples: &[Sample]) -> Vec<Bytes> {
+    let first_us = samples[0].captured_us;
     let mut timestamp = BytesMut::new();
-    put_uint(&mut timestamp, id::TIMESTAMP, cluster_ms);
-    let blocks: u64 = frames
-        .iter()
-        .map(|f| {
-            let payload = 4 + f.size as u64;
-            id_len(id::SIMPLE_BLOCK) + size_len(payload) + payload
-        })
-        .sum();
-    let mut out = BytesMut::new();
-    put_id(&mut out, id::CLUSTER);
-    put_size(&mut out, timestamp.len() as u64 + blocks);
-    out.put_slice(&timestamp);
-    out.freeze()
+    put_uint(&mut timestamp, id::TIMESTAMP, ms_from(file_start_us, first_us));
+    let blocks: Vec<Bytes> = samples.iter().map(|s| block_header(file_start_us, first_us, s)).collect();
+    let body: u64 = blocks.iter().zip(samples).map(|(h, s)| h.len() as u64 + s.data.len() as u64).sum();
+    let mut header = BytesMut::new();
+    put_id(&mut header, id::CLUSTER);
+    put_size(&mut header, timestamp.len() as u64 + body);
+    header.put_slice(&timestamp);
+    let mut out = Vec::with_capacity(1 + 2 * samples.len());
+    out.push(header.freeze());
+    for (block, sample) in blocks.into_iter().zip(samples) {
+        out.push(block);
+        out.push(sample.data.clone());
+    }
+    out
 }
 
 /// A SimpleBlock's header for one frame of the cluster starting at `cluster_first_us`: id,
-/// size, track 1, the time from the cluster's start, keyframe flag. The JPEG follows.
-pub fn block_header(file_start_us: u64, cluster_first_us: u64, frame: &FrameEntry) -> Bytes {
-    let relative = ms_from(file_start_us, frame.captured_us) - ms_from(file_start_us, cluster_first_us);
+/// size, track 1, the time from the cluster's start, keyframe flag. The frame follows.
+fn block_header(file_start_us: u64, cluster_first_us: u64, sample: &Sample) -> Bytes {
+    let relative = ms_from(file_start_us, sample.captured_us) - ms_from(file_start_us, cluster_first_us);
     let relative = i16::try_from(relative).unwrap_or(i16::MAX);
     let mut out = BytesMut::with_capacity(16);
     put_id(&mut out, id::SIMPLE_BLOCK);
-    put_size(&mut out, 4 + frame.size as u64);
+    put_size(&mut out, 4 + sample.data.len() as u64);
     out.put_u8(0x81); // track number 1 as a vint
     out.put_i16(relative);
-    out.put_u8(0x80); // keyframe: every JPEG stands alone
+    out.put_u8(if sample.key { 0x80 } else { 0 });
     out.freeze()
 }
 
@@ -228,36 +222,39 @@ mod tests {
         // 127 in one byte would be the reserved all-ones pattern.
         assert_eq!(enc(127), [0x40, 0x7F]);
         assert_eq!(enc(100_000), [0x21, 0x86, 0xA0]);
-        for v in [0, 126, 127, 16_382, 16_383, 100_000, 1 << 40] {
-            assert_eq!(enc(v).len() as u64, size_len(v), "{v}");
-        }
+        assert_eq!(enc(16_382).len(), 2);
+        assert_eq!(enc(16_383).len(), 3);
         let mut b = BytesMut::new();
         put_id(&mut b, id::CLUSTER);
         put_id(&mut b, id::SIMPLE_BLOCK);
         assert_eq!(b.to_vec(), [0x1F, 0x43, 0xB6, 0x75, 0xA3]);
     }
 
-    fn frames(n: u64, interval_us: u64) -> Vec<FrameEntry> {
+    fn samples(n: u64, interval_us: u64) -> Vec<Sample> {
         (0..n)
-            .map(|i| FrameEntry { captured_us: 5_000_000 + i * interval_us, offset: i * 10, size: 10 })
+            .map(|i| Sample {
+                captured_us: 5_000_000 + i * interval_us,
+                key: i == 0,
+                data: Bytes::from(vec![i as u8; 10]),
+            })
             .collect()
     }
 
     #[test]
-    fn clusters_stay_within_the_i16_range() {
-        let f = frames(2000, 33_333);
-        let cl = clusters(&f);
-        assert_eq!(cl.len(), 3);
-        assert_eq!(cl[0], 0..901);
-        assert!(cl.iter().all(|r| f[r.end - 1].captured_us - f[r.start].captured_us < 30_000_000));
-        assert_eq!(cl.iter().map(|r| r.len()).sum::<usize>(), 2000);
-        assert!(clusters(&[]).is_empty());
+    fn clusters_end_within_the_i16_range_and_the_byte_budget() {
+        assert!(!cluster_full(0, 100, 29_999_999, 100));
+        assert!(cluster_full(0, 100, 30_000_000, 100));
+        assert!(cluster_full(0, CLUSTER_BYTES - 10, 1, 11));
+        // A first frame larger than the budget still gets its cluster.
+        assert!(!cluster_full(0, 0, 1, CLUSTER_BYTES * 2));
     }
 
     #[test]
-    fn a_cluster_s_size_covers_exactly_its_blocks() {
-        let f = frames(3, 40_000);
-        let header = cluster_header(5_000_000, &f);
+    fn a_cluster_s_size_covers_exactly_its_blocks_and_marks_keyframes() {
+        let s = samples(3, 40_000);
+        let pieces = cluster(5_000_000, &s);
+        assert_eq!(pieces.len(), 7);
+        let header = &pieces[0];
         let mut body = header[4..].to_vec();
         // Decode the cluster size vint.
         let len = body[0].leading_zeros() as usize + 1;
@@ -266,13 +263,11 @@ mod tests {
             size = size << 8 | *b as u64;
         }
         body.drain(..len);
-        let mut rest = body.len() as u64; // the Timestamp element
-        for frame in &f {
-            let block = block_header(5_000_000, f[0].captured_us, frame);
-            rest += block.len() as u64 + frame.size as u64;
-        }
+        let rest = body.len() as u64 + pieces[1..].iter().map(|p| p.len() as u64).sum::<u64>();
         assert_eq!(size, rest);
-        let second = block_header(5_000_000, f[0].captured_us, &f[1]);
-        assert_eq!(&second[second.len() - 3..], &[0x00, 40, 0x80]);
+        let (first, second) = (&pieces[1], &pieces[3]);
+        assert_eq!(&first[first.len() - 3..], &[0x00, 0, 0x80]);
+        assert_eq!(&second[second.len() - 3..], &[0x00, 40, 0x00]);
+        assert_eq!(&pieces[4][..], &[1u8; 10]);
     }
 }
