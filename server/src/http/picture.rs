@@ -2,6 +2,15 @@
 //! size it chose (`?size=` on the URL, `size` in `hello`) or chosen for it (`"auto"`, see
 //! [`crate::adapt`]). What the viewer is told about the camera (status, settings) stays the
 //! camera's whatever size it is shown; a `picture` message says the size and why.
+//!
+//! Codecs: a viewer that decodes H.264 gets an H.264 camera as it is, at any size (its
+//! pictures cost little, and the browser scales them). An `auto` viewer that decodes H.264
+//! and watches a JPEG camera starts on the JPEGs; the first time its link proves too weak for
+//! them (the size controller steps down for the link), it moves to the camera's H.264
+//! rendition at the largest size its canvas takes, a tenth of the bytes, and the controller
+//! starts again from there (stepping down H.264 sizes if even that is too much). It stays on
+//! H.264 for the rest of the session: a link that failed once is not trusted with JPEGs
+//! again.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,7 +18,7 @@ use std::sync::Arc;
 use framecast_shared::{PictureMode, ServerMessage};
 use tokio::time::Instant;
 
-use crate::adapt::{AutoSize, Step};
+use crate::adapt::{AutoSize, Reason, Step};
 use crate::hub::{Hub, Observer, Viewer};
 use crate::media::Codec;
 use crate::rendition::{RenditionError, RenditionRequest, Renditions, SizeRequest, eighths_for};
@@ -48,6 +57,8 @@ pub struct Picture {
     /// `auto`: the size controller, and frame counts of the picture shown (to know what it
     /// offered).
     auto: Option<AutoSize>,
+    /// `auto` on a weak link: a JPEG camera is shown through its H.264 rendition.
+    weak_link_h264: bool,
     offered: VecDeque<(Instant, u64)>,
     /// When the last `picture` message went out.
     last_report: Option<Instant>,
@@ -80,6 +91,7 @@ impl Picture {
             mode,
             canvas: None,
             auto: None,
+            weak_link_h264: false,
             offered: VecDeque::new(),
             last_report: None,
         })
@@ -105,6 +117,9 @@ impl Picture {
         let codecs_changed = h264.is_some_and(|h| h != self.h264);
         if let Some(h264) = h264 {
             self.h264 = h264;
+        }
+        if !self.h264 || size.is_some_and(|s| s != SizeChoice::Auto) {
+            self.weak_link_h264 = false;
         }
         let size = match size {
             None if codecs_changed => Some(match (&self.auto, self.fixed) {
@@ -151,8 +166,23 @@ impl Picture {
     }
 
     fn show_eighths(&mut self, eighths: u8) -> Result<bool, RenditionError> {
-        let hub = self.renditions.at(&self.camera, eighths, self.quality, self.h264)?;
+        let hub = if self.weak_link_h264 {
+            self.renditions.h264_at(&self.camera, eighths)?
+        } else {
+            self.renditions.at(&self.camera, eighths, self.quality, self.h264)?
+        };
         self.show_hub(hub)
+    }
+
+    /// Whether a step the controller just took should instead move this viewer to H.264 (see
+    /// the module doc): it steps down for the link, the viewer decodes H.264, the camera is
+    /// JPEG, and it is not on H.264 already.
+    fn h264_would_help(&self, before: u8, step: &Step) -> bool {
+        step.reason == Reason::Link
+            && step.eighths < before
+            && self.h264
+            && !self.weak_link_h264
+            && self.camera.codec() != Some(Codec::H264)
     }
 
     fn show_hub(&mut self, hub: Hub) -> Result<bool, RenditionError> {
@@ -197,9 +227,17 @@ impl Picture {
             _ => 0.0,
         };
         let offered_fps = max_fps.map_or(offered_fps, |cap| offered_fps.min(cap));
+        let before = auto.current();
         let step: Option<Step> =
             if self.offered.len() >= 4 { auto.decide(now.into_std(), offered_fps) } else { None };
         let changed = match step {
+            Some(step) if self.h264_would_help(before, &step) => {
+                self.weak_link_h264 = true;
+                let ceiling = self.ceiling();
+                self.auto = Some(AutoSize::new(ceiling, now.into_std()));
+                tracing::debug!(camera = %self.camera.id(), "weak link: H.264 at {ceiling}/8 instead of JPEG");
+                self.show_eighths(ceiling)?
+            }
             Some(step) => self.show_eighths(step.eighths)?,
             None => false,
         };

@@ -192,9 +192,11 @@ async fn drawn_per_second(browser: &Browser, span: Duration) -> f64 {
 
 every_engine!(a_phone_on_a_2_mbit_link_sees_a_720p_camera_smoothly);
 async fn a_phone_on_a_2_mbit_link_sees_a_720p_camera_smoothly(engine: Engine) {
-    // A 720p30 camera of camera-sized frames (~95 KB: 23 Mbit/s) and a phone whose page,
-    // WebAssembly and WebSocket all come through one 2 Mbit/s link. Auto (the default) sizes
-    // the picture to what the link carries; the full picture, on the same link, crawls.
+    // A 720p30 JPEG camera of camera-sized frames (~95 KB: 23 Mbit/s) and a phone whose page,
+    // WebAssembly and WebSocket all come through one 2 Mbit/s link. Auto (the default) finds
+    // the link too weak for the JPEGs and moves to the camera's H.264 rendition at the size of
+    // the phone's screen; a browser held to JPEG gets a smaller picture sized to the link; the
+    // full JPEG picture, on the same link, crawls.
     let frames = temp_dir("slow-link-frames");
     let bytes = framecast_tests::codecbench::write_camera_like_frames(&frames, 12, 1280, 720, 82).unwrap();
     assert!(bytes > 60_000, "camera-like frames are {bytes} bytes");
@@ -202,8 +204,35 @@ async fn a_phone_on_a_2_mbit_link_sees_a_720p_camera_smoothly(engine: Engine) {
     let server = Server::start(&["--camera", &camera, "--fps", "30"]);
     let link = framecast_tests::throttle::SlowLink::start(server.addr, 250_000).await.unwrap();
     let browser = Box::pin(Browser::start(engine, "slow-link-phone", 390, 844, true)).await;
-
     browser.open(&link.url("/")).await;
+    browser
+        .wait_until(
+            "auto moving to H.264",
+            "const d = document.querySelector('[data-testid=decoder]'); const c = document.querySelector('canvas');
+             return !!d && d.textContent.startsWith('H.264') && !!c && c.width > 0",
+            Duration::from_secs(40),
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The picture's area in device pixels (as the client measures it), and the largest n/8
+    // of 1280x720 that fits in it.
+    let area = browser
+        .eval("const a = document.querySelector('canvas').parentElement; return [Math.round(a.clientWidth * devicePixelRatio), Math.round(a.clientHeight * devicePixelRatio)]")
+        .await;
+    let area = framecast::rendition::SizeRequest {
+        max_width: area[0].as_u64().unwrap() as u32,
+        max_height: Some(area[1].as_u64().unwrap() as u32),
+    };
+    let eighths = framecast::rendition::eighths_for(1280, 720, area);
+    let h264_fps = drawn_per_second(&browser, Duration::from_secs(6)).await;
+    let h264_size =
+        browser.eval("const c = document.querySelector('canvas'); return [c.width, c.height]").await;
+    let h264_picture = browser.eval(&text_of("picture")).await;
+    let sample = browser.eval(SAMPLE_CANVAS).await;
+    assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
+    browser.screenshot("slow-link-phone-h264").await;
+
+    browser.open(&link.url("/?decoder=jpeg")).await;
     browser
         .wait_until(
             "auto choosing a smaller picture",
@@ -223,7 +252,7 @@ async fn a_phone_on_a_2_mbit_link_sees_a_720p_camera_smoothly(engine: Engine) {
     assert!(sample[1].as_u64().unwrap() > 5, "the canvas looks blank: {sample}");
     browser.screenshot("slow-link-phone").await;
 
-    browser.open(&link.url("/?size=full")).await;
+    browser.open(&link.url("/?size=full&decoder=jpeg")).await;
     browser
         .wait_until(
             "the full picture",
@@ -233,14 +262,22 @@ async fn a_phone_on_a_2_mbit_link_sees_a_720p_camera_smoothly(engine: Engine) {
         .await;
     let full_fps = drawn_per_second(&browser, Duration::from_secs(6)).await;
     println!(
-        "{}: 720p30 camera-like ({} KB frames) on 2 Mbit/s: auto {auto_size} at {auto_fps:.1} fps ({picture}), \
-         full size {full_fps:.1} fps",
+        "{}: 720p30 camera-like ({} KB frames) on 2 Mbit/s: H.264 auto {h264_size} at {h264_fps:.1} fps ({h264_picture}); \
+         JPEG auto {auto_size} at {auto_fps:.1} fps ({picture}); full-size JPEG {full_fps:.1} fps",
         engine.name(),
         bytes / 1000
     );
+    let (w, _) = scaled(1280, 720, eighths);
+    assert_eq!(h264_size[0].as_u64(), Some(w as u64), "H.264 at the screen's size ({eighths}/8)");
+    assert!(h264_fps >= 20.0, "H.264 draws {h264_fps:.1} fps on 2 Mbit/s ({h264_size}, {h264_picture})");
     assert!(auto_fps >= 15.0, "auto draws {auto_fps:.1} fps on 2 Mbit/s ({auto_size}, {picture})");
     assert!(auto_fps >= 3.0 * full_fps, "auto {auto_fps:.1} fps against full size {full_fps:.1} fps");
     browser.close().await;
+}
+
+/// `width` x `height` at `eighths`/8, as renditions make it (even sides).
+fn scaled(width: u32, height: u32, eighths: u8) -> (u32, u32) {
+    framecast::media::jpeg::turbo::scaled_size(width, height, eighths)
 }
 
 /// Every tile of the grid has drawn frames and its canvas is not blank; the tiles' canvas
