@@ -193,6 +193,16 @@ impl BodyReader {
         }
     }
 
+    /// Reads what comes next and discards it: how many body bytes; 0 at the end of the body.
+    pub async fn read_some(&mut self) -> io::Result<usize> {
+        if self.buf.is_empty() && !self.fill().await? {
+            return Ok(0);
+        }
+        let n = self.buf.len();
+        self.buf.clear();
+        Ok(n)
+    }
+
     /// Reads until the body ends; returns what came.
     pub async fn read_to_end(&mut self) -> io::Result<Vec<u8>> {
         while self.fill().await? {}

@@ -223,12 +223,32 @@ fn bench(root: &Path, args: &[String]) -> Result<()> {
         ]))
     })?;
     let args = args.strip_prefix(&["--".to_string()]).unwrap_or(args);
+    // The H.264 part needs ffmpeg, the latency part the test browsers.
+    let tools = Tools::install(root, Want::Test)?;
     run_cmd(
-        Command::new(root.join("target/release/loadgen"))
+        tools
+            .command(root.join("target/release/loadgen").to_str().unwrap_or("loadgen"))
             .current_dir(root)
             .args(["bench", "--server", "target/release/framecast", "--out", "target/bench"])
             .args(args),
-    )
+    )?;
+    step("capture-to-draw latency per decoder in the three browser engines", || {
+        run_cmd(tools.command("cargo").current_dir(root).args([
+            "test",
+            "--release",
+            "--locked",
+            "-p",
+            "framecast-tests",
+            "--test",
+            "e2e",
+            "bench_capture_to_draw_latency_per_decoder",
+            "--",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ]))
+    })
 }
 
 /// Runs `f` between a heading and its duration.

@@ -146,10 +146,14 @@ impl Tools {
             tools.version_of("trunk").is_some_and(|v| v.contains(&format!("trunk {TRUNK_VERSION}")));
         if !trunk_ok {
             step(&format!("installing Trunk {TRUNK_VERSION} (once per machine, a few minutes)"), || {
+                // Without its default features (the update check and TLS, 16 crates: rustls,
+                // webpki, the crates.io client): framecast's Trunk runs offline with pinned
+                // tools and never uses them.
                 run_cmd(quick_release(&mut Command::new("cargo")).args([
                     "install",
                     "trunk",
                     "--locked",
+                    "--no-default-features",
                     "--version",
                     TRUNK_VERSION,
                 ]))

@@ -1023,6 +1023,71 @@ async fn h264_on_a_plain_http_lan_address_is_played_through_media_source(engine:
     browser.close().await;
 }
 
+every_engine!(
+    bench_capture_to_draw_latency_per_decoder,
+    chromium = "a benchmark: `cargo xtask bench` runs it",
+    firefox = "a benchmark: `cargo xtask bench` runs it",
+    webkit = "a benchmark: `cargo xtask bench` runs it"
+);
+/// Capture-to-draw latency in this engine: a 1280x720 30 fps JPEG camera drawn as JPEG (the
+/// path before H.264), and an H.264 camera of the same size and rate drawn through WebCodecs
+/// and through Media Source (on the LAN-like address where the engine can open one, else
+/// forced). Prints the median and 90th percentile of the overlay's per-second medians over
+/// 8 s, and the frame rate drawn.
+async fn bench_capture_to_draw_latency_per_decoder(engine: Engine) {
+    let jpeg = Server::start(&["--size", "1280x720", "--fps", "30"]);
+    let h264 = Server::start(&["--codec", "h264", "--size", "1280x720", "--fps", "30"]);
+    let browser = Browser::start(engine, "latency-bench", 1600, 1000, false).await;
+    latency_of(&browser, &jpeg.url("/?size=full&decoder=jpeg"), "JPEG").await;
+    latency_of(&browser, &h264.url("/?size=full"), "H.264 · WebCodecs").await;
+    browser.close().await;
+    let port = h264.addr.port();
+    let (browser, url) = match Browser::start_on_lan(engine, "latency-bench-mse", 1600, 1000).await {
+        Some(browser) => (browser, format!("http://{}:{port}/?size=full", session::LAN_HOST)),
+        None => {
+            let browser = Browser::start(engine, "latency-bench-mse", 1600, 1000, false).await;
+            (browser, h264.url("/?size=full&decoder=mse"))
+        }
+    };
+    latency_of(&browser, &url, "H.264 · MSE").await;
+    browser.close().await;
+}
+
+/// Opens `url`, waits until `decoder` draws, samples the overlay's latency (the median of the
+/// last second) every 250 ms for 8 s, and prints its median and 90th percentile and the frames
+/// drawn per second (or that nothing was drawn).
+async fn latency_of(browser: &Browser, url: &str, decoder: &str) {
+    let name = browser.engine.name();
+    browser.open(url).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.eval(&format!("{FRAMES_DRAWN} >= 30")).await != Value::Bool(true) {
+        if Instant::now() > deadline {
+            let state = browser.eval(MSE_STATE).await;
+            println!("latency {name:<8} {decoder:<18} fewer than 30 frames drawn in 30 s ({url}): {state}");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(browser.eval(&text_of("decoder")).await, decoder, "{url}");
+    let before = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    let started = Instant::now();
+    let mut samples = Vec::new();
+    while started.elapsed() < Duration::from_secs(8) {
+        samples.push(number_in(&browser.eval(&text_of("latency")).await));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let fps = (browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() - before) as f64
+        / started.elapsed().as_secs_f64();
+    samples.sort_by(f64::total_cmp);
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "latency {name:<8} {decoder:<18} capture to draw p50 {:5.0} ms  p90 {:5.0} ms  drawn {fps:4.1} fps",
+        at(0.5),
+        at(0.9)
+    );
+}
+
 every_engine!(a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera);
 async fn a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera(engine: Engine) {
     let server = h264_server();

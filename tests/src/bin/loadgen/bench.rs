@@ -1,6 +1,6 @@
 //! `loadgen bench`, the whole benchmark (what `cargo xtask bench` runs): the emulated camera's
 //! encode speed, start to first frame, the client scenarios (the copy baseline, WebSocket and
-//! MJPEG at each client count), then the mix, churn, soak, recording and renditions. It writes
+//! MJPEG at each client count), then the mix, churn, soak, recording, renditions and H.264. It writes
 //! everything to `OUT/results.json` and prints the tables the README quotes.
 
 use std::path::Path;
@@ -36,6 +36,7 @@ struct BenchReport {
     soak: framecast_tests::soak::SoakReport,
     recording: framecast_tests::recbench::RecordReport,
     renditions: RenditionBench,
+    h264: crate::h264::H264Bench,
 }
 
 /// `loadgen bench`: every scenario, each client scenario measured for `measure` at each of
@@ -105,6 +106,7 @@ pub async fn command(
     let soak = run_soak(server, 10_000, 16).await?;
     let recording = framecast_tests::recbench::run(server, &frames.camera, out, record_minutes).await?;
     let renditions = run_renditions(server, &frames.camera, &frames.dir).await?;
+    let h264 = crate::h264::run(server, &frames, out).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
@@ -120,6 +122,7 @@ pub async fn command(
         soak,
         recording,
         renditions,
+        h264,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
@@ -130,6 +133,7 @@ pub async fn command(
     print_soak(&report.soak);
     print_renditions(&report.renditions);
     framecast_tests::recbench::print(&report.recording);
+    crate::h264::print(&report.h264);
     println!("\nJSON: {}", json_path.display());
     Ok(())
 }

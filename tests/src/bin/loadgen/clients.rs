@@ -43,6 +43,8 @@ pub struct ClientLog {
     pub longest_gap: Duration,
     /// Why the client stopped early, if it did.
     pub error: Option<String>,
+    /// The size of the last frame received (WebSocket).
+    pub picture: Option<[u32; 2]>,
 }
 
 /// Summary of one scenario.
@@ -84,6 +86,8 @@ pub struct ScenarioResult {
     pub server_rss_kb_per_client: Option<f64>,
     /// loadgen's own CPU over the window, % of one core.
     pub loadgen_cpu_percent: f64,
+    /// The picture size the first client was shown last (WebSocket).
+    pub picture: Option<[u32; 2]>,
 }
 
 /// How every client of a scenario reads.
@@ -99,12 +103,23 @@ pub struct Reading {
     pub auto: Option<[u32; 2]>,
     /// The camera a WebSocket client watches (`?camera=`; the first when absent).
     pub camera: Option<&'static str>,
+    /// A WebSocket client says it decodes H.264 (`?accept=h264,jpeg`).
+    pub accept_h264: bool,
+    /// How long the clients run before the measured window.
+    pub warmup: Duration,
 }
 
 impl Reading {
     /// As fast as it comes, the camera's own picture.
-    pub const FULL: Reading =
-        Reading { pace: None, rate: None, path: "/stream.mjpg", auto: None, camera: None };
+    pub const FULL: Reading = Reading {
+        pace: None,
+        rate: None,
+        path: "/stream.mjpg",
+        auto: None,
+        camera: None,
+        accept_h264: false,
+        warmup: Duration::from_secs(1),
+    };
 }
 
 /// `loadgen clients`: `n` clients of `protocol` against the server at `addr`, measured for
@@ -134,11 +149,11 @@ pub async fn run_clients(
     reading: Reading,
     server_pid: Option<u32>,
 ) -> ScenarioResult {
-    let warmup = Duration::from_secs(1);
-    let window_start = Instant::now() + warmup;
+    let window_start = Instant::now() + reading.warmup;
     let window_end = window_start + measure;
-    let Reading { pace, rate, path, auto, camera } = reading;
-    let plan = ClientPlan { addr, window: (window_start, window_end), pace, rate, path, auto, camera };
+    let Reading { pace, rate, path, auto, camera, accept_h264, .. } = reading;
+    let plan =
+        ClientPlan { addr, window: (window_start, window_end), pace, rate, path, auto, camera, accept_h264 };
     let stop = Arc::new(AtomicBool::new(false));
     let baseline_rss = server_pid.and_then(|pid| Usage::of(pid).ok()).map(|u| u.rss);
     let mut tasks = Vec::with_capacity(n);
@@ -223,6 +238,7 @@ pub fn summarize(
             .zip(baseline_rss)
             .map(|((_, b), base)| (b.rss as f64 - base as f64) / 1024.0 / n.max(1) as f64),
         loadgen_cpu_percent: own.map(cpu_percent).unwrap_or(f64::NAN),
+        picture: logs.first().and_then(|l| l.picture),
     }
 }
 
@@ -244,6 +260,8 @@ pub struct ClientPlan {
     pub auto: Option<[u32; 2]>,
     /// The camera a WebSocket client watches.
     pub camera: Option<&'static str>,
+    /// A WebSocket client says it decodes H.264.
+    pub accept_h264: bool,
 }
 
 /// Records one received frame if it falls in the measured window.
@@ -277,10 +295,13 @@ pub async fn run_client(
 ) -> Result<(), String> {
     match protocol {
         Protocol::Ws => {
-            let url = match plan.camera {
+            let mut url = match plan.camera {
                 Some(id) => format!("ws://{}/ws?camera={id}", plan.addr),
-                None => format!("ws://{}/ws", plan.addr),
+                None => format!("ws://{}/ws?", plan.addr),
             };
+            if plan.accept_h264 {
+                url.push_str("&accept=h264,jpeg");
+            }
             let tcp = tokio::net::TcpStream::connect(plan.addr).await.map_err(|e| e.to_string())?;
             let _ = tcp.set_nodelay(true);
             match plan.rate {
@@ -334,6 +355,7 @@ where
             let (header, offset): (FrameHeader, usize) =
                 FrameHeader::decode_message(&bytes).map_err(|e| e.to_string())?;
             record(log, window, &mut last, bytes.len() - offset, header.captured_us);
+            log.picture = Some([header.width, header.height]);
             if let Some(pace) = pace {
                 tokio::time::sleep(pace).await;
             }

@@ -20,6 +20,7 @@
 //! - [`grid`]: `loadgen grid`, four cameras on a phone's grid (also part of `renditions`).
 //! - [`soak`]: `loadgen soak`, [`framecast_tests::soak`] against a server with a token.
 //! - [`record`]: `loadgen record`, [`framecast_tests::recbench`] on the benchmark's camera.
+//! - [`h264`]: `loadgen h264`, what H.264 saves and costs against JPEG.
 //!
 //! These modules stay in the binary rather than in the `framecast_tests` library next to
 //! `soak`, `recbench` and `codecbench`: those stand alone (each has its own clients, and the
@@ -33,6 +34,7 @@ mod clients;
 mod copy_server;
 mod encode;
 mod grid;
+mod h264;
 mod mix;
 mod record;
 mod renditions;
@@ -106,6 +108,16 @@ enum Command {
         /// Minutes to watch memory while recording.
         #[arg(long, default_value_t = 10.0)]
         minutes: f64,
+    },
+    /// Only the H.264 benchmark: OpenH264's speed, bytes per viewer and per recorded hour,
+    /// a 2 Mbit/s link, a reader of one frame a second, 500 viewers; each against JPEG.
+    H264 {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames, the x264 stream and recordings.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
     },
     /// Measure emulated-camera frames per second on one core (render + JPEG encode).
     Encode {
@@ -203,6 +215,12 @@ fn main() {
         Command::Renditions { server, out } => runtime.block_on(renditions::command(&server, &out)),
         Command::Grid { server, out } => runtime.block_on(grid::command(&server, &out)),
         Command::Record { server, out, minutes } => runtime.block_on(record::command(&server, &out, minutes)),
+        Command::H264 { server, out } => runtime.block_on(async {
+            let frames = setup::bench_frames(&out)?;
+            let r = h264::run(&server, &frames, &out).await?;
+            h264::print(&r);
+            Ok(())
+        }),
     };
     if let Err(e) = result {
         eprintln!("loadgen: {e}");

@@ -83,8 +83,16 @@ pub async fn run_mix(protocol: Protocol, addr: SocketAddr, pid: u32) -> MixResul
             log
         })
     };
-    let base =
-        ClientPlan { addr, window, pace: None, rate: None, path: "/stream.mjpg", auto: None, camera: None };
+    let base = ClientPlan {
+        addr,
+        window,
+        pace: None,
+        rate: None,
+        path: "/stream.mjpg",
+        auto: None,
+        camera: None,
+        accept_h264: false,
+    };
     let normal: Vec<_> = (0..MIX_NORMAL).map(|_| spawn(base)).collect();
     let one_fps: Vec<_> = (0..MIX_SLOW_EACH)
         .map(|_| spawn(ClientPlan { pace: Some(Duration::from_secs(1)), ..base }))
