@@ -94,16 +94,19 @@ where
     loop {
         let wake = session.wait().await;
         let refusal = match session.take(wake).await {
-            Err(Ended) => return,
+            Err(Ended) => break,
             Ok(None) => continue,
             Ok(Some(Message::Binary(frame))) => match source.push_any(frame) {
                 Ok(_) => continue,
                 Err(e) => e.to_string(),
             },
-            Ok(Some(Message::Text(_))) => "send frames as binary JPEG messages".to_string(),
+            Ok(Some(Message::Text(_))) => {
+                "send frames as binary messages (a JPEG, or a frame message)".to_string()
+            }
         };
         if session.refuse(ErrorCode::BadMessage, &refusal).await.is_err() {
-            return;
+            break;
         }
     }
+    session.end().await;
 }

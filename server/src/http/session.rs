@@ -152,6 +152,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
+    /// At the end of a session: when the server is shutting down and the session ended
+    /// another way than through [`Session::take`]'s close (a send cut short by the shutdown,
+    /// or its camera stopping first), the close frame with 1001 goes out now, so every client
+    /// hears why. Nothing when the framing was lost or a close went out already.
+    pub async fn end(&mut self) {
+        if self.shutdown.is_cancelled() && self.conn.can_close() {
+            self.conn.close(close_code::GOING_AWAY, "server shutting down").await;
+        }
+    }
+
     /// Sends a text message: an `error` is counted as a refusal (see [`Session::refuse`]).
     pub async fn send(&mut self, message: &ServerMessage) -> Result<(), Ended> {
         if let ServerMessage::Error { code, message } = message {

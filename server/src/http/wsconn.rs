@@ -272,12 +272,25 @@ pub struct WsConn<S> {
     max_message: usize,
     /// Pings waiting for their pong (answered before the next read).
     pong_due: Option<Vec<u8>>,
+    /// A frame's write began and did not finish (its future was dropped part-way): the
+    /// stream's framing is lost, nothing more may be written.
+    torn: bool,
+    /// A close frame went out: nothing more may be written.
+    close_sent: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     /// Wraps an upgraded connection; client messages over `max_message` bytes end it.
     pub fn new(io: S, max_message: usize) -> WsConn<S> {
-        WsConn { io, read_buf: BytesMut::with_capacity(256), partial: None, max_message, pong_due: None }
+        WsConn {
+            io,
+            read_buf: BytesMut::with_capacity(256),
+            partial: None,
+            max_message,
+            pong_due: None,
+            torn: false,
+            close_sent: false,
+        }
     }
 
     /// The next message. Cancel-safe: bytes read are kept in the connection, so a `select!`
@@ -359,8 +372,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
     /// Sends a close frame with `code` and `reason` (at most 123 bytes of it) and flushes.
     pub async fn send_close(&mut self, code: u16, reason: &str) -> io::Result<()> {
         let reason = &reason.as_bytes()[..reason.floor_char_boundary(123)];
+        self.close_sent = true;
         self.send(CLOSE, &[&code.to_be_bytes(), reason]).await?;
         self.io.flush().await
+    }
+
+    /// Whether a close frame may still be sent: none went out yet, and no frame was cut off
+    /// part-way.
+    pub fn can_close(&self) -> bool {
+        !self.close_sent && !self.torn
     }
 
     /// Closes the connection from this side: a close frame with `code` and `reason`, then
@@ -412,7 +432,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsConn<S> {
         let mut slices: Vec<&[u8]> = Vec::with_capacity(parts.len() + 1);
         slices.push(&head[..head_len]);
         slices.extend(parts.iter().copied().filter(|p| !p.is_empty()));
-        write_all_vectored(&mut self.io, &mut slices).await
+        if self.torn {
+            return Err(io::Error::other("an earlier frame was cut off part-way"));
+        }
+        self.torn = true;
+        write_all_vectored(&mut self.io, &mut slices).await?;
+        self.torn = false;
+        Ok(())
     }
 }
 

@@ -163,7 +163,7 @@ mod tests {
         let encoding = Encoding { codec: Codec::H264, keyframe_interval: std::time::Duration::from_secs(1) };
         assert_eq!(
             PiSource::h264_args(&settings, &encoding, false).join(" "),
-            "--codec h264 --timeout 0 --nopreview --width 1280 --height 720 --framerate 30 --bitrate 1935360 \
+            "--codec h264 --timeout 0 --nopreview --width 1280 --height 720 --framerate 30 --bitrate 1382400 \
              --intra 30 --inline --flush --profile baseline --output -"
         );
         let pi5 = PiSource::h264_args(&settings, &encoding, true).join(" ");

@@ -126,13 +126,13 @@ pub async fn run_session<S>(
         admin: policy.admin,
         recordings,
     };
-    if viewer.start(cameras).await.is_err() {
-        return;
+    if viewer.start(cameras).await.is_ok() {
+        // `auto` measures and decides twice a second.
+        let mut auto_tick = tokio::time::interval(AUTO_TICK);
+        auto_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        while viewer.step(&mut auto_tick).await.is_ok() {}
     }
-    // `auto` measures and decides twice a second.
-    let mut auto_tick = tokio::time::interval(AUTO_TICK);
-    auto_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    while viewer.step(&mut auto_tick).await.is_ok() {}
+    viewer.session.end().await;
 }
 
 /// One viewer's session: its connection, what it is shown, and where its frames come from.
