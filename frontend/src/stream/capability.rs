@@ -10,8 +10,25 @@
 //!
 //! Settings can force one ("Decoder"), remembered on the device; `?decoder=` in the page's
 //! address wins (a link that pins it). A forced decoder this browser lacks falls back to JPEG.
+//! So does Media Source once it has stalled on this page ([`give_up_media_source`]): a video
+//! element that stops showing frames must not leave the viewer on a frozen picture.
 
 use wasm_bindgen::{JsCast, JsValue};
+
+thread_local! {
+    /// Media Source stalled on this page: JPEG until the page is loaded again.
+    static MEDIA_SOURCE_STALLED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Media Source stopped showing frames on this page (see [`super::decode::mse`]): from now
+/// on this page takes JPEG instead (not remembered: the next visit tries again).
+pub fn give_up_media_source() {
+    MEDIA_SOURCE_STALLED.with(|stalled| stalled.set(true));
+}
+
+fn media_source_usable() -> bool {
+    !MEDIA_SOURCE_STALLED.with(|stalled| stalled.get()) && has_media_source()
+}
 
 /// Where this device's choice of decoder is remembered.
 const DECODER_KEY: &str = "framecast.decoder";
@@ -58,9 +75,9 @@ pub fn h264_decoder() -> Option<H264Decoder> {
     match decoder_choice().as_str() {
         "jpeg" => None,
         "webcodecs" => has_webcodecs().then_some(H264Decoder::WebCodecs),
-        "mse" => has_media_source().then_some(H264Decoder::MediaSource),
+        "mse" => media_source_usable().then_some(H264Decoder::MediaSource),
         _ if has_webcodecs() => Some(H264Decoder::WebCodecs),
-        _ if has_media_source() => Some(H264Decoder::MediaSource),
+        _ if media_source_usable() => Some(H264Decoder::MediaSource),
         _ => None,
     }
 }

@@ -242,12 +242,8 @@ fn start(canvas: HtmlCanvasElement, watch: Watch, report: Reporters) -> Option<S
     };
     let pipeline = Rc::new_cyclic(|weak: &Weak<RefCell<Pipeline>>| {
         // Weak: the decoder belongs to the pipeline, so its callback must not keep it alive.
-        let weak = weak.clone();
         let h264 = capability::h264_decoder();
-        let decoder = Decoders::new(h264, move |decoded| match weak.upgrade() {
-            Some(pipeline) => on_decoded(&pipeline, decoded),
-            None => decoded.discard(),
-        });
+        let decoder = new_decoders(weak.clone(), h264);
         RefCell::new(Pipeline {
             watch,
             stopped: false,
@@ -340,6 +336,42 @@ fn on_frame(pipeline: &Shared, generation: u32, header: FrameHeader, payload: &U
     p.figures.set_decoder(label);
 }
 
+/// The pipeline's decoders, whose callbacks hold it weakly (the decoders belong to it).
+fn new_decoders(pipeline: Weak<RefCell<Pipeline>>, h264: Option<capability::H264Decoder>) -> Decoders {
+    let stalled = pipeline.clone();
+    Decoders::new(
+        h264,
+        move |decoded| match pipeline.upgrade() {
+            Some(pipeline) => on_decoded(&pipeline, decoded),
+            None => decoded.discard(),
+        },
+        move || {
+            // Later, from a task of its own: the stalled decoder is still running its callback.
+            let stalled = stalled.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Some(pipeline) = stalled.upgrade() {
+                    capability::give_up_media_source();
+                    change_decoder(&pipeline);
+                }
+            });
+        },
+    )
+}
+
+/// Makes the decoders anew for what [`capability::h264_decoder`] says now, and reconnects so
+/// that the server sends what they take.
+fn change_decoder(pipeline: &Shared) {
+    let h264 = capability::h264_decoder();
+    let decoder = new_decoders(Rc::downgrade(pipeline), h264);
+    let old = {
+        let mut p = pipeline.borrow_mut();
+        p.h264 = h264;
+        std::mem::replace(&mut p.decoder, decoder)
+    };
+    drop(old);
+    socket::reconnect_now(pipeline);
+}
+
 /// The decoder is done with a frame: its picture is drawn (unless paused meanwhile), and the
 /// frame is acknowledged to the connection that sent it, drawn or not, which lets the server
 /// send the next one.
@@ -406,21 +438,7 @@ impl Viewer {
     /// reconnects with it.
     pub fn set_decoder_choice(self, choice: &str) {
         capability::set_decoder_choice(choice);
-        self.with(|pipeline| {
-            let h264 = capability::h264_decoder();
-            let weak = Rc::downgrade(pipeline);
-            let decoder = Decoders::new(h264, move |decoded| match weak.upgrade() {
-                Some(pipeline) => on_decoded(&pipeline, decoded),
-                None => decoded.discard(),
-            });
-            let old = {
-                let mut p = pipeline.borrow_mut();
-                p.h264 = h264;
-                std::mem::replace(&mut p.decoder, decoder)
-            };
-            drop(old);
-            socket::reconnect_now(pipeline);
-        });
+        self.with(change_decoder);
     }
 
     /// Caps the frame rate sent to this viewer only (0: no cap).

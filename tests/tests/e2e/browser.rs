@@ -1088,6 +1088,58 @@ async fn latency_of(browser: &Browser, url: &str, decoder: &str) {
     );
 }
 
+every_engine!(a_media_source_video_that_stops_gives_way_to_jpeg);
+/// The video element Media Source plays into can stop showing frames: WebKitGTK's did at
+/// 1280x720 on this busy machine (its time stood still while frames piled up unbuffered).
+/// Here the test stops it that way; the page notices within seconds and goes on with JPEG
+/// instead of a frozen picture.
+async fn a_media_source_video_that_stops_gives_way_to_jpeg(engine: Engine) {
+    let server = h264_server();
+    let port = server.addr.port();
+    let browser = match Browser::start_on_lan(engine, "mse-stall", 1280, 800).await {
+        Some(browser) => {
+            browser.open(&format!("http://{}:{port}/?size=full", session::LAN_HOST)).await;
+            browser
+        }
+        None => {
+            let browser = Browser::start(engine, "mse-stall", 1280, 800, false).await;
+            browser.open(&server.url("/?size=full&decoder=mse")).await;
+            browser
+        }
+    };
+    expect_h264_drawn(&browser, "mse-before-stall", "H.264 · MSE").await;
+    // Stopped for good: paused, and its time frozen (a seek no longer moves it), as
+    // WebKitGTK's was, showing nothing while its buffer filled.
+    browser
+        .eval(
+            "const v = document.querySelector('[data-testid=mse-video]'); v.pause(); const t = v.currentTime;
+             Object.defineProperty(v, 'currentTime', { get: () => t, set: () => {} }); return true",
+        )
+        .await;
+    browser
+        .wait_until(
+            "JPEG after the video stopped",
+            &format!(
+                "{FRAMES_DRAWN} >= 30 && {} === 'JPEG'",
+                text_of("decoder").trim_start_matches("return ")
+            ),
+            Duration::from_secs(15),
+        )
+        .await;
+    let before = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let drawn = browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() - before;
+    assert!(drawn >= 30, "only {drawn} JPEG frames drawn in 2 s after the video stopped");
+    let first = browser.eval(SAMPLE_CANVAS).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = browser.eval(SAMPLE_CANVAS).await;
+    assert_eq!((first[2].as_u64(), first[3].as_u64()), (Some(640), Some(360)));
+    assert!(first[1].as_u64().unwrap() > 5, "the canvas looks blank: {first}");
+    assert_ne!(first[0], second[0], "the picture is not moving");
+    browser.screenshot("mse-stall").await;
+    browser.close().await;
+}
+
 every_engine!(a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera);
 async fn a_browser_told_to_use_jpeg_gets_jpegs_of_an_h264_camera(engine: Engine) {
     let server = h264_server();

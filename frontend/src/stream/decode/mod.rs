@@ -118,6 +118,10 @@ impl Decoded {
 /// Where a decoder hands what it is done with.
 pub(in crate::stream) type OnDecoded = Rc<dyn Fn(Decoded)>;
 
+/// What a decoder calls (once, from a task of its own) when it has stopped working on this
+/// page and the pipeline should do without it.
+pub(in crate::stream) type OnStalled = Rc<dyn Fn()>;
+
 /// Turns the frames of one pipeline into [`Picture`]s; see the module doc for the contract.
 pub(in crate::stream) trait FrameDecoder {
     /// Takes a frame just received (`payload`: its encoded picture, a view into the
@@ -143,16 +147,19 @@ pub(in crate::stream) struct Decoders {
     /// Which H.264 decoder this browser uses, if any.
     h264_kind: Option<H264Decoder>,
     on_decoded: OnDecoded,
+    on_stalled: OnStalled,
     paused: bool,
     /// The label of the decoder that took the last frame, for the overlay.
     label: &'static str,
 }
 
 impl Decoders {
-    /// Decoders that hand what they are done with to `on_decoded`; H.264 goes to `h264`.
+    /// Decoders that hand what they are done with to `on_decoded`; H.264 goes to `h264`,
+    /// which calls `on_stalled` if it stops working.
     pub(in crate::stream) fn new(
         h264: Option<H264Decoder>,
         on_decoded: impl Fn(Decoded) + 'static,
+        on_stalled: impl Fn() + 'static,
     ) -> Decoders {
         let on_decoded: OnDecoded = Rc::new(on_decoded);
         Decoders {
@@ -163,6 +170,7 @@ impl Decoders {
             h264: None,
             h264_kind: h264,
             on_decoded,
+            on_stalled: Rc::new(on_stalled),
             paused: false,
             label: "JPEG",
         }
@@ -179,7 +187,9 @@ impl Decoders {
             let on_decoded = self.on_decoded.clone();
             let mut decoder: Box<dyn FrameDecoder> = match self.h264_kind? {
                 H264Decoder::WebCodecs => Box::new(webcodecs::WebCodecsDecoder::new(on_decoded)),
-                H264Decoder::MediaSource => Box::new(mse::MseDecoder::new(on_decoded)),
+                H264Decoder::MediaSource => {
+                    Box::new(mse::MseDecoder::new(on_decoded, self.on_stalled.clone()))
+                }
             };
             decoder.set_paused(self.paused);
             self.h264 = Some(decoder);

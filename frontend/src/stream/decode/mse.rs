@@ -12,6 +12,11 @@
 //! appended it jumps to the newest, and what it has played is removed. The server gives
 //! an MSE viewer a larger credit window (it asks for 8 in its `hello`), since the video
 //! element holds a few frames before it shows them.
+//!
+//! A video that shows nothing new for [`STALL_MS`] while frames wait for it (seen in
+//! WebKitGTK at 1280x720; an iPhone that refuses to autoplay would do the same) has stalled:
+//! the waiting frames are handed back unseen and the decoder says so (`on_stalled`), and the
+//! page goes on with JPEG rather than a frozen picture.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -25,7 +30,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::*;
 use web_sys::{HtmlVideoElement, MediaSource, SourceBuffer, SourceBufferAppendMode};
 
-use super::{Decoded, FrameDecoder, FrameInfo, OnDecoded, Picture};
+use super::{Decoded, FrameDecoder, FrameInfo, OnDecoded, OnStalled, Picture};
 use crate::stream::now_ms;
 
 #[wasm_bindgen]
@@ -46,6 +51,9 @@ fn on_next_frame(video: &HtmlVideoElement, callback: &Closure<dyn FnMut(f64, JsV
 /// The video may fall this far (seconds) behind the newest frame appended before it is made
 /// to jump to it.
 const MAX_LAG_S: f64 = 0.25;
+
+/// A video showing nothing new for this long (ms) while frames wait for it has stalled.
+const STALL_MS: f64 = 2000.0;
 
 /// Seconds of played video kept in the buffer.
 const KEEP_PLAYED_S: f64 = 2.0;
@@ -78,6 +86,10 @@ struct State {
     playing: bool,
     /// Appends made, for the element's `data-appends`.
     appends: u64,
+    /// The video's time when last seen moving, and when that was (client clock, ms).
+    progress: (f64, f64),
+    /// Called once if the video stalls.
+    on_stalled: Option<OnStalled>,
 }
 
 /// Marks on the video element what the decoder did (`data-appends`, `data-error`), for
@@ -109,7 +121,7 @@ const POLL_MS: i32 = 15;
 
 impl MseDecoder {
     /// A decoder handing what it is done with to `on_decoded`.
-    pub(in crate::stream) fn new(on_decoded: OnDecoded) -> MseDecoder {
+    pub(in crate::stream) fn new(on_decoded: OnDecoded, on_stalled: OnStalled) -> MseDecoder {
         let document = web_sys::window().and_then(|w| w.document()).expect("a document");
         let video: HtmlVideoElement = document.create_element("video").expect("video").unchecked_into();
         video.set_muted(true);
@@ -147,6 +159,8 @@ impl MseDecoder {
             on_decoded,
             playing: false,
             appends: 0,
+            progress: (0.0, now_ms()),
+            on_stalled: Some(on_stalled),
         }));
         let on_open = {
             let state = state.clone();
@@ -171,7 +185,10 @@ impl MseDecoder {
         }
         let poll = {
             let state = state.clone();
-            let callback = Closure::<dyn FnMut()>::new(move || shown(&state, None));
+            let callback = Closure::<dyn FnMut()>::new(move || {
+                shown(&state, None);
+                check_stall(&state);
+            });
             web_sys::window()
                 .and_then(|w| {
                     w.set_interval_with_callback_and_timeout_and_arguments_0(
@@ -371,6 +388,41 @@ fn shown(state: &Rc<RefCell<State>>, media_time: Option<f64>) {
         let picture =
             if i + 1 == count { Ok(Picture::Video(video.clone())) } else { Err("passed over".into()) };
         on_decoded(Decoded { frame: appended.frame, started_ms: appended.started_ms, picture });
+    }
+}
+
+/// Whether the video has stalled (see the module doc); if so, hands the waiting frames back
+/// unseen and calls `on_stalled`, once.
+fn check_stall(state: &Rc<RefCell<State>>) {
+    let stalled = {
+        let mut s = state.borrow_mut();
+        let visible = web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Visible);
+        let time = s.video.current_time();
+        let now = now_ms();
+        // A hidden page's video may rest; an empty queue is nothing to wait for.
+        if !visible || s.appended.is_empty() || time != s.progress.0 {
+            s.progress = (time, now);
+            false
+        } else {
+            now - s.progress.1 > STALL_MS && s.on_stalled.is_some()
+        }
+    };
+    if !stalled {
+        return;
+    }
+    let (waiting, on_decoded, on_stalled) = {
+        let mut s = state.borrow_mut();
+        (s.appended.drain(..).collect::<Vec<_>>(), s.on_decoded.clone(), s.on_stalled.take())
+    };
+    web_sys::console::warn_1(&"framecast: the video stopped showing frames; going on with JPEG".into());
+    note(state, "data-error", "stalled");
+    for appended in waiting {
+        on_decoded(Decoded::dropped(appended.frame, "the video stalled"));
+    }
+    if let Some(on_stalled) = on_stalled {
+        on_stalled();
     }
 }
 
