@@ -240,18 +240,24 @@ async fn auto_steps_down_on_a_slow_link_and_back_up_when_it_clears() {
     struct Seen {
         frames: Vec<(Instant, u32)>,
         pictures: Vec<(PictureMode, u32, Option<u64>, Option<String>)>,
+        /// Frames that came before the first `picture` message: sent before the server read
+        /// the `hello` (the session starts live at once), so of the camera's own size.
+        before_picture: usize,
     }
     async fn watch<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, secs: f64) -> Seen
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     {
-        let mut seen = Seen { frames: Vec::new(), pictures: Vec::new() };
+        let mut seen = Seen { frames: Vec::new(), pictures: Vec::new(), before_picture: 0 };
         let deadline = tokio::time::Instant::now() + Duration::from_secs_f64(secs);
         while let Ok(Some(message)) = tokio::time::timeout_at(deadline, ws.next()).await {
             match message.expect("connection open") {
                 Message::Binary(bytes) => {
                     let (header, _): (FrameHeader, usize) = FrameHeader::decode_message(&bytes).unwrap();
                     seen.frames.push((Instant::now(), header.width));
+                    if seen.pictures.is_empty() {
+                        seen.before_picture += 1;
+                    }
                     let ack = ClientMessage::Ack { seq: header.seq }.to_json();
                     ws.send(Message::Text(ack.into())).await.unwrap();
                 }
@@ -276,7 +282,9 @@ async fn auto_steps_down_on_a_slow_link_and_back_up_when_it_clears() {
         "{:?}",
         weak.pictures
     );
-    assert!(weak.frames.iter().all(|(_, w)| *w <= 640), "never above the canvas");
+    let widths: Vec<u32> = weak.frames.iter().map(|(_, w)| *w).collect();
+    assert!(weak.before_picture <= 2, "{} frames before the hello was answered", weak.before_picture);
+    assert!(widths[weak.before_picture..].iter().all(|w| *w <= 640), "never above the canvas: {widths:?}");
     let stepped = weak.pictures.iter().find(|p| p.1 < 640 && p.3.as_deref() == Some("link"));
     let (_, small, link, _) = stepped.unwrap_or_else(|| panic!("no step down: {:?}", weak.pictures)).clone();
     let link = link.expect("the link's measure") as f64;
