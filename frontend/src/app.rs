@@ -14,7 +14,7 @@ use wasm_bindgen::JsCast;
 
 use crate::components::controls::ControlBar;
 use crate::components::grid::Grid;
-use crate::components::overlay::{Overlay, RecordedBadge};
+use crate::components::overlay::{MotionBadge, Overlay, RecordedBadge};
 use crate::components::settings::SettingsPanel;
 use crate::components::timeline::{Range, Timeline};
 use crate::components::token_form::TokenForm;
@@ -178,6 +178,7 @@ fn LiveView(
                 ></canvas>
                 <Overlay stats=stats visible=overlay.read_only() />
                 <RecordedBadge state=state />
+                <MotionBadge state=state cameras=cameras />
                 <Show when=move || matches!(state.get(), ViewState::NeedsToken { .. })>
                     <TokenForm
                         rejected=Signal::derive(move || {
@@ -214,7 +215,7 @@ fn LiveView(
 }
 
 /// Whether a key press belongs to a text field (shortcuts must not fire while typing).
-fn typing_in_a_field(e: &web_sys::KeyboardEvent) -> bool {
+pub(crate) fn typing_in_a_field(e: &web_sys::KeyboardEvent) -> bool {
     e.target()
         .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
         .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))

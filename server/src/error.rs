@@ -20,4 +20,7 @@ pub enum StartError {
     /// `--record-dir` cannot be used.
     #[error(transparent)]
     Record(#[from] crate::record::RecordError),
+    /// The motion detectors' threads could not start.
+    #[error("motion detection: {0}")]
+    Motion(std::io::Error),
 }

@@ -157,10 +157,13 @@ struct Inner {
     /// The newest frame ever published (or recorded before a restart): kept when the camera
     /// stops or fails, unlike `frame`.
     last: std::sync::Mutex<Option<Arc<Frame>>>,
-    /// The recorder, for recorded cameras. Set once before the server runs.
-    tap: std::sync::OnceLock<Arc<dyn FrameTap>>,
+    /// What is offered every frame (the recorder, the motion detector). Set before the
+    /// server runs.
+    taps: std::sync::Mutex<Vec<Arc<dyn FrameTap>>>,
     /// What the recorder reports.
     recording: std::sync::Mutex<Option<framecast_shared::RecordingInfo>>,
+    /// What the motion detector reports.
+    motion: std::sync::Mutex<Option<framecast_shared::MotionInfo>>,
     /// H.264: the frames since the newest keyframe (it first), for viewers that start now or
     /// are a few frames behind. Empty for JPEG.
     gop: std::sync::Mutex<std::collections::VecDeque<Arc<Frame>>>,
@@ -195,23 +198,38 @@ impl Hub {
             info_rev: watch::Sender::new(0),
             controls: std::sync::Mutex::new(None),
             last: std::sync::Mutex::new(None),
-            tap: std::sync::OnceLock::new(),
+            taps: std::sync::Mutex::new(Vec::new()),
             recording: std::sync::Mutex::new(None),
+            motion: std::sync::Mutex::new(None),
             gop: std::sync::Mutex::new(std::collections::VecDeque::new()),
             codec: std::sync::Mutex::new(source_codec),
             keyframes: std::sync::Mutex::new(KeyframeRequests::default()),
         }))
     }
 
-    /// Attaches the recorder: from now on it is offered every frame, and the camera runs
-    /// whether or not anyone watches. Call before [`Hub::spawn_supervisor`].
-    pub fn record_into(&self, tap: Arc<dyn FrameTap>) {
-        let _ = self.0.tap.set(tap);
+    /// Attaches the recorder or the motion detector: from now on it is offered every frame,
+    /// and the camera runs whether or not anyone watches. Call before
+    /// [`Hub::spawn_supervisor`].
+    pub fn tap_into(&self, tap: Arc<dyn FrameTap>) {
+        self.0.taps.locked().push(tap);
     }
 
-    /// Whether the camera runs with nobody watching: pushed frames, or a recorded camera.
+    /// Whether the camera runs with nobody watching: pushed frames, or a recorded camera or
+    /// one with motion detection.
     fn always_on(&self) -> bool {
-        self.0.source.always_on() || self.0.tap.get().is_some()
+        self.0.source.always_on() || !self.0.taps.locked().is_empty()
+    }
+
+    /// The motion detector's news about this camera; viewers hear when motion starts or
+    /// stops.
+    pub fn set_motion(&self, info: framecast_shared::MotionInfo) {
+        let mut current = self.0.motion.locked();
+        let changed = current.is_none_or(|c| c.active != info.active);
+        *current = Some(info);
+        drop(current);
+        if changed {
+            self.info_changed();
+        }
     }
 
     /// The recorder's news about this camera; viewers hear of a change of state.
@@ -253,7 +271,7 @@ impl Hub {
     pub fn publish(&self, picture: Encoded, captured_us: u64) {
         let seq = self.0.seq.fetch_add(1, Ordering::Relaxed) + 1;
         let frame = Arc::new(Frame::new(seq, captured_us, picture));
-        if let Some(tap) = self.0.tap.get() {
+        for tap in self.0.taps.locked().iter() {
             tap.offer(&frame);
         }
         *self.0.codec.locked() = Some(frame.codec());
@@ -363,6 +381,7 @@ impl Hub {
             controls: self.0.source.controls(),
             last_frame_us: self.last_frame().map(|f| f.captured_us),
             recording: self.0.recording.locked().clone(),
+            motion: *self.0.motion.locked(),
             renditions: Vec::new(),
         }
     }

@@ -13,12 +13,15 @@
 //!   viewer, stops it after the idle timeout, retries a failed camera.
 //! - [`rendition`]: smaller pictures of a camera (`?size=`), each a hub fed by the camera's
 //!   hub, one per size and quality however many watch it.
+//! - [`motion`]: motion detection, offered the frames of its cameras by their hubs; events
+//!   with thumbnails, and the live view's "motion".
 //! - [`record`]: the recorder, offered every frame of the recorded cameras by their hubs;
 //!   segment files and an SQLite index within the retention limits, then the way back:
 //!   store → [`record::playback`] → viewer, and [`record::export`].
 //! - [`http`]: the HTTP surface (WebSocket sessions, MJPEG, snapshot, API, embedded web
 //!   client), the accept loop, and [`http::error`], the one place that maps errors to statuses.
 //! - [`push_client`]: `framecast push`, the sending side of push cameras.
+//! - [`notify`]: webhooks, each motion event sent on as it starts and ends.
 //!
 //! Beside the path: [`media`] (encoded pictures and the codecs, libjpeg-turbo for every JPEG
 //! the server encodes, decodes or scales), [`camera`] (the domain types every layer reads:
@@ -37,8 +40,8 @@
 //! 2. what a camera is and who may watch it: [`camera`], [`config`], [`auth`]
 //! 3. cameras running: [`source`], [`capture`]
 //! 4. fan-out: [`hub`], [`rendition`]
-//! 5. keeping and looking back: [`record`]
-//! 6. serving and sending: [`http`], [`push_client`]
+//! 5. keeping and looking back: [`motion`], [`record`]
+//! 6. serving and sending: [`http`], [`push_client`], [`notify`]
 //! 7. starting: [`error`]
 //!
 //! `main.rs` only parses the command line and wires signals; [`Server::run`] does the work, so
@@ -56,6 +59,8 @@ pub mod http;
 pub mod hub;
 pub mod lock;
 pub mod media;
+pub mod motion;
+pub mod notify;
 pub mod push_client;
 pub mod record;
 pub mod rendition;
@@ -80,6 +85,9 @@ pub struct Server {
     limits: config::Limits,
     tls: Option<http::tls::Tls>,
     recorder: Option<record::Recorder>,
+    motion: Option<motion::Motion>,
+    /// Webhooks: where and how often.
+    notify: Option<(Vec<hyper::Uri>, std::time::Duration)>,
     /// How long an unwatched camera or rendition keeps running.
     idle_timeout: std::time::Duration,
 }
@@ -110,7 +118,18 @@ impl Server {
             }
             None => None,
         };
+        let motion = match &config.motion {
+            Some(motion) => Some(motion::Motion::start(motion, &hubs).map_err(StartError::Motion)?),
+            None => None,
+        };
+        let notify = config
+            .motion
+            .as_ref()
+            .filter(|m| !m.notify_urls.is_empty())
+            .map(|m| (m.notify_urls.clone(), m.notify_cooldown));
         Ok(Server {
+            notify,
+            motion,
             hubs,
             push,
             auth: auth::Auth::new(config.access.token.as_deref(), config.access.admin_token.as_deref()),
@@ -138,6 +157,12 @@ impl Server {
         let supervisors: Vec<_> =
             self.hubs.iter().map(|hub| hub.spawn_supervisor(shutdown.clone())).collect();
         let renditions = Arc::new(rendition::Renditions::new(shutdown.clone(), self.idle_timeout));
+        let notifier = match (&self.motion, self.notify) {
+            (Some(motion), Some((urls, cooldown))) => {
+                Some(notify::spawn(&motion.events(), urls, cooldown, shutdown.clone()))
+            }
+            _ => None,
+        };
         let state = http::AppState {
             hubs: Arc::new(self.hubs),
             shutdown: shutdown.clone(),
@@ -146,6 +171,7 @@ impl Server {
             origins: self.origins,
             keepalive: self.limits.keepalive,
             recordings: self.recorder.as_ref().map(|r| r.reader()),
+            events: self.motion.as_ref().map(|m| m.events()),
             renditions: renditions.clone(),
         };
         let options = http::ServeOptions {
@@ -158,8 +184,14 @@ impl Server {
         let result = http::serve(listener, http::router(state), options, shutdown.clone()).await;
         shutdown.cancel();
         renditions.stopped().await;
+        if let Some(notifier) = notifier {
+            let _ = notifier.await;
+        }
         for supervisor in supervisors {
             let _ = supervisor.await;
+        }
+        if let Some(motion) = self.motion {
+            let _ = tokio::task::spawn_blocking(move || motion.stop()).await;
         }
         if let Some(recorder) = self.recorder {
             // Indexes what is queued; blocking, so off the async workers.

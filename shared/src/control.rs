@@ -271,6 +271,36 @@ pub struct RecordedSpan {
     pub bytes: u64,
 }
 
+/// Motion detection on a camera (`--motion`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MotionInfo {
+    /// An event is open: something is moving now.
+    pub active: bool,
+    /// Events since the server started.
+    pub events: u64,
+}
+
+/// One motion event: an entry of `GET /api/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MotionEvent {
+    /// Unique while the server runs; `/api/events/ID/thumbnail.jpg`.
+    pub id: u64,
+    /// The camera's id.
+    pub camera: String,
+    /// Capture time of the first picture that showed the motion (µs since the Unix epoch).
+    pub start_us: u64,
+    /// Capture time of the last picture that showed it; `None` while the event is open.
+    #[serde(default)]
+    pub end_us: Option<u64>,
+    /// At the peak: the share of the watched picture that changed (0.0–1.0).
+    pub area: f32,
+    /// At the peak: how strong the change was, the mean luma difference (0–255) of the
+    /// changed pixels from the background.
+    pub score: f32,
+    /// The picture with the most motion, as a JPEG.
+    pub thumbnail: String,
+}
+
 /// See [`RecordingInfo::state`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -350,6 +380,9 @@ pub struct CameraInfo {
     /// The recorder's state, for recorded cameras.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingInfo>,
+    /// Motion detection, for cameras with it on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motion: Option<MotionInfo>,
     /// Smaller or re-encoded versions of the picture made for viewers that asked for them
     /// (`?size=`, `?w=`, `?quality=`), while they exist (listed in `/api/state`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -552,6 +585,7 @@ mod tests {
                 newest_us: Some(5),
                 dropped: 0,
             }),
+            motion: Some(MotionInfo { active: true, events: 3 }),
             renditions: vec![RenditionInfo {
                 codec: None,
                 width: 320,

@@ -1,5 +1,5 @@
 //! The figures over the picture (fps, latency, round trip, size and why, bitrate, skipped frames),
-//! and the badge that marks a recorded picture.
+//! the badge that marks a recorded picture, and the one that says something moves now.
 
 use leptos::prelude::*;
 
@@ -49,6 +49,26 @@ pub fn RecordedBadge(
                     _ => String::new(),
                 }}
             </div>
+        </Show>
+    }
+}
+
+/// Over the live picture of a camera where something is moving now (an open motion event,
+/// `--motion`): "motion".
+#[component]
+pub fn MotionBadge(
+    /// The view state; the badge shows only live.
+    state: ReadSignal<ViewState>,
+    /// The cameras; the shown one's `motion.active`.
+    cameras: ReadSignal<crate::stream::Cameras>,
+) -> impl IntoView {
+    let moving = move || {
+        !state.get().is_recorded()
+            && cameras.with(|c| c.current().and_then(|c| c.motion).is_some_and(|m| m.active))
+    };
+    view! {
+        <Show when=moving>
+            <div class="badge motion" data-testid="motion-badge" role="status">"motion"</div>
         </Show>
     }
 }

@@ -3,8 +3,12 @@
 //! shows the recorded frame there at once (each move asks the server to play from there;
 //! the first frame comes back immediately), and playback goes on from where it is released.
 //! Releasing at the live edge goes back to live.
+//!
+//! For a camera with motion detection the timeline also marks its events; **Previous
+//! event** / **Next event** (keys `,` and `.`) play one from a few seconds before it started,
+//! and **Events** opens the list of them with their pictures.
 
-use framecast_shared::{PlaybackMode, RecordedSpan};
+use framecast_shared::{MotionEvent, PlaybackMode, RecordedSpan};
 use leptos::html::Div;
 use leptos::prelude::*;
 
@@ -76,7 +80,10 @@ pub fn Timeline(
     let viewer = expect_context::<Viewer>();
     let bar: NodeRef<Div> = NodeRef::new();
     let (spans, set_spans) = signal(Vec::<RecordedSpan>::new());
+    let (events, set_events) = signal(Vec::<MotionEvent>::new());
     let shown_camera = move || cameras.with(|c| c.shown.clone());
+    let motion_camera = move || cameras.with(|c| c.current().is_some_and(|c| c.motion.is_some()));
+    let list_open = RwSignal::new(false);
 
     // Fetch the spans now, whenever the camera or the zoom changes, and every 10 s.
     let refresh = move || {
@@ -85,17 +92,53 @@ pub fn Timeline(
         if camera.is_empty() {
             return;
         }
+        let with_events = motion_camera();
         wasm_bindgen_futures::spawn_local(async move {
             match crate::recordings::spans(&camera, r.start_us, r.end_us).await {
                 Ok(list) => set_spans.set(list),
                 Err(e) => web_sys::console::warn_1(&format!("framecast: recordings: {e}").into()),
             }
+            if !with_events {
+                set_events.set(Vec::new());
+                return;
+            }
+            match crate::recordings::events(&camera, r.start_us, u64::MAX).await {
+                Ok(list) => set_events.set(list),
+                Err(e) => web_sys::console::warn_1(&format!("framecast: events: {e}").into()),
+            }
         });
     };
     Effect::new(move |_| {
-        let _ = (shown_camera(), zoom.get());
+        let _ = (shown_camera(), zoom.get(), motion_camera());
         refresh();
     });
+    // An event that starts or ends (the live badge changes) shows on the timeline at once.
+    Effect::new(move |_| {
+        let moving = cameras.with(|c| c.current().and_then(|c| c.motion).map(|m| (m.active, m.events)));
+        if moving.is_some() {
+            refresh();
+        }
+    });
+    let play_event = move |forward: bool| {
+        let p = playback.get_untracked();
+        let position = if p.mode == PlaybackMode::Live { viewer.server_now_us() } else { p.position_us };
+        if let Some(from) = events.with_untracked(|e| crate::recordings::event_to_play(e, position, forward))
+        {
+            viewer.play(from, p.speed);
+        }
+    };
+    let keys = window_event_listener(leptos::ev::keydown, move |e| {
+        if e.ctrl_key() || e.meta_key() || e.alt_key() || crate::app::typing_in_a_field(&e) {
+            return;
+        }
+        match e.key().as_str() {
+            "," => play_event(false),
+            "." => play_event(true),
+            _ => return,
+        }
+        e.prevent_default();
+    });
+    on_cleanup(move || keys.remove());
     let handle = set_interval_with_handle(refresh, std::time::Duration::from_secs(10)).ok();
     on_cleanup(move || {
         if let Some(h) = handle {
@@ -211,6 +254,26 @@ pub fn Timeline(
                         })
                         .collect_view()
                 }}
+                {move || {
+                    let r = range.get();
+                    events
+                        .get()
+                        .iter()
+                        .filter(|e| e.start_us >= r.start_us)
+                        .map(|e| {
+                            let left = r.fraction(e.start_us) * 100.0;
+                            let width = e.end_us.map_or(0.0, |end| r.fraction(end) * 100.0 - left);
+                            view! {
+                                <div
+                                    class="event-mark"
+                                    data-testid="event-mark"
+                                    data-start-us=e.start_us.to_string()
+                                    style=format!("left:{left:.3}%;width:max(3px,{width:.3}%)")
+                                ></div>
+                            }
+                        })
+                        .collect_view()
+                }}
                 <div class="live-edge" title="live"></div>
                 <div
                     class="playhead"
@@ -237,8 +300,58 @@ pub fn Timeline(
                         })
                         .collect_view()}
                 </span>
+                <Show when=motion_camera>
+                    <span class="event-buttons" role="group" aria-label="Motion events">
+                        <button type="button" title="Previous event (,)" on:click=move |_| play_event(false)>
+                            "Previous event"
+                        </button>
+                        <button type="button" title="Next event (.)" on:click=move |_| play_event(true)>
+                            "Next event"
+                        </button>
+                        <button
+                            type="button"
+                            aria-expanded=move || list_open.get().to_string()
+                            on:click=move |_| list_open.update(|o| *o = !*o)
+                        >
+                            {move || format!("Events ({})", events.with(|e| e.len()))}
+                        </button>
+                    </span>
+                </Show>
                 <span>"live"</span>
             </div>
+            <Show when=move || list_open.get() && motion_camera()>
+                <ol class="event-list" data-testid="event-list" aria-label="Motion events, newest first">
+                    {move || {
+                        let now = range.get().end_us;
+                        events
+                            .get()
+                            .iter()
+                            .rev()
+                            .map(|e| {
+                                let from = e.start_us.saturating_sub(crate::recordings::EVENT_LEAD_US);
+                                let when = crate::timefmt::clock_text(e.start_us, now);
+                                let lasted = match e.end_us {
+                                    Some(end) => crate::timefmt::duration_text((end - e.start_us) as f64 / 1000.0),
+                                    None => "now".to_string(),
+                                };
+                                let picture = crate::token::with_token(e.thumbnail.trim_start_matches('/'));
+                                view! {
+                                    <li>
+                                        <button
+                                            type="button"
+                                            on:click=move |_| viewer.play(from, playback.get_untracked().speed)
+                                        >
+                                            <img src=picture alt="" loading="lazy" width="128" height="72" />
+                                            <span>{when}</span>
+                                            <span>{lasted}</span>
+                                        </button>
+                                    </li>
+                                }
+                            })
+                            .collect_view()
+                    }}
+                </ol>
+            </Show>
         </div>
     }
 }

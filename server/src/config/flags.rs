@@ -151,6 +151,51 @@ pub struct Cli {
     /// recording when that cannot help): a percentage.
     #[arg(long, env = "FRAMECAST_MIN_FREE", value_name = "PERCENT", default_value = "5%", value_parser = parse_percent)]
     pub min_free: f64,
+
+    /// Look for motion on these cameras (ids, comma-separated, or `all`), whether or not
+    /// anyone watches: events with thumbnails in `/api/events` and on the timeline.
+    #[arg(long, env = "FRAMECAST_MOTION", value_name = "IDS|all", value_delimiter = ',')]
+    pub motion: Vec<String>,
+
+    /// Pictures per second looked at for motion, whatever the camera's rate.
+    #[arg(long, env = "FRAMECAST_MOTION_FPS", value_name = "N", default_value = "5", value_parser = parse_motion_fps)]
+    pub motion_fps: f64,
+
+    /// How faint a change counts as motion: 1 (only strong changes) to 100 (the faintest).
+    #[arg(long, env = "FRAMECAST_MOTION_SENSITIVITY", value_name = "1-100", default_value_t = 50, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub motion_sensitivity: u8,
+
+    /// How much of the watched picture must change to be motion: a percentage.
+    #[arg(long, env = "FRAMECAST_MOTION_MIN_AREA", value_name = "PERCENT", default_value = "0.5%", value_parser = parse_percent)]
+    pub motion_min_area: f64,
+
+    /// POST each motion event's start and end as JSON to this URL (repeat for several).
+    #[arg(long = "notify-url", env = "FRAMECAST_NOTIFY_URLS", value_name = "URL", value_delimiter = ',', value_parser = parse_notify_url)]
+    pub notify_urls: Vec<hyper::Uri>,
+
+    /// A camera's events that start within this many seconds of the last one sent are not
+    /// sent (nor their ends).
+    #[arg(long, env = "FRAMECAST_NOTIFY_COOLDOWN", value_name = "SECS", default_value = "30", value_parser = parse_seconds)]
+    pub notify_cooldown: Duration,
+}
+
+/// A `--notify-url`: `http://host[:port]/path` (HTTPS is not supported yet: the error says
+/// so).
+pub fn parse_notify_url(given: &str) -> Result<hyper::Uri, String> {
+    let uri: hyper::Uri = given.parse().map_err(|e| format!("'{given}' is not a URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => Ok(uri),
+        Some("https") => Err(format!("'{given}': https webhooks are not supported yet; give an http:// URL")),
+        _ => Err(format!("'{given}': give http://host[:port]/path")),
+    }
+}
+
+fn parse_motion_fps(s: &str) -> Result<f64, String> {
+    let fps: f64 = s.parse().map_err(|_| format!("'{s}' is not a number of pictures per second"))?;
+    if !(fps.is_finite() && (0.5..=30.0).contains(&fps)) {
+        return Err(format!("'{s}': give 0.5 to 30 pictures per second"));
+    }
+    Ok(fps)
 }
 
 fn parse_record_fps(s: &str) -> Result<f64, String> {

@@ -73,6 +73,17 @@ pub enum ConfigError {
         /// The configured ids, comma-separated.
         known: String,
     },
+    /// `--motion` naming a camera that is not configured.
+    #[error("--motion: no camera '{id}'; give camera ids or all; cameras: {known}")]
+    UnknownMotionCamera {
+        /// The id given.
+        id: String,
+        /// The configured ids, comma-separated.
+        known: String,
+    },
+    /// A notification flag without `--motion`.
+    #[error("--notify-url needs --motion (the events it sends come from motion detection)")]
+    NotifyWithoutMotion,
     /// A recording flag without `--record-dir`.
     #[error("{0} needs --record-dir DIR")]
     NeedsRecordDir(&'static str),
@@ -105,6 +116,30 @@ impl RecordConfig {
     /// size plus one segment.
     pub fn segment_bytes(&self) -> u64 {
         self.retain_size.map(|s| (s / 8).max(1)).unwrap_or(u64::MAX)
+    }
+}
+
+/// Where and how to look for motion (`--motion` and the flags that go with it).
+#[derive(Debug, Clone)]
+pub struct MotionConfig {
+    /// Which cameras (`--motion`); all when `None`.
+    pub cameras: Option<Vec<String>>,
+    /// Pictures per second looked at (`--motion-fps`).
+    pub fps: f64,
+    /// 1–100 (`--motion-sensitivity`).
+    pub sensitivity: u8,
+    /// Share of the picture (0.0–1.0) that must change (`--motion-min-area`).
+    pub min_area: f64,
+    /// Webhooks (`--notify-url`).
+    pub notify_urls: Vec<hyper::Uri>,
+    /// Per camera, no event sent within this time of the last (`--notify-cooldown`).
+    pub notify_cooldown: Duration,
+}
+
+impl MotionConfig {
+    /// Whether camera `id` is watched for motion.
+    pub fn watches(&self, id: &str) -> bool {
+        self.cameras.as_ref().is_none_or(|list| list.iter().any(|c| c == id))
     }
 }
 
@@ -142,6 +177,8 @@ pub struct Config {
     pub limits: Limits,
     /// What to record, when recording.
     pub record: Option<RecordConfig>,
+    /// Where to look for motion, when anywhere.
+    pub motion: Option<MotionConfig>,
 }
 
 /// Tokens and allowed web origins.
@@ -300,7 +337,31 @@ impl Config {
                 None
             }
         };
+        let motion = match cli.motion.as_slice() {
+            [] if !cli.notify_urls.is_empty() => return Err(ConfigError::NotifyWithoutMotion),
+            [] => None,
+            list => {
+                let all = list.iter().any(|id| id == "all");
+                for id in list.iter().filter(|id| *id != "all") {
+                    if !configured.iter().any(|c| &c.id == id) {
+                        return Err(ConfigError::UnknownMotionCamera {
+                            id: id.clone(),
+                            known: configured.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", "),
+                        });
+                    }
+                }
+                Some(MotionConfig {
+                    cameras: (!all).then(|| list.to_vec()),
+                    fps: cli.motion_fps,
+                    sensitivity: cli.motion_sensitivity,
+                    min_area: cli.motion_min_area,
+                    notify_urls: cli.notify_urls,
+                    notify_cooldown: cli.notify_cooldown,
+                })
+            }
+        };
         Ok(Config {
+            motion,
             access,
             tls,
             limits,
@@ -348,6 +409,37 @@ mod tests {
             }
         }
         assert!(missing.is_empty(), "packaging/framecast.default lacks {missing:?}");
+    }
+
+    #[test]
+    fn motion_flags_are_checked() {
+        assert!(parse(&[]).unwrap().motion.is_none());
+        let two = ["--camera", "a=emulated", "--camera", "b=emulated"];
+        let all = parse(&[&two[..], &["--motion", "all"]].concat()).unwrap().motion.unwrap();
+        assert!(all.watches("a") && all.watches("b"));
+        assert_eq!((all.fps, all.sensitivity, all.min_area), (5.0, 50, 0.005));
+        let b =
+            parse(&[&two[..], &["--motion", "b", "--motion-fps", "2", "--motion-min-area", "2%"]].concat())
+                .unwrap()
+                .motion
+                .unwrap();
+        assert!(b.watches("b") && !b.watches("a"));
+        assert_eq!((b.fps, b.min_area), (2.0, 0.02));
+        let hooks =
+            parse(&["--motion", "all", "--notify-url", "http://a:1/x,http://b/y"]).unwrap().motion.unwrap();
+        assert_eq!(hooks.notify_urls.len(), 2);
+        assert_eq!(hooks.notify_cooldown, Duration::from_secs(30));
+        for (args, error) in [
+            (&["--notify-url", "http://a/"][..], "needs --motion"),
+            (&["--motion", "all", "--notify-url", "https://ntfy.sh/x"][..], "not supported yet"),
+            (&["--motion", "all", "--notify-url", "ftp://x/"][..], "http://host"),
+            (&["--motion", "zzz"][..], "no camera 'zzz'"),
+            (&["--motion", "all", "--motion-fps", "0"][..], "0.5 to 30"),
+            (&["--motion", "all", "--motion-sensitivity", "101"][..], "101"),
+        ] {
+            let e = parse(args).unwrap_err();
+            assert!(e.contains(error), "{args:?}: {e}");
+        }
     }
 
     #[test]

@@ -63,6 +63,12 @@ pub enum ApiError {
     /// The server does not record.
     #[error("this server does not record (start it with --record-dir DIR)")]
     RecordingOff,
+    /// The server does not look for motion.
+    #[error("this server does not look for motion (start it with --motion all, or camera ids)")]
+    MotionOff,
+    /// No such event (or no longer kept).
+    #[error("no event {0} (events are kept while the server runs, the newest 1000)")]
+    NoEvent(u64),
     /// Nothing recorded where asked.
     #[error("{0}")]
     NotRecorded(String),
@@ -84,6 +90,7 @@ impl ApiError {
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::BadFrame(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RecordingOff | ApiError::NotRecorded(_) => StatusCode::NOT_FOUND,
+            ApiError::MotionOff | ApiError::NoEvent(_) => StatusCode::NOT_FOUND,
             ApiError::Store(_) | ApiError::Codec(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::CameraOffline { .. } | ApiError::ShuttingDown | ApiError::Rendition(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

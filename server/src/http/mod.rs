@@ -18,6 +18,7 @@ pub mod assets;
 pub mod backlog;
 pub mod connections;
 pub mod error;
+pub mod events;
 pub mod mjpeg;
 pub mod mp4;
 pub mod picture;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub keepalive: Duration,
     /// The recordings, when the server records.
     pub recordings: Option<Arc<crate::record::reader::Reader>>,
+    /// The motion events, when the server looks for motion.
+    pub events: Option<Arc<crate::motion::events::EventLog>>,
     /// Smaller pictures made for the viewers that ask for them.
     pub renditions: Arc<crate::rendition::Renditions>,
 }
@@ -139,6 +142,8 @@ pub fn router(state: AppState) -> Router {
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))
         .route("/api/recordings", get(recordings::list))
+        .route("/api/events", get(events::list))
+        .route("/api/events/{id}/thumbnail.jpg", get(events::thumbnail))
         .route("/export", get(recordings::export))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_viewer));
     Router::new()

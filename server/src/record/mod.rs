@@ -136,11 +136,7 @@ impl Recorder {
                 hub.restore_last_frame(frame);
             }
             let dropped = Arc::new(AtomicU64::new(0));
-            hub.record_into(Arc::new(Tap {
-                camera: cameras.len(),
-                tx: tx.clone(),
-                dropped: dropped.clone(),
-            }));
+            hub.tap_into(Arc::new(Tap { camera: cameras.len(), tx: tx.clone(), dropped: dropped.clone() }));
             cameras.push(CameraRecording::new(hub.clone(), camera_id, dropped));
         }
         let writer = Writer {

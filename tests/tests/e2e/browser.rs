@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-use crate::util::{Server, api_state, temp_dir};
+use crate::util::{Server, api_state, http_get_body, temp_dir, within};
 use session::{Browser, Engine};
 
 /// `mod NAME { chromium, firefox, webkit }`: the test body `NAME(engine)` run in each engine.
@@ -818,6 +818,82 @@ async fn dragging_the_timeline_back_shows_the_recorded_frame_and_live_returns(en
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(browser.eval(FRAMES_DRAWN).await.as_u64().unwrap() >= drawn + 10, "live H.264 plays on");
     browser.screenshot("timeline-live").await;
+    browser.close().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+every_engine!(motion_events_are_marked_on_the_timeline_and_played_from_the_buttons_keys_and_list);
+/// A recorded camera with motion detection, fed a scripted clip (a square crossing at 3 s
+/// and at 10 s): the timeline marks both events; Previous event plays the newest from 3 s
+/// before it, the list shows both with their pictures and plays the one chosen, and `.`
+/// goes on to the next.
+async fn motion_events_are_marked_on_the_timeline_and_played_from_the_buttons_keys_and_list(engine: Engine) {
+    let dir = temp_dir(&format!("browser-motion-{}", engine.name()));
+    let clip = format!("cmd:{}", crate::util::motion_clip(false, &[(3.0, 4.0), (10.0, 11.0)], 300));
+    let server =
+        Server::start(&["--camera", &clip, "--record-dir", &dir.display().to_string(), "--motion", "all"]);
+    // Both events over (the second ends 5 s after the square left).
+    let events: Vec<framecast_shared::MotionEvent> = within(40, "two events", async {
+        loop {
+            let (_, _, body) = http_get_body(&server, "/api/events").await;
+            let events: Vec<framecast_shared::MotionEvent> = serde_json::from_slice(&body).unwrap();
+            if events.len() >= 2 && events.iter().all(|e| e.end_us.is_some()) {
+                return events;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+    .await;
+    let from = |e: &framecast_shared::MotionEvent| e.start_us - 3_000_000;
+    let browser = Browser::live_page(engine, &server, "motion", 1280, 800, false, 5).await;
+    browser.click(Locator::XPath("//button[text()='10 min']")).await;
+    browser
+        .wait_until(
+            "two event marks",
+            "return document.querySelectorAll('[data-testid=event-mark]').length === 2",
+            Duration::from_secs(5),
+        )
+        .await;
+    let shown_us = async |browser: &Browser| -> u64 {
+        let v =
+            browser.eval("return document.querySelector('canvas').getAttribute('data-captured-us')").await;
+        v.as_str().unwrap().parse().unwrap()
+    };
+    // Waits until the recorded picture shown is within `window` µs after `at`.
+    let shows = async |browser: &Browser, what: &str, at: u64, window: u64| {
+        browser
+            .wait_until(
+                what,
+                &format!(
+                    "const c = document.querySelector('canvas'); const t = Number(c.getAttribute('data-captured-us')); \
+                     return c.getAttribute('data-recorded') === 'true' && t >= {} && t <= {}",
+                    at - 500_000,
+                    at + window
+                ),
+                Duration::from_secs(10),
+            )
+            .await;
+    };
+    browser.click(Locator::XPath("//button[text()='Previous event']")).await;
+    shows(&browser, "the newest event, from 3 s before", from(&events[1]), 3_000_000).await;
+    // The list, newest first, each with its picture; the oldest chosen.
+    browser.click(Locator::XPath("//button[starts-with(normalize-space(.),'Events')]")).await;
+    browser
+        .wait_until(
+            "two events listed with their pictures",
+            "const imgs = [...document.querySelectorAll('[data-testid=event-list] li img')]; \
+             return imgs.length === 2 && imgs.every(i => i.complete && i.naturalWidth > 0)",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.screenshot("motion-events").await;
+    browser.click(Locator::Css("[data-testid=event-list] li:last-child button")).await;
+    shows(&browser, "the oldest event, from 3 s before", from(&events[0]), 3_000_000).await;
+    // `.`: the next event.
+    browser.client().find(Locator::Css("body")).await.unwrap().send_keys(".").await.unwrap();
+    shows(&browser, "the next event after `.`", from(&events[1]), 3_000_000).await;
+    assert!(shown_us(&browser).await >= from(&events[1]) - 500_000);
+    browser.screenshot("motion-next-event").await;
     browser.close().await;
     let _ = std::fs::remove_dir_all(dir);
 }

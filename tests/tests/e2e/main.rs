@@ -8,6 +8,7 @@ mod cli;
 mod h264;
 mod lifecycle;
 mod mjpeg;
+mod motion;
 mod push;
 mod recording;
 mod rendition;

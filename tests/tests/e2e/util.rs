@@ -300,3 +300,32 @@ pub fn temp_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// Frames per second of [`motion_clip`].
+pub const CLIP_FPS: u64 = 10;
+
+/// ffmpeg writing a scripted clip for motion detection to stdout, paced at its rate, for
+/// `seconds`: a noisy grey 320x180 scene whose light ramps up all along, and a white 40x40
+/// square crossing it left to right (120 pixels a second) during each of `crossings`
+/// (seconds into the clip: enters, leaves). MJPEG, or H.264 Annex B (x264, no B-frames).
+pub fn motion_clip(h264: bool, crossings: &[(f64, f64)], seconds: u32) -> String {
+    let enable = crossings.iter().map(|(a, b)| format!("between(t,{a},{b})")).collect::<Vec<_>>().join("+");
+    let x = crossings
+        .iter()
+        .map(|(a, b)| format!("between(t,{a},{b})*(t-{a})*120"))
+        .collect::<Vec<_>>()
+        .join("+");
+    let filters = format!(
+        "noise=alls=16:allf=t,eq=brightness='-0.1+0.2*t/{seconds}':eval=frame,\
+         drawbox=x='{x}':y=60:w=40:h=40:color=white:t=fill:enable='{enable}'"
+    );
+    let output = if h264 {
+        "-c:v libx264 -preset ultrafast -tune zerolatency -g 10 -pix_fmt yuv420p -f h264 -"
+    } else {
+        "-f mjpeg -q:v 5 -"
+    };
+    format!(
+        "ffmpeg -hide_banner -loglevel error -re -f lavfi -i color=c=0x707070:size=320x180:rate={CLIP_FPS} \
+         -vf \"{filters}\" -t {seconds} {output}"
+    )
+}

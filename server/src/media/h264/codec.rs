@@ -161,6 +161,11 @@ impl Decoder {
         self.need_keyframe
     }
 
+    /// Skips pictures until the next keyframe: access units were lost on the way here.
+    pub fn wait_for_keyframe(&mut self) {
+        self.need_keyframe = true;
+    }
+
     /// Decodes the next access unit of the stream and calls `picture` with its planes when
     /// one comes out. Pictures before the first keyframe (or after broken data, until the
     /// next one) are passed over: `Ok(false)`.

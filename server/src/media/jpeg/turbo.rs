@@ -141,6 +141,59 @@ impl Encoder {
     }
 }
 
+/// A small grey picture: luma only, rows packed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grey {
+    /// `width * height` samples.
+    pub pixels: Vec<u8>,
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+}
+
+/// Decodes JPEGs into small grey pictures, for looking at them rather than showing them
+/// (motion detection): libjpeg-turbo scales inside its inverse DCT and, asked for grey,
+/// skips the chroma's inverse DCT and the colour conversion, so a 1280x720 JPEG becomes
+/// 160x90 for a small part of a full decode (measured in `cargo xtask bench`).
+pub struct GreyDecoder {
+    decompressor: Decompressor,
+}
+
+impl std::fmt::Debug for GreyDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GreyDecoder").finish_non_exhaustive()
+    }
+}
+
+impl GreyDecoder {
+    /// A decoder.
+    pub fn new() -> Result<GreyDecoder, CodecError> {
+        Ok(GreyDecoder { decompressor: Decompressor::new()? })
+    }
+
+    /// `jpeg` in grey at the smallest of 1/8, 1/4, 1/2 or its own size that is still at
+    /// least `min_width` wide (or its own size, when it is narrower), into `out`.
+    pub fn decode(&mut self, jpeg: &[u8], min_width: usize, out: &mut Grey) -> Result<(), CodecError> {
+        let header = self.decompressor.read_header(jpeg)?;
+        check_side(header.width as u32, header.height as u32)?;
+        let eighths = [1, 2, 4, 8]
+            .into_iter()
+            .find(|&n| ScalingFactor::new(n, 8).scale(header.width) >= min_width.min(header.width))
+            .unwrap_or(8);
+        let factor = ScalingFactor::new(eighths, 8);
+        self.decompressor.set_scaling_factor(factor)?;
+        let (width, height) = (factor.scale(header.width), factor.scale(header.height));
+        out.pixels.resize(width * height, 0);
+        out.width = width;
+        out.height = height;
+        let image =
+            Image { pixels: &mut out.pixels[..], width, pitch: width, height, format: PixelFormat::GRAY };
+        self.decompressor.decompress(jpeg, image)?;
+        Ok(())
+    }
+}
+
 /// JPEG's full range 0–255 to video range (luma 16–235, chroma 16–240), what H.264 encoders
 /// are fed.
 fn video_range_tables() -> &'static ([u8; 256], [u8; 256]) {
@@ -406,6 +459,25 @@ mod tests {
         let jpeg = encode_rgb(&gradient(64, 32), 64, 32, 80).unwrap();
         assert_eq!(dimensions(&jpeg), Ok((64, 32)));
         assert_eq!(sampling(&jpeg), (0x22, 0x11), "luma 2x2, chroma 1x1");
+    }
+
+    #[test]
+    fn grey_is_decoded_at_the_smallest_scale_still_wide_enough() {
+        let mut decoder = GreyDecoder::new().unwrap();
+        let mut grey = Grey::default();
+        // Dark on the left, bright on the right.
+        let rgb: Vec<u8> = (0..1280 * 720).flat_map(|i| [if i % 1280 < 640 { 30 } else { 220 }; 3]).collect();
+        let jpeg = encode_rgb(&rgb, 1280, 720, 80).unwrap();
+        decoder.decode(&jpeg, 160, &mut grey).unwrap();
+        assert_eq!((grey.width, grey.height, grey.pixels.len()), (160, 90, 160 * 90));
+        let row = &grey.pixels[45 * 160..46 * 160];
+        assert!(row[10].abs_diff(30) < 4 && row[150].abs_diff(220) < 4, "{row:?}");
+        decoder.decode(&jpeg, 161, &mut grey).unwrap();
+        assert_eq!((grey.width, grey.height), (320, 180));
+        let small = encode_rgb(&gradient(64, 32), 64, 32, 80).unwrap();
+        decoder.decode(&small, 160, &mut grey).unwrap();
+        assert_eq!((grey.width, grey.height), (64, 32));
+        assert!(decoder.decode(b"not a jpeg", 160, &mut grey).is_err());
     }
 
     #[test]

@@ -37,6 +37,7 @@ struct BenchReport {
     recording: framecast_tests::recbench::RecordReport,
     renditions: RenditionBench,
     h264: crate::h264::H264Bench,
+    motion: crate::motion::MotionBench,
 }
 
 /// `loadgen bench`: every scenario, each client scenario measured for `measure` at each of
@@ -107,6 +108,7 @@ pub async fn command(
     let recording = framecast_tests::recbench::run(server, &frames.camera, out, record_minutes).await?;
     let renditions = run_renditions(server, &frames.camera, &frames.dir).await?;
     let h264 = crate::h264::run(server, &frames, out).await?;
+    let motion = crate::motion::run(server, &frames).await?;
 
     let report = BenchReport {
         machine: format!("{} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)),
@@ -123,6 +125,7 @@ pub async fn command(
         recording,
         renditions,
         h264,
+        motion,
     };
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let json_path = out.join("results.json");
@@ -134,6 +137,7 @@ pub async fn command(
     print_renditions(&report.renditions);
     framecast_tests::recbench::print(&report.recording);
     crate::h264::print(&report.h264);
+    crate::motion::print(&report.motion);
     println!("\nJSON: {}", json_path.display());
     Ok(())
 }

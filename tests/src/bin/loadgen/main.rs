@@ -21,6 +21,7 @@
 //! - [`soak`]: `loadgen soak`, [`framecast_tests::soak`] against a server with a token.
 //! - [`record`]: `loadgen record`, [`framecast_tests::recbench`] on the benchmark's camera.
 //! - [`h264`]: `loadgen h264`, what H.264 saves and costs against JPEG.
+//! - [`motion`]: `loadgen motion`, what motion detection costs against a full decode.
 //!
 //! These modules stay in the binary rather than in the `framecast_tests` library next to
 //! `soak`, `recbench` and `codecbench`: those stand alone (each has its own clients, and the
@@ -36,6 +37,7 @@ mod encode;
 mod grid;
 mod h264;
 mod mix;
+mod motion;
 mod record;
 mod renditions;
 mod setup;
@@ -116,6 +118,16 @@ enum Command {
         #[arg(long)]
         server: PathBuf,
         /// Where to write frames, the x264 stream and recordings.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
+    /// Only the motion detection benchmark: its cost per picture against a full decode, and
+    /// the server's CPU with it.
+    Motion {
+        /// The framecast binary to start.
+        #[arg(long)]
+        server: PathBuf,
+        /// Where to write frames.
         #[arg(long, default_value = "target/bench")]
         out: PathBuf,
     },
@@ -215,6 +227,12 @@ fn main() {
         Command::Renditions { server, out } => runtime.block_on(renditions::command(&server, &out)),
         Command::Grid { server, out } => runtime.block_on(grid::command(&server, &out)),
         Command::Record { server, out, minutes } => runtime.block_on(record::command(&server, &out, minutes)),
+        Command::Motion { server, out } => runtime.block_on(async {
+            let frames = setup::bench_frames(&out)?;
+            let r = motion::run(&server, &frames).await?;
+            motion::print(&r);
+            Ok(())
+        }),
         Command::H264 { server, out } => runtime.block_on(async {
             let frames = setup::bench_frames(&out)?;
             let r = h264::run(&server, &frames, &out).await?;
