@@ -155,7 +155,9 @@ pub struct Grey {
 /// Decodes JPEGs into small grey pictures, for looking at them rather than showing them
 /// (motion detection): libjpeg-turbo scales inside its inverse DCT and, asked for grey,
 /// skips the chroma's inverse DCT and the colour conversion, so a 1280x720 JPEG becomes
-/// 160x90 for a small part of a full decode (measured in `cargo xtask bench`).
+/// 160x90. It must still read every Huffman-coded coefficient to find the next block: on
+/// the benchmark's noisy 103 KB pictures that is about half of a full decode (`cargo xtask
+/// bench`, motion part).
 pub struct GreyDecoder {
     decompressor: Decompressor,
 }
