@@ -119,7 +119,11 @@ impl Server {
             None => None,
         };
         let motion = match &config.motion {
-            Some(motion) => Some(motion::Motion::start(motion, &hubs).map_err(StartError::Motion)?),
+            Some(motion) => {
+                // Zones are kept beside the recordings when there are any.
+                let zone_file = config.record.as_ref().map(|r| r.dir.join("motion-zones.json"));
+                Some(motion::Motion::start(motion, &hubs, zone_file).map_err(StartError::Motion)?)
+            }
             None => None,
         };
         let notify = config
@@ -172,6 +176,7 @@ impl Server {
             keepalive: self.limits.keepalive,
             recordings: self.recorder.as_ref().map(|r| r.reader()),
             events: self.motion.as_ref().map(|m| m.events()),
+            zones: self.motion.as_ref().map(|m| m.zones()),
             renditions: renditions.clone(),
         };
         let options = http::ServeOptions {

@@ -280,6 +280,58 @@ pub struct MotionInfo {
     pub events: u64,
 }
 
+/// Where a camera looks for motion (`GET`/`PUT /api/motion/zone`): a grid over the picture,
+/// each cell watched or ignored (a tree, a road, a timestamp burned into the picture).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MotionZone {
+    /// Cells across.
+    pub columns: u16,
+    /// Cells down.
+    pub rows: u16,
+    /// One character per cell, row by row from the top left: `1` ignored, `0` watched.
+    pub ignored: String,
+}
+
+impl MotionZone {
+    /// The grid the web client paints: cells of 40x40 pixels of a 1280x720 picture.
+    pub const COLUMNS: u16 = 32;
+    /// See [`MotionZone::COLUMNS`].
+    pub const ROWS: u16 = 18;
+    /// Largest grid taken.
+    pub const MAX_SIDE: u16 = 128;
+
+    /// Every cell watched.
+    pub fn everywhere() -> MotionZone {
+        let cells = usize::from(Self::COLUMNS) * usize::from(Self::ROWS);
+        MotionZone { columns: Self::COLUMNS, rows: Self::ROWS, ignored: "0".repeat(cells) }
+    }
+
+    /// Whether the zone is one that can be used; the error says what is wrong.
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=Self::MAX_SIDE).contains(&self.columns) || !(1..=Self::MAX_SIDE).contains(&self.rows) {
+            return Err(format!("a zone has 1 to {} columns and rows", Self::MAX_SIDE));
+        }
+        let cells = usize::from(self.columns) * usize::from(self.rows);
+        if self.ignored.len() != cells || !self.ignored.bytes().all(|b| b == b'0' || b == b'1') {
+            return Err(format!("ignored: give {cells} characters, each 0 (watched) or 1 (ignored)"));
+        }
+        Ok(())
+    }
+
+    /// Whether the point at `x`, `y` (0.0–1.0 of the picture's width and height) is ignored.
+    pub fn ignores(&self, x: f32, y: f32) -> bool {
+        let column =
+            ((x * f32::from(self.columns)) as usize).min(usize::from(self.columns).saturating_sub(1));
+        let row = ((y * f32::from(self.rows)) as usize).min(usize::from(self.rows).saturating_sub(1));
+        self.ignored.as_bytes().get(row * usize::from(self.columns) + column) == Some(&b'1')
+    }
+
+    /// Whether any cell is ignored.
+    pub fn ignores_any(&self) -> bool {
+        self.ignored.contains('1')
+    }
+}
+
 /// One motion event: an entry of `GET /api/events`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MotionEvent {
@@ -596,6 +648,28 @@ mod tests {
                 frames: 7,
             }],
         }
+    }
+
+    #[test]
+    fn a_motion_zone_is_checked_and_maps_points_to_cells() {
+        let mut zone = MotionZone::everywhere();
+        assert_eq!(zone.check(), Ok(()));
+        assert!(!zone.ignores_any() && !zone.ignores(0.5, 0.5));
+        // Ignore the top left cell and the bottom right one.
+        let mut cells = zone.ignored.clone().into_bytes();
+        cells[0] = b'1';
+        *cells.last_mut().unwrap() = b'1';
+        zone.ignored = String::from_utf8(cells).unwrap();
+        assert!(zone.ignores(0.0, 0.0) && zone.ignores(0.01, 0.02) && !zone.ignores(0.05, 0.0));
+        assert!(zone.ignores(1.0, 1.0) && zone.ignores(0.99, 0.99));
+        assert!(
+            MotionZone { ignored: "01".into(), ..zone.clone() }
+                .check()
+                .unwrap_err()
+                .contains("576 characters")
+        );
+        assert!(MotionZone { ignored: "2".repeat(576), ..zone.clone() }.check().is_err());
+        assert!(MotionZone { columns: 0, ..zone }.check().is_err());
     }
 
     #[test]

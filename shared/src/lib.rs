@@ -18,8 +18,9 @@ pub mod frame;
 
 pub use control::{
     ApiState, CameraControl, CameraInfo, CameraModes, CameraStatus, ClientMessage, ErrorCode,
-    MAX_CANVAS_SIDE, MAX_STEP, MotionEvent, MotionInfo, PLAYBACK_SPEEDS, PictureMode, PlaybackEvent,
-    PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo, RecordingState, RenditionInfo, ServerMessage,
+    MAX_CANVAS_SIDE, MAX_STEP, MotionEvent, MotionInfo, MotionZone, PLAYBACK_SPEEDS, PictureMode,
+    PlaybackEvent, PlaybackMode, ProtocolError, RecordedSpan, RecordingInfo, RecordingState, RenditionInfo,
+    ServerMessage,
 };
 pub use frame::{FrameDecodeError, FrameEncodeError, FrameHeader, VideoConfig};
 

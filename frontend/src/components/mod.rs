@@ -8,3 +8,4 @@ pub mod overlay;
 pub mod settings;
 pub mod timeline;
 pub mod token_form;
+pub mod zone_editor;

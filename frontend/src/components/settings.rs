@@ -1,11 +1,12 @@
 //! Settings: camera picker, the camera's settings and device controls (for every viewer),
 //! this screen's own picture size (auto, full or a smaller one), decoder (H.264 through WebCodecs
-//! or MediaSource, or JPEG) and frame-rate cap, export of the timeline's range, forgetting the
-//! token.
+//! or MediaSource, or JPEG) and frame-rate cap, export of the timeline's range, the motion
+//! zone (admins, cameras with motion detection), forgetting the token.
 
 use leptos::prelude::*;
 
 use super::timeline::Range;
+use super::zone_editor::ZoneEditor;
 use crate::stream::{self, Cameras, Viewer};
 
 /// Frame rates offered in the pickers (filtered by what the camera allows).
@@ -32,7 +33,12 @@ pub fn SettingsPanel(
     let size_value = move || current().map(|c| format!("{}x{}", c.width, c.height)).unwrap_or_default();
     let fps_value = move || current().map(|c| c.fps.to_string()).unwrap_or_default();
     let quality_value = move || current().map(|c| c.quality.to_string()).unwrap_or_default();
+    let zone_open = RwSignal::new(false);
+    let shown = Signal::derive(move || cameras.with(|c| c.shown.clone()));
+    let shown_size =
+        Signal::derive(move || current().map(|c| (c.width.max(1), c.height.max(1))).unwrap_or((16, 9)));
     view! {
+        <ZoneEditor camera=shown size=shown_size open=zone_open />
         <form class="panel" data-testid="settings" on:submit=|e| e.prevent_default()>
             <Show when=move || cameras.with(|c| c.all.len() > 1)>
                 <label>
@@ -225,6 +231,16 @@ pub fn SettingsPanel(
                 >
                     "Export the timeline's range (MKV)"
                 </a>
+            </Show>
+            <Show when=move || cameras.with(|c| c.admin) && current().is_some_and(|c| c.motion.is_some())>
+                <button
+                    type="button"
+                    data-testid="zone-button"
+                    on:click=move |_| zone_open.set(true)
+                    title="Paint where motion is ignored"
+                >
+                    "Motion zone…"
+                </button>
             </Show>
             <Show when=|| crate::token::stored().is_some()>
                 <button

@@ -66,6 +66,15 @@ pub enum ApiError {
     /// The server does not look for motion.
     #[error("this server does not look for motion (start it with --motion all, or camera ids)")]
     MotionOff,
+    /// A camera not watched for motion.
+    #[error("camera '{0}' is not watched for motion (start the server with --motion all, or its id)")]
+    NotWatched(String),
+    /// Something only an admin may do.
+    #[error("{0} needs the admin token")]
+    NotAdmin(&'static str),
+    /// A zone that could not be taken.
+    #[error(transparent)]
+    Zone(#[from] crate::motion::zones::ZoneError),
     /// No such event (or no longer kept).
     #[error("no event {0} (events are kept while the server runs, the newest 1000)")]
     NoEvent(u64),
@@ -90,7 +99,11 @@ impl ApiError {
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
             ApiError::BadFrame(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::RecordingOff | ApiError::NotRecorded(_) => StatusCode::NOT_FOUND,
-            ApiError::MotionOff | ApiError::NoEvent(_) => StatusCode::NOT_FOUND,
+            ApiError::MotionOff | ApiError::NoEvent(_) | ApiError::NotWatched(_) => StatusCode::NOT_FOUND,
+            ApiError::NotAdmin(_) => StatusCode::FORBIDDEN,
+            ApiError::Zone(crate::motion::zones::ZoneError::NotWatched(_)) => StatusCode::NOT_FOUND,
+            ApiError::Zone(crate::motion::zones::ZoneError::Bad(_)) => StatusCode::BAD_REQUEST,
+            ApiError::Zone(crate::motion::zones::ZoneError::Save { .. }) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Store(_) | ApiError::Codec(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::CameraOffline { .. } | ApiError::ShuttingDown | ApiError::Rendition(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

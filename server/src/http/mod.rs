@@ -5,7 +5,8 @@
 //! [`wsconn`] (the zero-copy RFC 6455 connection); [`mjpeg`] (`multipart/x-mixed-replace`
 //! stream, paced by [`backlog`]), [`mp4`] (fragmented MP4 for players), [`snapshot`] (one
 //! JPEG, live or recorded), [`api`]
-//! (`/api/state`), [`recordings`] (the recorded spans and `/export`), [`push`] (frames pushed
+//! (`/api/state`), [`recordings`] (the recorded spans and `/export`), [`motion`] (events,
+//! their pictures, zones), [`push`] (frames pushed
 //! in), [`assets`] (the embedded web client); [`view`] reads what a URL asks to see
 //! (`?camera=`, `?size=`, `?w=`, `?quality=`, `?fps=`); [`error`] is the one place that maps
 //! errors to statuses. [`router`] wires the routes, including the mjpg-streamer/µStreamer
@@ -18,8 +19,8 @@ pub mod assets;
 pub mod backlog;
 pub mod connections;
 pub mod error;
-pub mod events;
 pub mod mjpeg;
+pub mod motion;
 pub mod mp4;
 pub mod picture;
 pub mod push;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub recordings: Option<Arc<crate::record::reader::Reader>>,
     /// The motion events, when the server looks for motion.
     pub events: Option<Arc<crate::motion::events::EventLog>>,
+    /// Where the motion detectors look, when the server looks for motion.
+    pub zones: Option<Arc<crate::motion::zones::Zones>>,
     /// Smaller pictures made for the viewers that ask for them.
     pub renditions: Arc<crate::rendition::Renditions>,
 }
@@ -142,8 +145,9 @@ pub fn router(state: AppState) -> Router {
         .route("/snapshot", get(snapshot::handler))
         .route("/api/state", get(api::state))
         .route("/api/recordings", get(recordings::list))
-        .route("/api/events", get(events::list))
-        .route("/api/events/{id}/thumbnail.jpg", get(events::thumbnail))
+        .route("/api/events", get(motion::events))
+        .route("/api/events/{id}/thumbnail.jpg", get(motion::thumbnail))
+        .route("/api/motion/zone", get(motion::zone).put(motion::set_zone))
         .route("/export", get(recordings::export))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), require_viewer));
     Router::new()

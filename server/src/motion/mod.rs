@@ -15,6 +15,7 @@
 pub mod detect;
 pub mod events;
 pub mod tracker;
+pub mod zones;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +34,7 @@ use crate::media::jpeg::turbo::{Encoder, Grey, GreyDecoder, Scaler};
 use detect::{Detection, Detector, Params};
 use events::EventLog;
 use tracker::{Change, Tracker};
+use zones::Zones;
 
 /// Width the pictures are looked at (about; a JPEG decodes at the n/8 nearest above it).
 pub const LOOK_WIDTH: usize = 160;
@@ -88,13 +90,22 @@ fn next_due(due_us: u64, taken_us: u64, interval_us: u64) -> u64 {
 #[derive(Debug)]
 pub struct Motion {
     log: Arc<EventLog>,
+    zones: Arc<Zones>,
     threads: std::sync::Mutex<Vec<(SyncSender<Msg>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Motion {
-    /// Attaches a detector to each watched camera's hub and starts its thread.
-    pub fn start(config: &MotionConfig, hubs: &[Hub]) -> std::io::Result<Motion> {
+    /// Attaches a detector to each watched camera's hub and starts its thread. Zones are
+    /// kept in `zone_file` when given (see [`zones`]).
+    pub fn start(
+        config: &MotionConfig,
+        hubs: &[Hub],
+        zone_file: Option<std::path::PathBuf>,
+    ) -> std::io::Result<Motion> {
         let log = Arc::new(EventLog::new());
+        let watched: Vec<String> =
+            hubs.iter().filter(|h| config.watches(h.id())).map(|h| h.id().to_string()).collect();
+        let zones = Arc::new(Zones::load(zone_file, &watched));
         let interval_us = (1e6 / config.fps) as u64;
         let params = Params { sensitivity: config.sensitivity, min_area: config.min_area as f32 };
         let mut threads = Vec::new();
@@ -102,18 +113,23 @@ impl Motion {
             let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE_FRAMES);
             hub.tap_into(Arc::new(Tap { tx: tx.clone(), interval_us, next_due_us: AtomicU64::new(0) }));
             hub.set_motion(MotionInfo { active: false, events: 0 });
-            let camera = CameraMotion::new(hub.clone(), log.clone(), params, interval_us);
+            let camera = CameraMotion::new(hub.clone(), log.clone(), zones.clone(), params, interval_us);
             let thread = std::thread::Builder::new()
                 .name(format!("motion {}", hub.id()))
                 .spawn(move || camera.run(rx))?;
             threads.push((tx, thread));
         }
-        Ok(Motion { log, threads: std::sync::Mutex::new(threads) })
+        Ok(Motion { log, zones, threads: std::sync::Mutex::new(threads) })
     }
 
     /// The events, for `/api/events`.
     pub fn events(&self) -> Arc<EventLog> {
         self.log.clone()
+    }
+
+    /// The cameras' zones, for `/api/motion/zone`.
+    pub fn zones(&self) -> Arc<Zones> {
+        self.zones.clone()
     }
 
     /// Ends open events and stops the threads.
@@ -138,6 +154,9 @@ enum PeakPicture {
 struct CameraMotion {
     hub: Hub,
     log: Arc<EventLog>,
+    zones: Arc<Zones>,
+    /// The zone revision the detector has.
+    zone_rev: Option<u64>,
     params: Params,
     interval_us: u64,
     detector: Option<Detector>,
@@ -157,10 +176,18 @@ struct CameraMotion {
 }
 
 impl CameraMotion {
-    fn new(hub: Hub, log: Arc<EventLog>, params: Params, interval_us: u64) -> CameraMotion {
+    fn new(
+        hub: Hub,
+        log: Arc<EventLog>,
+        zones: Arc<Zones>,
+        params: Params,
+        interval_us: u64,
+    ) -> CameraMotion {
         CameraMotion {
             hub,
             log,
+            zones,
+            zone_rev: None,
             params,
             interval_us,
             detector: None,
@@ -226,8 +253,14 @@ impl CameraMotion {
         // The first picture, or the camera's size changed: learn afresh.
         if self.detector.as_ref().is_none_or(|d| d.size() != (w, h)) {
             self.detector = Some(Detector::new(w, h, self.params));
+            self.zone_rev = None;
         }
         let Some(detector) = self.detector.as_mut() else { return };
+        // A zone painted since: from this picture on.
+        if let Some((rev, zone)) = self.zones.changed_since(self.hub.id(), self.zone_rev) {
+            detector.set_zone(|x, y| !zone.ignores(x, y));
+            self.zone_rev = Some(rev);
+        }
         let detection = detector.detect(&self.grey.pixels, w, frame.captured_us);
         if let Some(change) = self.tracker.observe(frame.captured_us, &detection) {
             let picture = match jpeg {

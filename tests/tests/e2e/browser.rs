@@ -898,6 +898,95 @@ async fn motion_events_are_marked_on_the_timeline_and_played_from_the_buttons_ke
     let _ = std::fs::remove_dir_all(dir);
 }
 
+every_engine!(the_motion_zone_is_painted_by_mouse_and_saved);
+/// Settings → "Motion zone…": dragging the mouse along the top row of the grid over the
+/// live picture marks those cells ignored; "Save zone" stores them on the server.
+async fn the_motion_zone_is_painted_by_mouse_and_saved(engine: Engine) {
+    use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
+    let server = Server::start(&["--motion", "all", "--size", "640x360", "--fps", "10"]);
+    let browser = Browser::live_page(engine, &server, "zone", 1280, 800, false, 5).await;
+    let grid = open_zone_editor(&browser).await;
+    // From the middle of the first cell to the middle of the eighth, along the top row.
+    let (left, top, cell_w, cell_h) = grid;
+    let drag = MouseActions::new("mouse".into())
+        .then(PointerAction::MoveTo { duration: None, x: left + cell_w * 0.5, y: top + cell_h * 0.5 })
+        .then(PointerAction::Down { button: MOUSE_BUTTON_LEFT })
+        .then(PointerAction::MoveTo {
+            duration: Some(Duration::from_millis(300)),
+            x: left + cell_w * 7.5,
+            y: top + cell_h * 0.5,
+        })
+        .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
+    browser.client().perform_actions(drag).await.expect("drag over the grid");
+    save_zone_and_check(&browser, &server, 8).await;
+    browser.screenshot("zone").await;
+    browser.close().await;
+}
+
+every_engine!(
+    the_motion_zone_is_painted_by_touch_on_a_phone,
+    webkit = "WebKitGTK has no touch input over WebDriver (its phone is a phone-sized frame with a mouse)"
+);
+/// The same on a phone, with a finger: a drag along the top row.
+async fn the_motion_zone_is_painted_by_touch_on_a_phone(engine: Engine) {
+    use fantoccini::actions::{InputSource, PointerAction, TouchActions};
+    let server = Server::start(&["--motion", "all", "--size", "640x360", "--fps", "10"]);
+    let browser = Browser::live_page(engine, &server, "zone-phone", 390, 844, true, 5).await;
+    let (left, top, cell_w, cell_h) = open_zone_editor(&browser).await;
+    let drag = TouchActions::new("finger".into())
+        .then(PointerAction::MoveTo { duration: None, x: left + cell_w * 0.5, y: top + cell_h * 0.5 })
+        .then(PointerAction::Down { button: 0 })
+        .then(PointerAction::MoveTo {
+            duration: Some(Duration::from_millis(300)),
+            x: left + cell_w * 5.5,
+            y: top + cell_h * 0.5,
+        })
+        .then(PointerAction::Up { button: 0 });
+    browser.client().perform_actions(drag).await.expect("drag a finger over the grid");
+    save_zone_and_check(&browser, &server, 6).await;
+    browser.screenshot("zone-phone").await;
+    browser.close().await;
+}
+
+/// Opens Settings and the zone editor; the grid's left, top, and cell width and height.
+async fn open_zone_editor(browser: &Browser) -> (f64, f64, f64, f64) {
+    browser.click(Locator::Css("[data-testid=settings-button]")).await;
+    browser.click(Locator::Css("[data-testid=zone-button]")).await;
+    browser
+        .wait_until(
+            "the zone grid loaded over the picture",
+            "const s = document.querySelector('[data-testid=zone-status]'); const img = document.querySelector('.zone-picture img'); \
+             return s && s.textContent === '' && img.complete && img.naturalWidth > 0",
+            Duration::from_secs(10),
+        )
+        .await;
+    let rect = browser
+        .eval("const r = document.querySelector('[data-testid=zone-grid]').getBoundingClientRect(); return [r.left, r.top, r.width / 32, r.height / 18]")
+        .await;
+    let v = |i: usize| rect[i].as_f64().unwrap();
+    assert!(v(2) > 5.0 && v(3) > 5.0, "cells of {}x{} px", v(2), v(3));
+    (v(0), v(1), v(2), v(3))
+}
+
+/// Saves; the server's zone then ignores the first `cells` of the top row and nothing else.
+async fn save_zone_and_check(browser: &Browser, server: &Server, cells: usize) {
+    let marked = browser.eval("return document.querySelectorAll('.zone-grid > div.ignored').length").await;
+    assert_eq!(marked.as_u64(), Some(cells as u64), "cells marked by the drag");
+    browser.click(Locator::XPath("//button[text()='Save zone']")).await;
+    browser
+        .wait_until(
+            "saved",
+            "return document.querySelector('[data-testid=zone-status]').textContent.startsWith('saved')",
+            Duration::from_secs(5),
+        )
+        .await;
+    let (status, _, body) = http_get_body(server, "/api/motion/zone").await;
+    assert_eq!(status, 200);
+    let zone: framecast_shared::MotionZone = serde_json::from_slice(&body).unwrap();
+    let expected = format!("{}{}", "1".repeat(cells), "0".repeat(32 * 18 - cells));
+    assert_eq!(zone.ignored, expected);
+}
+
 every_engine!(
     the_timeline_works_by_touch_on_a_phone,
     webkit = "WebKitGTK has no touch input over WebDriver (its phone is a phone-sized frame with a mouse)"

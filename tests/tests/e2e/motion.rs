@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use framecast_shared::MotionEvent;
+use framecast_shared::{MotionEvent, MotionZone};
 
 use crate::util::{CLIP_FPS, Server, Viewer, api_state, http_get_body, is_jpeg, motion_clip, within};
 
@@ -171,4 +171,62 @@ async fn events_say_clearly_when_motion_is_off_or_the_event_is_unknown() {
     }
     // Nothing started before the first microsecond.
     assert_eq!(events_in(&on, "/api/events?to=1").await, vec![]);
+}
+
+/// `PUT /api/motion/zone`: its answer's status and body.
+async fn put_zone(server: &Server, zone: &MotionZone, token: Option<&str>) -> (u16, String) {
+    let json = serde_json::to_vec(zone).unwrap();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    // The server closes the connection after answering, so the body ends there (a 204 has
+    // no length to read up to).
+    let mut headers = vec![("Content-Type", "application/json"), ("Connection", "close")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    let mut response =
+        framecast_tests::http_client::request(server.addr, "PUT", "/api/motion/zone", &headers, &json)
+            .await
+            .unwrap();
+    let body = response.body.read_to_end().await.unwrap();
+    (response.status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The zone with rows `rows` (of 18) ignored.
+fn ignoring_rows(rows: std::ops::Range<usize>) -> MotionZone {
+    let cells: String = (0..18).map(|r| if rows.contains(&r) { "1" } else { "0" }.repeat(32)).collect();
+    MotionZone { ignored: cells, ..MotionZone::everywhere() }
+}
+
+#[tokio::test]
+async fn a_painted_zone_is_applied_at_once_kept_over_a_restart_and_only_admins_change_it() {
+    let dir = crate::util::temp_dir("motion-zone");
+    let record = dir.display().to_string();
+    // The square crosses at 3 s, in rows 6 to 9 of the 18 (y 60 to 100 of 180).
+    let clip = format!("cmd:{}", motion_clip(false, &[(3.0, 5.0)], 30));
+    let server = Server::start(&["--camera", &clip, "--motion", "all", "--record-dir", &record]);
+    let (status, _, body) = http_get_body(&server, "/api/motion/zone").await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_slice::<MotionZone>(&body).unwrap(), MotionZone::everywhere());
+    let band = ignoring_rows(5..11);
+    assert_eq!(put_zone(&server, &band, None).await.0, 204);
+    // Bad zones are refused and say why.
+    let (status, why) = put_zone(&server, &MotionZone { ignored: "01".into(), ..band.clone() }, None).await;
+    assert!(status == 400 && why.contains("576 characters"), "{status} {why}");
+    let (status, why) = put_zone(&server, &band, None).await;
+    assert_eq!((status, why.as_str()), (204, ""));
+    // The crossing happens wholly inside the ignored band: no event.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(events(&server, "cmd").await, vec![], "an event inside the ignored band");
+    drop(server);
+    // A restart keeps it (it is saved beside the recordings).
+    let server = Server::start(&["--camera", &clip, "--motion", "all", "--record-dir", &record]);
+    let (_, _, body) = http_get_body(&server, "/api/motion/zone").await;
+    assert_eq!(serde_json::from_slice::<MotionZone>(&body).unwrap(), band);
+    drop(server);
+    // With an admin token, only it may change the zone.
+    let server = Server::start(&["--motion", "all", "--admin-token", "sesame"]);
+    let (status, why) = put_zone(&server, &band, None).await;
+    assert!(status == 403 && why.contains("admin token"), "{status} {why}");
+    assert_eq!(put_zone(&server, &band, Some("sesame")).await.0, 204);
+    let _ = std::fs::remove_dir_all(dir);
 }
