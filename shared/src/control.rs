@@ -282,7 +282,7 @@ pub struct MotionInfo {
 
 /// Where a camera looks for motion (`GET`/`PUT /api/motion/zone`): a grid over the picture,
 /// each cell watched or ignored (a tree, a road, a timestamp burned into the picture).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MotionZone {
     /// Cells across.
     pub columns: u16,
@@ -290,6 +290,14 @@ pub struct MotionZone {
     pub rows: u16,
     /// One character per cell, row by row from the top left: `1` ignored, `0` watched.
     pub ignored: String,
+    /// How faint a change counts, 1 (only strong ones) to 100 (the faintest); when absent,
+    /// `--motion-sensitivity`. The server always says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<u8>,
+    /// The share of the watched picture (0.0–0.9) that must change to be motion; when absent,
+    /// `--motion-min-area`. The server always says it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_area: Option<f32>,
 }
 
 impl MotionZone {
@@ -303,7 +311,13 @@ impl MotionZone {
     /// Every cell watched.
     pub fn everywhere() -> MotionZone {
         let cells = usize::from(Self::COLUMNS) * usize::from(Self::ROWS);
-        MotionZone { columns: Self::COLUMNS, rows: Self::ROWS, ignored: "0".repeat(cells) }
+        MotionZone {
+            columns: Self::COLUMNS,
+            rows: Self::ROWS,
+            ignored: "0".repeat(cells),
+            sensitivity: None,
+            min_area: None,
+        }
     }
 
     /// Whether the zone is one that can be used; the error says what is wrong.
@@ -314,6 +328,12 @@ impl MotionZone {
         let cells = usize::from(self.columns) * usize::from(self.rows);
         if self.ignored.len() != cells || !self.ignored.bytes().all(|b| b == b'0' || b == b'1') {
             return Err(format!("ignored: give {cells} characters, each 0 (watched) or 1 (ignored)"));
+        }
+        if self.sensitivity.is_some_and(|s| !(1..=100).contains(&s)) {
+            return Err("sensitivity: give 1 to 100".into());
+        }
+        if self.min_area.is_some_and(|a| !(a.is_finite() && (0.0..=0.9).contains(&a))) {
+            return Err("min_area: give a share of the picture from 0.0 to 0.9".into());
         }
         Ok(())
     }
@@ -669,7 +689,12 @@ mod tests {
                 .contains("576 characters")
         );
         assert!(MotionZone { ignored: "2".repeat(576), ..zone.clone() }.check().is_err());
-        assert!(MotionZone { columns: 0, ..zone }.check().is_err());
+        assert!(MotionZone { columns: 0, ..zone.clone() }.check().is_err());
+        assert!(
+            MotionZone { sensitivity: Some(0), ..zone.clone() }.check().unwrap_err().contains("sensitivity")
+        );
+        assert!(MotionZone { min_area: Some(2.0), ..zone.clone() }.check().unwrap_err().contains("min_area"));
+        assert!(MotionZone { sensitivity: Some(100), min_area: Some(0.02), ..zone }.check().is_ok());
     }
 
     #[test]

@@ -444,8 +444,30 @@ fn qemu_check(binary: &Path, arch: Arch, version: &str) -> Result<String> {
     let mut command = Command::new(&qemu);
     command.args(["-L", &sysroot]).arg(binary).args(["--listen", "127.0.0.1:0", "--camera", "emulated"]);
     let shot = serve_and_snapshot(command, Duration::from_secs(60))?;
+    // The emulated camera in H.264: OpenH264's C++ (and its NEON code) encodes, decodes for
+    // the snapshot, and libjpeg-turbo encodes the JPEG.
+    let mut command = Command::new(&qemu);
+    command.args(["-L", &sysroot]).arg(binary).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--camera",
+        "emulated",
+        "--codec",
+        "h264",
+        "--size",
+        "640x360",
+        "--fps",
+        "10",
+    ]);
+    let h264 = serve_and_snapshot(command, Duration::from_secs(90))?;
+    if (h264.width, h264.height) != (640, 360) {
+        return Err(format!(
+            "{qemu}: the H.264 camera's snapshot is {}x{}, not 640x360",
+            h264.width, h264.height
+        ));
+    }
     Ok(format!(
-        "qemu ({qemu}): --version '{}', started in {:.1} s, {shot}",
+        "qemu ({qemu}): --version '{}', started in {:.1} s, {shot}; in H.264 (OpenH264 encoding and decoding), {h264}",
         said.trim(),
         shot.started.as_secs_f64()
     ))

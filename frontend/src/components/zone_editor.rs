@@ -1,8 +1,9 @@
 //! The motion zone editor (Settings → "Motion zone…", admin only): the camera's live picture
 //! (a snapshot a second) under a 32x18 grid; dragging over it by mouse or finger marks cells
 //! ignored (a tree, a road, a timestamp) or, starting on an ignored cell, watched again.
-//! **Save zone** sends it to the server (`PUT /api/motion/zone`), which applies it from the
-//! camera's next picture.
+//! Beside it, how faint a change counts (sensitivity) and how much of the picture must
+//! change. **Save zone** sends it all to the server (`PUT /api/motion/zone`), which applies it
+//! from the camera's next picture.
 
 use framecast_shared::MotionZone;
 use gloo_net::http::Request;
@@ -22,6 +23,8 @@ pub fn ZoneEditor(
     let columns = usize::from(MotionZone::COLUMNS);
     let rows = usize::from(MotionZone::ROWS);
     let cells = RwSignal::new(vec![false; columns * rows]);
+    let sensitivity = RwSignal::new(50u8);
+    let min_area = RwSignal::new(0.005f32);
     let status = RwSignal::new(String::new());
     let picture_tick = RwSignal::new(0u32);
     // While dragging: the value painted, and where the pointer was (as cell coordinates).
@@ -40,6 +43,8 @@ pub fn ZoneEditor(
             match load(&camera).await {
                 Ok(zone) if zone.columns == MotionZone::COLUMNS && zone.rows == MotionZone::ROWS => {
                     cells.set(zone.ignored.bytes().map(|b| b == b'1').collect());
+                    sensitivity.set(zone.sensitivity.unwrap_or(50));
+                    min_area.set(zone.min_area.unwrap_or(0.005));
                     status.set(String::new());
                 }
                 Ok(_) => {
@@ -101,6 +106,8 @@ pub fn ZoneEditor(
             columns: MotionZone::COLUMNS,
             rows: MotionZone::ROWS,
             ignored: cells.with_untracked(|c| c.iter().map(|&i| if i { '1' } else { '0' }).collect()),
+            sensitivity: Some(sensitivity.get_untracked()),
+            min_area: Some(min_area.get_untracked()),
         };
         let camera = camera.get_untracked();
         status.set("saving…".into());
@@ -154,6 +161,49 @@ pub fn ZoneEditor(
                             .collect_view()}
                     </div>
                 </div>
+                <div class="zone-tuning">
+                    <label>
+                        "Sensitivity"
+                        <input
+                            type="range"
+                            min="1"
+                            max="100"
+                            data-testid="zone-sensitivity"
+                            prop:value=move || sensitivity.get().to_string()
+                            on:input=move |e| {
+                                if let Ok(v) = event_target_value(&e).parse::<u8>() {
+                                    sensitivity.set(v);
+                                }
+                            }
+                        />
+                        <span>{move || sensitivity.get().to_string()}</span>
+                    </label>
+                    <label>
+                        "Smallest change"
+                        <select
+                            data-testid="zone-min-area"
+                            prop:value=move || area_choice(min_area.get())
+                            on:change=move |e| {
+                                if let Ok(percent) = event_target_value(&e).parse::<f32>() {
+                                    min_area.set(percent / 100.0);
+                                }
+                            }
+                        >
+                            {move || {
+                                let mut choices = AREA_CHOICES.to_vec();
+                                let current = min_area.get() * 100.0;
+                                if !choices.iter().any(|c| (c - current).abs() < 1e-4) {
+                                    choices.push(current);
+                                    choices.sort_by(f32::total_cmp);
+                                }
+                                choices
+                                    .into_iter()
+                                    .map(|p| view! { <option value=format!("{p}")>{format!("{p} % of the picture")}</option> })
+                                    .collect_view()
+                            }}
+                        </select>
+                    </label>
+                </div>
                 <div class="zone-buttons">
                     <button type="button" on:click=save>"Save zone"</button>
                     <button type="button" on:click=move |_| cells.set(vec![false; columns * rows])>
@@ -165,6 +215,18 @@ pub fn ZoneEditor(
             </div>
         </Show>
     }
+}
+
+/// Smallest changes offered, in % of the picture.
+const AREA_CHOICES: [f32; 8] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0];
+
+/// The option value for `min_area` (a share of the picture).
+fn area_choice(min_area: f32) -> String {
+    let percent = min_area * 100.0;
+    AREA_CHOICES
+        .iter()
+        .find(|c| (*c - percent).abs() < 1e-4)
+        .map_or_else(|| format!("{percent}"), |c| format!("{c}"))
 }
 
 fn zone_url(camera: &str) -> String {

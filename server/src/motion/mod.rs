@@ -105,7 +105,7 @@ impl Motion {
         let log = Arc::new(EventLog::new());
         let watched: Vec<String> =
             hubs.iter().filter(|h| config.watches(h.id())).map(|h| h.id().to_string()).collect();
-        let zones = Arc::new(Zones::load(zone_file, &watched));
+        let zones = Arc::new(Zones::load(zone_file, &watched, (config.sensitivity, config.min_area as f32)));
         let interval_us = (1e6 / config.fps) as u64;
         let params = Params { sensitivity: config.sensitivity, min_area: config.min_area as f32 };
         let mut threads = Vec::new();
@@ -259,6 +259,10 @@ impl CameraMotion {
         // A zone painted since: from this picture on.
         if let Some((rev, zone)) = self.zones.changed_since(self.hub.id(), self.zone_rev) {
             detector.set_zone(|x, y| !zone.ignores(x, y));
+            detector.set_params(Params {
+                sensitivity: zone.sensitivity.unwrap_or(self.params.sensitivity),
+                min_area: zone.min_area.unwrap_or(self.params.min_area),
+            });
             self.zone_rev = Some(rev);
         }
         let detection = detector.detect(&self.grey.pixels, w, frame.captured_us);

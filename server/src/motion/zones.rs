@@ -1,5 +1,5 @@
-//! Each watched camera's motion zone (where to look, where to ignore), as painted in the
-//! web client's Settings: kept in memory, written to `motion-zones.json` in the recordings'
+//! Each watched camera's motion zone (where to look, where to ignore; how faint a change
+//! counts and how much must change), as painted and set in the web client's Settings: kept in memory, written to `motion-zones.json` in the recordings'
 //! folder when the server records (so it survives a restart; without `--record-dir` there
 //! is no folder of the server's own, and a restart watches everywhere again), and picked up
 //! by the camera's detector at its next picture.
@@ -35,14 +35,16 @@ pub enum ZoneError {
 #[derive(Debug)]
 pub struct Zones {
     path: Option<PathBuf>,
+    /// The flags' sensitivity and area, for zones that do not say.
+    defaults: (u8, f32),
     cameras: Mutex<HashMap<String, (u64, MotionZone)>>,
 }
 
 impl Zones {
     /// The zones of `cameras`: as saved in `path` when there is one and it can be read
     /// (anything wrong with it is logged and that camera watches everywhere), else
-    /// everywhere.
-    pub fn load(path: Option<PathBuf>, cameras: &[String]) -> Zones {
+    /// everywhere. `defaults`: the sensitivity and area of a zone that does not say.
+    pub fn load(path: Option<PathBuf>, cameras: &[String], defaults: (u8, f32)) -> Zones {
         let saved: HashMap<String, MotionZone> = match &path {
             Some(p) if p.exists() => match std::fs::read(p)
                 .map_err(|e| e.to_string())
@@ -70,12 +72,22 @@ impl Zones {
                 (id.clone(), (0, zone))
             })
             .collect();
-        Zones { path, cameras: Mutex::new(zones) }
+        Zones { path, defaults, cameras: Mutex::new(zones) }
     }
 
-    /// Camera `id`'s zone; `None` when it is not watched for motion.
+    /// `zone` with the flags' sensitivity and area where it does not say.
+    fn complete(&self, zone: &MotionZone) -> MotionZone {
+        MotionZone {
+            sensitivity: zone.sensitivity.or(Some(self.defaults.0)),
+            min_area: zone.min_area.or(Some(self.defaults.1)),
+            ..zone.clone()
+        }
+    }
+
+    /// Camera `id`'s zone, sensitivity and area always said; `None` when it is not watched
+    /// for motion.
     pub fn get(&self, id: &str) -> Option<MotionZone> {
-        self.cameras.locked().get(id).map(|(_, zone)| zone.clone())
+        self.cameras.locked().get(id).map(|(_, zone)| self.complete(zone))
     }
 
     /// Sets camera `id`'s zone, from its next picture on, and saves every zone.
@@ -102,7 +114,7 @@ impl Zones {
     pub(super) fn changed_since(&self, id: &str, applied: Option<u64>) -> Option<(u64, MotionZone)> {
         let cameras = self.cameras.locked();
         let (rev, zone) = cameras.get(id)?;
-        (applied != Some(*rev)).then(|| (*rev, zone.clone()))
+        (applied != Some(*rev)).then(|| (*rev, self.complete(zone)))
     }
 }
 
@@ -120,25 +132,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("motion-zones.json");
         let cameras = ["door".to_string(), "yard".to_string()];
-        let zones = Zones::load(Some(path.clone()), &cameras);
-        assert_eq!(zones.get("door"), Some(MotionZone::everywhere()));
+        let zones = Zones::load(Some(path.clone()), &cameras, (50, 0.005));
+        let everywhere =
+            MotionZone { sensitivity: Some(50), min_area: Some(0.005), ..MotionZone::everywhere() };
+        assert_eq!(zones.get("door"), Some(everywhere.clone()));
         assert_eq!(zones.get("garage"), None);
         let (rev, _) = zones.changed_since("door", None).unwrap();
         assert!(zones.changed_since("door", Some(rev)).is_none());
-        zones.set("door", left_half_ignored()).unwrap();
+        let painted = MotionZone { sensitivity: Some(80), ..left_half_ignored() };
+        zones.set("door", painted.clone()).unwrap();
         let (new_rev, zone) = zones.changed_since("door", Some(rev)).unwrap();
-        assert!(new_rev != rev && zone == left_half_ignored());
+        let expected = MotionZone { min_area: Some(0.005), ..painted };
+        assert!(new_rev != rev && zone == expected);
         // A restart reads it back.
-        let again = Zones::load(Some(path.clone()), &cameras);
-        assert_eq!(again.get("door"), Some(left_half_ignored()));
-        assert_eq!(again.get("yard"), Some(MotionZone::everywhere()));
+        let again = Zones::load(Some(path.clone()), &cameras, (50, 0.005));
+        assert_eq!(again.get("door"), Some(expected.clone()));
+        assert_eq!(again.get("yard"), Some(everywhere.clone()));
         // Wrong zones and cameras are refused and change nothing.
         let bad = MotionZone { ignored: "01".into(), ..MotionZone::everywhere() };
         assert!(matches!(zones.set("door", bad), Err(ZoneError::Bad(_))));
         assert!(matches!(zones.set("garage", left_half_ignored()), Err(ZoneError::NotWatched(_))));
-        assert_eq!(zones.get("door"), Some(left_half_ignored()));
+        assert_eq!(zones.get("door"), Some(expected));
         // A damaged file: everywhere, and the server goes on.
         std::fs::write(&path, b"{ not json").unwrap();
-        assert_eq!(Zones::load(Some(path), &cameras).get("door"), Some(MotionZone::everywhere()));
+        assert_eq!(Zones::load(Some(path), &cameras, (50, 0.005)).get("door"), Some(everywhere));
     }
 }

@@ -918,7 +918,19 @@ async fn the_motion_zone_is_painted_by_mouse_and_saved(engine: Engine) {
         })
         .then(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
     browser.client().perform_actions(drag).await.expect("drag over the grid");
+    // Sensitivity and the smallest change go with the zone.
+    browser
+        .eval(
+            "const s = document.querySelector('[data-testid=zone-sensitivity]'); s.value = '80'; \
+             s.dispatchEvent(new Event('input', {bubbles: true})); \
+             const a = document.querySelector('[data-testid=zone-min-area]'); a.value = '2'; \
+             a.dispatchEvent(new Event('change', {bubbles: true})); return true",
+        )
+        .await;
     save_zone_and_check(&browser, &server, 8).await;
+    let (_, _, body) = http_get_body(&server, "/api/motion/zone").await;
+    let zone: framecast_shared::MotionZone = serde_json::from_slice(&body).unwrap();
+    assert_eq!((zone.sensitivity, zone.min_area), (Some(80), Some(0.02)));
     browser.screenshot("zone").await;
     browser.close().await;
 }

@@ -206,7 +206,9 @@ async fn a_painted_zone_is_applied_at_once_kept_over_a_restart_and_only_admins_c
     let server = Server::start(&["--camera", &clip, "--motion", "all", "--record-dir", &record]);
     let (status, _, body) = http_get_body(&server, "/api/motion/zone").await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_slice::<MotionZone>(&body).unwrap(), MotionZone::everywhere());
+    // Everywhere, with the flags' sensitivity and smallest change.
+    let fresh = MotionZone { sensitivity: Some(50), min_area: Some(0.005), ..MotionZone::everywhere() };
+    assert_eq!(serde_json::from_slice::<MotionZone>(&body).unwrap(), fresh);
     let band = ignoring_rows(5..11);
     assert_eq!(put_zone(&server, &band, None).await.0, 204);
     // Bad zones are refused and say why.
@@ -221,7 +223,15 @@ async fn a_painted_zone_is_applied_at_once_kept_over_a_restart_and_only_admins_c
     // A restart keeps it (it is saved beside the recordings).
     let server = Server::start(&["--camera", &clip, "--motion", "all", "--record-dir", &record]);
     let (_, _, body) = http_get_body(&server, "/api/motion/zone").await;
-    assert_eq!(serde_json::from_slice::<MotionZone>(&body).unwrap(), band);
+    let kept = serde_json::from_slice::<MotionZone>(&body).unwrap();
+    // The flags' sensitivity and area are said with it.
+    assert_eq!(kept, MotionZone { sensitivity: Some(50), min_area: Some(0.005), ..band.clone() });
+    // Watching everywhere again but asking for a fifth of the picture to change: the square
+    // (3 % of it) crossing again after the restart is no event.
+    let large = MotionZone { min_area: Some(0.2), ..MotionZone::everywhere() };
+    assert_eq!(put_zone(&server, &large, None).await.0, 204);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(events(&server, "cmd").await, vec![], "an event smaller than the smallest change asked");
     drop(server);
     // With an admin token, only it may change the zone.
     let server = Server::start(&["--motion", "all", "--admin-token", "sesame"]);
