@@ -899,12 +899,21 @@ async fn motion_events_are_marked_on_the_timeline_and_played_from_the_buttons_ke
 }
 
 every_engine!(the_motion_zone_is_painted_by_mouse_and_saved);
-/// Settings → "Motion zone…": dragging the mouse along the top row of the grid over the
-/// live picture marks those cells ignored; "Save zone" stores them on the server.
+/// The live "motion" badge; Settings → "Motion zone…": dragging the mouse along the top row
+/// of the grid over the live picture marks those cells ignored; "Save zone" stores them on
+/// the server, with the sensitivity and smallest change chosen.
 async fn the_motion_zone_is_painted_by_mouse_and_saved(engine: Engine) {
     use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction};
     let server = Server::start(&["--motion", "all", "--size", "640x360", "--fps", "10"]);
     let browser = Browser::live_page(engine, &server, "zone", 1280, 800, false, 5).await;
+    // The emulated picture never stops moving (its clock, its square): the live view says so.
+    browser
+        .wait_until(
+            "the motion badge",
+            "const b = document.querySelector('[data-testid=motion-badge]'); return !!b && b.textContent === 'motion'",
+            Duration::from_secs(10),
+        )
+        .await;
     let grid = open_zone_editor(&browser).await;
     // From the middle of the first cell to the middle of the eighth, along the top row.
     let (left, top, cell_w, cell_h) = grid;
