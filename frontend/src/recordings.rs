@@ -6,21 +6,23 @@ use gloo_net::http::Request;
 
 /// The spans of camera `camera` that reach into `from_us..=to_us`.
 pub async fn spans(camera: &str, from_us: u64, to_us: u64) -> Result<Vec<RecordedSpan>, String> {
-    let url = crate::token::with_token(&format!(
-        "api/recordings?camera={}&from={from_us}&to={to_us}",
-        js_sys::encode_uri_component(camera)
-    ));
-    let response = Request::get(&url).send().await.map_err(|e| e.to_string())?;
-    if !response.ok() {
-        return Err(format!("the server answered {}", response.status()));
-    }
-    response.json().await.map_err(|e| e.to_string())
+    list("api/recordings", camera, from_us, to_us).await
 }
 
 /// The motion events of camera `camera` that reach into `from_us..=to_us`, oldest first.
 pub async fn events(camera: &str, from_us: u64, to_us: u64) -> Result<Vec<MotionEvent>, String> {
+    list("api/events", camera, from_us, to_us).await
+}
+
+/// `GET PATH?camera=&from=&to=`, a JSON list.
+async fn list<T: serde::de::DeserializeOwned>(
+    path: &str,
+    camera: &str,
+    from_us: u64,
+    to_us: u64,
+) -> Result<Vec<T>, String> {
     let url = crate::token::with_token(&format!(
-        "api/events?camera={}&from={from_us}&to={to_us}",
+        "{path}?camera={}&from={from_us}&to={to_us}",
         js_sys::encode_uri_component(camera)
     ));
     let response = Request::get(&url).send().await.map_err(|e| e.to_string())?;

@@ -108,16 +108,11 @@ pub fn Timeline(
             }
         });
     };
+    // Also when an event starts or ends (the live badge changes): it shows at once.
     Effect::new(move |_| {
-        let _ = (shown_camera(), zoom.get(), motion_camera());
+        let motion = cameras.with(|c| c.current().and_then(|c| c.motion).map(|m| (m.active, m.events)));
+        let _ = (shown_camera(), zoom.get(), motion);
         refresh();
-    });
-    // An event that starts or ends (the live badge changes) shows on the timeline at once.
-    Effect::new(move |_| {
-        let moving = cameras.with(|c| c.current().and_then(|c| c.motion).map(|m| (m.active, m.events)));
-        if moving.is_some() {
-            refresh();
-        }
     });
     let play_event = move |forward: bool| {
         let p = playback.get_untracked();

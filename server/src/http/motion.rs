@@ -7,38 +7,22 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::AppState;
 use super::CameraQuery;
 use super::error::ApiError;
-use super::recordings::parse_time;
+use super::recordings::{RangeQuery, range};
 use crate::auth::Access;
 use framecast_shared::MotionZone;
-
-/// `?camera=ID&from=T&to=T`.
-#[derive(Debug, Default, Deserialize)]
-pub struct EventsQuery {
-    /// Camera id; the first camera when absent.
-    pub camera: Option<String>,
-    /// Start of the range (default: the beginning).
-    pub from: Option<String>,
-    /// End of the range (default: now and on).
-    pub to: Option<String>,
-}
 
 /// `GET /api/events`: `[MotionEvent]`, oldest first.
 pub async fn events(
     State(state): State<AppState>,
-    Query(q): Query<EventsQuery>,
+    Query(q): Query<RangeQuery>,
 ) -> Result<Response, ApiError> {
     let hub = state.camera(q.camera.as_deref())?;
     let log = state.events.as_ref().ok_or(ApiError::MotionOff)?;
-    let from = q.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(0);
-    let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or(u64::MAX);
-    if from > to {
-        return Err(ApiError::BadRequest("from is after to".into()));
-    }
+    let (from, to) = range(&q)?;
     let events = log.list(hub.id(), from, to);
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(events)).into_response())
 }

@@ -33,7 +33,8 @@ pub fn parse_time(name: &str, value: &str) -> Result<u64, ApiError> {
     crate::clock::parse(name, value).map_err(ApiError::BadRequest)
 }
 
-fn range(q: &RangeQuery) -> Result<(u64, u64), ApiError> {
+/// `from` and `to` of `q` (the beginning and no end when absent), checked in order.
+pub fn range(q: &RangeQuery) -> Result<(u64, u64), ApiError> {
     let from = q.from.as_deref().map(|v| parse_time("from", v)).transpose()?.unwrap_or(0);
     let to = q.to.as_deref().map(|v| parse_time("to", v)).transpose()?.unwrap_or(u64::MAX);
     if from > to {

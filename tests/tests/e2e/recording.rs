@@ -45,6 +45,20 @@ async fn next_playback(viewer: &mut Viewer) -> (PlaybackMode, u64, Option<Playba
     .await
 }
 
+/// Plays from `from_us` at `speed` and watches the recorded frames for `window`: seconds of
+/// recording shown per second.
+async fn playback_speed(viewer: &mut Viewer, from_us: u64, speed: u32, window: Duration) -> f64 {
+    viewer.send(&ClientMessage::Play { from_us, speed: Some(speed) }).await;
+    next_playback(viewer).await;
+    let (first, _, first_at) = next_recorded(viewer).await;
+    let mut last = (first.clone(), first_at);
+    while last.1.duration_since(first_at) < window {
+        let (h, _, at) = next_recorded(viewer).await;
+        last = (h, at);
+    }
+    (last.0.captured_us - first.captured_us) as f64 / 1e6 / last.1.duration_since(first_at).as_secs_f64()
+}
+
 /// The next recorded frame (acked), skipping live ones still in flight.
 async fn next_recorded(viewer: &mut Viewer) -> (framecast_shared::FrameHeader, Vec<u8>, Instant) {
     loop {
@@ -154,16 +168,7 @@ async fn a_minute_of_recording_plays_back_exports_and_returns_to_live() {
     assert_eq!(back.captured_us, held, "one frame back is the frame held");
 
     // 8x: eight seconds of recording per second.
-    viewer.send(&ClientMessage::Play { from_us: unix_micros_now() - 50_000_000, speed: Some(8) }).await;
-    next_playback(&mut viewer).await;
-    let (first, _, first_at) = next_recorded(&mut viewer).await;
-    let mut last = (first.clone(), first_at);
-    while last.1.duration_since(first_at) < Duration::from_secs(2) {
-        let (h, _, at) = next_recorded(&mut viewer).await;
-        last = (h, at);
-    }
-    let ratio =
-        (last.0.captured_us - first.captured_us) as f64 / 1e6 / last.1.duration_since(first_at).as_secs_f64();
+    let ratio = playback_speed(&mut viewer, unix_micros_now() - 50_000_000, 8, Duration::from_secs(2)).await;
     assert!((7.0..=9.0).contains(&ratio), "8x ran at {ratio:.1}x");
 
     // Back to live: frames within 100 ms of now.
@@ -277,16 +282,7 @@ async fn an_h264_camera_is_recorded_as_it_comes_and_plays_back_snapshots_and_exp
     let (back, _, _) = next_recorded(&mut viewer).await;
     assert_eq!(back.captured_us, held);
     // 8x keeps its pace by starting at keyframes rather than decoding every picture.
-    viewer.send(&ClientMessage::Play { from_us: unix_micros_now() - 22_000_000, speed: Some(8) }).await;
-    next_playback(&mut viewer).await;
-    let (first, _, first_at) = next_recorded(&mut viewer).await;
-    let mut last = (first.clone(), first_at);
-    while last.1.duration_since(first_at) < Duration::from_secs(1) {
-        let (h, _, at) = next_recorded(&mut viewer).await;
-        last = (h, at);
-    }
-    let ratio =
-        (last.0.captured_us - first.captured_us) as f64 / 1e6 / last.1.duration_since(first_at).as_secs_f64();
+    let ratio = playback_speed(&mut viewer, unix_micros_now() - 22_000_000, 8, Duration::from_secs(1)).await;
     assert!((7.0..=9.0).contains(&ratio), "8x ran at {ratio:.1}x");
     // Back to live: the camera's H.264 again, from a keyframe with its configuration.
     viewer.send(&ClientMessage::Live).await;

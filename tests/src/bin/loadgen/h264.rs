@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use framecast::media::PlaneBuffer;
 use framecast::media::h264::codec::{Decoder, Encoder, EncoderSettings, bitrate_for};
 use framecast::media::jpeg::turbo;
 use framecast_shared::RecordedSpan;
@@ -76,7 +75,7 @@ pub struct H264Bench {
 /// `loadgen h264` (also part of `loadgen bench`).
 pub async fn run(server: &Path, frames: &BenchFrames, out: &Path) -> Result<H264Bench, String> {
     eprintln!("==> H.264: OpenH264 speed at 720p on one core");
-    let codec = codec_speed(&frames.dir, Duration::from_secs(3))?;
+    let codec = codec_speed(frames, Duration::from_secs(3))?;
     eprintln!("==> H.264: encoding the frames once with x264 -crf 23 (ffmpeg)");
     let x264 = encode_x264(&frames.dir, out)?;
     let h264_camera = format!(
@@ -176,31 +175,8 @@ pub async fn run(server: &Path, frames: &BenchFrames, out: &Path) -> Result<H264
     })
 }
 
-/// The frames' 4:2:0 planes, as libjpeg-turbo decodes them.
-fn planes_of(frames_dir: &Path) -> Result<Vec<PlaneBuffer>, String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(frames_dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
-        .collect();
-    paths.sort();
-    let mut scaler = turbo::Scaler::new().map_err(|e| e.to_string())?;
-    let mut planes = Vec::new();
-    for path in paths {
-        let jpeg = std::fs::read(&path).map_err(|e| e.to_string())?;
-        let mut buffer = PlaneBuffer::default();
-        scaler.decode_i420(&jpeg, 8, &mut buffer).map_err(|e| e.to_string())?;
-        planes.push(buffer);
-    }
-    if planes.is_empty() {
-        return Err(format!("no JPEGs in {}", frames_dir.display()));
-    }
-    Ok(planes)
-}
-
 /// Runs `f` (given the frame number) for about `time`: frames per second and mean bytes.
-fn rate(time: Duration, mut f: impl FnMut(usize) -> Result<usize, String>) -> Result<(f64, u64), String> {
+pub fn rate(time: Duration, mut f: impl FnMut(usize) -> Result<usize, String>) -> Result<(f64, u64), String> {
     let started = Instant::now();
     let (mut frames, mut bytes) = (0usize, 0u64);
     while started.elapsed() < time {
@@ -210,8 +186,8 @@ fn rate(time: Duration, mut f: impl FnMut(usize) -> Result<usize, String>) -> Re
     Ok((frames as f64 / started.elapsed().as_secs_f64(), bytes / frames.max(1) as u64))
 }
 
-fn codec_speed(frames_dir: &Path, time: Duration) -> Result<CodecSpeed, String> {
-    let planes = planes_of(frames_dir)?;
+fn codec_speed(frames: &BenchFrames, time: Duration) -> Result<CodecSpeed, String> {
+    let planes = frames.planes()?;
     let mut jpeg = turbo::Encoder::new(80).map_err(|e| e.to_string())?;
     let jpeg_encode = rate(time, |i| {
         jpeg.encode_video_i420(planes[i % planes.len()].planes()).map(|j| j.len()).map_err(|e| e.to_string())

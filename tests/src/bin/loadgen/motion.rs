@@ -9,7 +9,7 @@
 //!   nobody watching, against the same camera kept running by one reader of a frame a second
 //!   without motion detection.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use framecast::media::PlaneBuffer;
@@ -48,7 +48,7 @@ pub struct MotionBench {
 /// `loadgen motion` (also part of `loadgen bench`).
 pub async fn run(server: &Path, frames: &BenchFrames) -> Result<MotionBench, String> {
     eprintln!("==> motion: detection against a full decode, per 720p picture on one core");
-    let jpegs = jpegs_of(&frames.dir)?;
+    let jpegs = frames.jpegs()?;
     let time = Duration::from_secs(3);
     let mut planes = PlaneBuffer::default();
     let mut scaler = turbo::Scaler::new().map_err(|e| e.to_string())?;
@@ -80,12 +80,7 @@ pub async fn run(server: &Path, frames: &BenchFrames) -> Result<MotionBench, Str
     })?;
 
     // The same pictures as H.264 (OpenH264 at framecast's rate), decoded in order.
-    let mut all_planes = Vec::new();
-    for jpeg in &jpegs {
-        let mut p = PlaneBuffer::default();
-        scaler.decode_i420(jpeg, 8, &mut p).map_err(|e| e.to_string())?;
-        all_planes.push(p);
-    }
+    let all_planes = frames.planes()?;
     let mut encoder = Encoder::new(EncoderSettings {
         fps: 30.0,
         bitrate_bps: bitrate_for(1280, 720, 30),
@@ -145,30 +140,10 @@ pub async fn run(server: &Path, frames: &BenchFrames) -> Result<MotionBench, Str
     })
 }
 
-fn jpegs_of(dir: &Path) -> Result<Vec<Vec<u8>>, String> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
-        .collect();
-    paths.sort();
-    let jpegs = paths.iter().map(std::fs::read).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
-    if jpegs.is_empty() {
-        return Err(format!("no JPEGs in {}", dir.display()));
-    }
-    Ok(jpegs)
-}
-
 /// Runs `f` (given the picture number) for about `time`: µs per picture.
 fn per_picture(time: Duration, mut f: impl FnMut(usize) -> Result<(), String>) -> Result<f64, String> {
-    let started = Instant::now();
-    let mut n = 0;
-    while started.elapsed() < time {
-        f(n)?;
-        n += 1;
-    }
-    Ok(started.elapsed().as_secs_f64() * 1e6 / n.max(1) as f64)
+    let (per_second, _) = crate::h264::rate(time, |i| f(i).map(|()| 0))?;
+    Ok(1e6 / per_second)
 }
 
 /// The process's CPU over `window`, in % of one core.

@@ -32,3 +32,34 @@ pub fn bench_args(camera: &str) -> Vec<&str> {
     args.extend(["--max-connections-per-address", "8192", "--max-connections", "8192"]);
     args
 }
+
+impl BenchFrames {
+    /// The frames' JPEG files, in order.
+    pub fn jpegs(&self) -> Result<Vec<Vec<u8>>, String> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map_err(|e| e.to_string())?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+            .collect();
+        paths.sort();
+        let jpegs =
+            paths.iter().map(std::fs::read).collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())?;
+        if jpegs.is_empty() {
+            return Err(format!("no JPEGs in {}", self.dir.display()));
+        }
+        Ok(jpegs)
+    }
+
+    /// The frames' 4:2:0 planes, as libjpeg-turbo decodes them.
+    pub fn planes(&self) -> Result<Vec<framecast::media::PlaneBuffer>, String> {
+        let mut scaler = framecast::media::jpeg::turbo::Scaler::new().map_err(|e| e.to_string())?;
+        self.jpegs()?
+            .iter()
+            .map(|jpeg| {
+                let mut buffer = framecast::media::PlaneBuffer::default();
+                scaler.decode_i420(jpeg, 8, &mut buffer).map(|_| buffer).map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+}
